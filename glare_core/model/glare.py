@@ -1,0 +1,81 @@
+"""GLARE: the three stages assembled, with inference split into reusable steps.
+
+Inference on a (padded, log-domain) low-light image ``x``:
+
+1. ``condition = cond_encoder(x)``: flow conditioning, colour map, skip features.
+2. ``latent = flow^-1(color_map + T * eps; cond_feat)`` with ``eps ~ N(0, I)``.
+   T = 0 gives the official code's deterministic path; the official code ignores
+   its temperature, ours samples the flow's base Gaussian for real.
+3. ``vq_features = vqgan.decoder(codebook(latent))``: the generated normal-light
+   features, retrieved from the codebook.
+4. ``rgb = fusion_decoder(latent, vq_features, skips, strength)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from glare_core.config import GlareConfig
+from glare_core.model.amb import TRAINED_STRENGTH
+from glare_core.model.cond_encoder import CondEncoder, Condition
+from glare_core.model.flow import LatentFlow
+from glare_core.model.fusion_decoder import FusionDecoder
+from glare_core.model.vqgan import VQGAN
+
+
+@dataclass
+class Generated:
+    """What stages 2 and the codebook produce for one latent sample."""
+
+    latent: torch.Tensor  #: flow output before quantization (feeds the fusion decoder)
+    indices: torch.Tensor  #: codebook rows chosen per latent position
+    vq_features: list[torch.Tensor]  #: VQGAN decoder features of the quantized latent
+
+
+class GlareNet(nn.Module):
+    def __init__(self, cfg: GlareConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        z_channels = cfg.vqgan.embed_dim
+        self.vqgan = VQGAN(cfg.vqgan)
+        self.cond_encoder = CondEncoder(cfg.cond_encoder)
+        self.flow = LatentFlow(cfg.flow, z_channels, cfg.cond_encoder.cond_channels)
+        self.fusion_decoder = FusionDecoder(cfg.fusion_decoder)
+
+    @property
+    def downscale(self) -> int:
+        """Latent resolution is the image's divided by this."""
+        return 2 ** (self.config.cond_encoder.autoencoder.num_levels - 1)
+
+    def condition(self, low_light: torch.Tensor) -> Condition:
+        return self.cond_encoder(low_light)
+
+    def generate(
+        self, condition: Condition, temperature: float = 0.0, noise: torch.Tensor | None = None
+    ) -> Generated:
+        """Sample the flow at ``temperature`` (``noise`` ~ N(0, I) shaped like the colour map)."""
+        base = condition.color_map
+        if temperature > 0:
+            if noise is None:
+                raise ValueError("a temperature above 0 needs a noise tensor")
+            base = base + temperature * noise
+        latent = self.flow.inverse(base, condition.cond_feat)
+        indices = self.vqgan.quantize.nearest(latent)
+        vq_features = self.vqgan.decode_features(self.vqgan.quantize.lookup(indices))
+        return Generated(latent=latent, indices=indices, vq_features=vq_features)
+
+    def forward(
+        self,
+        low_light: torch.Tensor,
+        strength: float = TRAINED_STRENGTH,
+        temperature: float = 0.0,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        condition = self.condition(low_light)
+        generated = self.generate(condition, temperature, noise)
+        return self.fusion_decoder(
+            generated.latent, generated.vq_features, condition.skips, strength
+        )

@@ -1,0 +1,59 @@
+"""Turning an RGB image into GLARE's network input, as the official inference does.
+
+The official code pads every side with a mirror image (OpenCV's BORDER_REFLECT,
+edge pixel repeated) so height and width become multiples of 16, always adding at
+least 8 + 8 pixels even to a side that is already a multiple, and feeds the network
+``log(max(x + 1e-3, 1e-3))`` of the [0, 1] image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from glare_core.config import InputConfig
+
+
+@dataclass(frozen=True)
+class Padding:
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """Remove this padding from an HxWxC array."""
+        height, width = image.shape[:2]
+        return image[self.top : height - self.bottom, self.left : width - self.right]
+
+
+def _split(size: int, multiple: int) -> tuple[int, int]:
+    extra = multiple - size % multiple
+    return extra // 2, extra - extra // 2
+
+
+def official_padding(height: int, width: int, multiple: int) -> Padding:
+    """The official ``auto_padding``: mirror to the next multiple, 1..multiple pixels per axis."""
+    top, bottom = _split(height, multiple)
+    left, right = _split(width, multiple)
+    return Padding(top, bottom, left, right)
+
+
+def pad_image(image: np.ndarray, padding: Padding) -> np.ndarray:
+    """Mirror-pad an HxWxC array (edge pixel repeated, as cv2.BORDER_REFLECT)."""
+    widths = ((padding.top, padding.bottom), (padding.left, padding.right), (0, 0))
+    return np.pad(image, widths, mode="symmetric")
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 float array in [0, 1] -> 1x3xHxW float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32).transpose(2, 0, 1))[None]
+
+
+def to_network_input(image: torch.Tensor, cfg: InputConfig) -> torch.Tensor:
+    """[0, 1] image tensor -> what the conditional encoder reads."""
+    if not cfg.log_input:
+        return image
+    return torch.log(torch.clamp(image + cfg.log_eps, min=cfg.log_eps))
