@@ -1,0 +1,33 @@
+"""Where the bundled files live: weights, the sample photo, icons.
+
+``resources/`` sits beside the packages in a source checkout or editable install;
+a PyInstaller build unpacks it under ``sys._MEIPASS``. ``GLARE_RESOURCES`` overrides
+both (for tests and unusual installs).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+RESOURCES_ENV = "GLARE_RESOURCES"
+BUNDLED_WEIGHTS = Path("weights") / "glare-compact.safetensors"
+SAMPLE_PHOTO = Path("sample.jpg")
+
+
+def resources_dir() -> Path:
+    if override := os.environ.get(RESOURCES_ENV):
+        return Path(override)
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root is not None:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def bundled_weights_path() -> Path:
+    return resources_dir() / BUNDLED_WEIGHTS
+
+
+def sample_photo_path() -> Path:
+    return resources_dir() / SAMPLE_PHOTO
