@@ -49,7 +49,8 @@ def pad_image(image: np.ndarray, padding: Padding) -> np.ndarray:
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 float array in [0, 1] -> 1x3xHxW float32 tensor."""
-    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32).transpose(2, 0, 1))[None]
+    channels_first = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
+    return torch.from_numpy(channels_first)[None]
 
 
 def to_network_input(image: torch.Tensor, cfg: InputConfig) -> torch.Tensor:

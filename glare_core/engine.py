@@ -1,0 +1,343 @@
+"""The inference engine the CLI, the batch exporter and the app share.
+
+Two ways in:
+
+* :meth:`Enhancer.enhance` — one full-resolution result for any image size. Images
+  up to ``tile_size`` x ``tile_size`` pixels run whole (bit-for-bit the network's
+  answer); larger ones run in overlapping tiles that share image-wide statistics
+  measured first on a downscaled copy (see :mod:`glare_core.model.global_stats`).
+  Out of memory, the tile size halves and the image is retried.
+* :meth:`Enhancer.prepare` + :meth:`Enhancer.render` — for interactive controls.
+  ``prepare`` runs the conditional encoder once; ``render`` re-runs the flow, the
+  codebook and the decoder head only when temperature or seed change, and only the
+  fusion decoder's tail (after the first AMB) when just the strength changes.
+
+Temperature: the flow's base Gaussian is N(color_map, T^2 I). T = 0 reproduces the
+official deterministic output; T > 0 draws the noise from ``seed``, on the CPU, for
+the whole image at once, so the same seed and T give the same picture on any device
+and with any tiling. (The official code ignores its temperature.)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from glare_core.config import GlareConfig, load_config
+from glare_core.model import global_stats
+from glare_core.model.amb import TRAINED_STRENGTH, check_strength
+from glare_core.model.cond_encoder import Condition
+from glare_core.model.glare import Generated, GlareNet
+from glare_core.preprocess import (
+    Padding,
+    official_padding,
+    pad_image,
+    to_network_input,
+    to_tensor,
+)
+from glare_core.progress import CancelToken, ProgressFn, check, report
+from glare_core.resources import bundled_weights_path
+from glare_core.tiling import Box, plan_tiles
+from glare_core.weights import build_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    #: largest side (pixels, padded) processed in one piece; larger images are tiled
+    #: into windows of at most this side
+    tile_size: int = 1024
+    #: context pixels each tile window adds around its core (see glare_core.tiling)
+    context: int = 96
+    #: smallest tile the out-of-memory fallback halves down to
+    min_tile_size: int = 256
+    #: largest side of the downscaled copy that image-wide statistics are measured on
+    #: (None: tile_size, which is known to fit in memory)
+    stats_size: int | None = None
+
+
+#: how many (temperature, seed) results a prepared image keeps for instant re-use
+RENDER_CACHE_SIZE = 4
+
+
+def _resolve_device(name: str) -> torch.device:
+    from glare_core.device import select_device
+
+    return select_device(name)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in message or "can't allocate memory" in message
+    )
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+    return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+
+
+def sample_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
+    """Standard normal noise from ``seed``, drawn on the CPU so every device agrees."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn(tuple(shape), generator=generator)
+
+
+@dataclass
+class PreparedImage:
+    """Cached, control-independent work for one (preview-size) image."""
+
+    padding: Padding
+    condition: Condition
+    #: (temperature, seed) -> (generated latent and features, fusion decoder head)
+    renders: OrderedDict[tuple[float, int], tuple[Generated, torch.Tensor]] = field(
+        default_factory=OrderedDict
+    )
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return tuple(self.condition.color_map.shape)
+
+
+class Enhancer:
+    """A loaded GLARE network on a device, with whole-image, tiled and interactive paths."""
+
+    def __init__(
+        self, model: GlareNet, device: torch.device, tiling: TilingConfig | None = None
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.tiling = tiling or TilingConfig()
+
+    @property
+    def config(self) -> GlareConfig:
+        return self.model.config
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        weights: Sequence[str | Path] = (),
+        config: str | Path | None = None,
+        device: str = "auto",
+        tile_size: int | None = None,
+    ) -> Enhancer:
+        """Weights from files (ours or official), or the bundled compact model."""
+        paths = list(weights) or [bundled_weights_path()]
+        model = build_model(paths, config)
+        return cls(model, _resolve_device(device), _tiling(tile_size))
+
+    @classmethod
+    def from_config(
+        cls, config: str | Path = "compact", device: str = "auto", seed: int = 0
+    ) -> Enhancer:
+        """A randomly initialised network of a preset (for tests and benchmarks)."""
+        torch.manual_seed(seed)
+        return cls(GlareNet(load_config(config)), _resolve_device(device))
+
+    # -- building blocks ----------------------------------------------------------------
+    def _network_input(self, padded: np.ndarray) -> torch.Tensor:
+        return to_network_input(to_tensor(padded), self.config.input).to(self.device)
+
+    def _noise(self, latent_shape: Sequence[int], temperature: float, seed: int) -> torch.Tensor | None:
+        if temperature <= 0:
+            return None
+        return sample_noise(latent_shape, seed).to(self.device)
+
+    def _latent_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
+        scale = self.model.downscale
+        return (1, self.config.vqgan.embed_dim, height // scale, width // scale)
+
+    @staticmethod
+    def _to_image(output: torch.Tensor, padding: Padding) -> np.ndarray:
+        rgb = output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        return np.ascontiguousarray(padding.crop(rgb))
+
+    # -- full resolution ----------------------------------------------------------------
+    @torch.inference_mode()
+    def enhance(
+        self,
+        image: np.ndarray,
+        strength: float = TRAINED_STRENGTH,
+        temperature: float = 0.0,
+        seed: int = 0,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> np.ndarray:
+        """Enhance an HxWx3 float RGB image in [0, 1]; returns the same shape."""
+        image = _check_image(image)
+        check_strength(strength)
+        started = time.perf_counter()
+        padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
+        padded = pad_image(image, padding)
+        noise = self._noise(self._latent_shape(*padded.shape[:2]), temperature, seed)
+        tile_size = self.tiling.tile_size
+        while True:
+            try:
+                result = self._enhance_padded(
+                    padded, strength, temperature, noise, tile_size, progress, cancel
+                )
+                break
+            except Exception as exc:
+                if not _is_out_of_memory(exc) or tile_size <= self.tiling.min_tile_size:
+                    raise
+                tile_size //= 2
+                logger.warning("out of memory: retrying with %d px tiles", tile_size)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+        report(progress, 1.0, "done")
+        logger.info(
+            "enhanced %dx%d in %.2f s", image.shape[1], image.shape[0], time.perf_counter() - started
+        )
+        return np.ascontiguousarray(padding.crop(result))
+
+    def _enhance_padded(
+        self,
+        padded: np.ndarray,
+        strength: float,
+        temperature: float,
+        noise: torch.Tensor | None,
+        tile_size: int,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> np.ndarray:
+        height, width = padded.shape[:2]
+        if height <= tile_size and width <= tile_size:
+            check(cancel)
+            report(progress, 0.0, "enhancing")
+            output = self.model(self._network_input(padded), strength, temperature, noise)
+            return self._to_image(output, Padding(0, 0, 0, 0))
+        self._record_statistics(padded, strength, tile_size)
+        return self._run_tiles(padded, strength, temperature, noise, tile_size, progress, cancel)
+
+    def _record_statistics(self, padded: np.ndarray, strength: float, tile_size: int) -> None:
+        """Measure GroupNorm and fusion statistics on a copy that fits in one tile."""
+        height, width = padded.shape[:2]
+        align = self.config.input.pad_multiple
+        stats_size = self.tiling.stats_size or tile_size
+        scale = min(1.0, stats_size / max(height, width))
+        proxy_h = max(align, int(height * scale) // align * align)
+        proxy_w = max(align, int(width * scale) // align * align)
+        proxy = cv2.resize(padded, (proxy_w, proxy_h), interpolation=cv2.INTER_AREA)
+        with global_stats.recording(self.model):
+            # statistics of the deterministic path: noise barely moves image-wide means
+            self.model(self._network_input(proxy), strength)
+
+    def _run_tiles(
+        self,
+        padded: np.ndarray,
+        strength: float,
+        temperature: float,
+        noise: torch.Tensor | None,
+        tile_size: int,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> np.ndarray:
+        height, width = padded.shape[:2]
+        context = self.tiling.context
+        align = max(self.config.input.pad_multiple, self.model.downscale)
+        tiles = plan_tiles(height, width, tile_size - 2 * context, context, align)
+        result = np.empty((height, width, 3), dtype=np.float32)
+        with global_stats.frozen(self.model):
+            for index, tile in enumerate(tiles):
+                check(cancel)
+                report(progress, index / len(tiles), f"tile {index + 1}/{len(tiles)}")
+                core = tile.core_in_window()
+                output = self._run_window(padded, tile.window, strength, temperature, noise)
+                result[tile.core.top : tile.core.bottom, tile.core.left : tile.core.right] = output[
+                    core.top : core.bottom, core.left : core.right
+                ]
+        return result
+
+    def _run_window(
+        self,
+        padded: np.ndarray,
+        window: Box,
+        strength: float,
+        temperature: float,
+        noise: torch.Tensor | None,
+    ) -> np.ndarray:
+        pixels = padded[window.top : window.bottom, window.left : window.right]
+        window_noise = None
+        if noise is not None:
+            scale = self.model.downscale
+            window_noise = noise[
+                ...,
+                window.top // scale : window.bottom // scale,
+                window.left // scale : window.right // scale,
+            ]
+        output = self.model(self._network_input(pixels), strength, temperature, window_noise)
+        return self._to_image(output, Padding(0, 0, 0, 0))
+
+    # -- interactive --------------------------------------------------------------------
+    @torch.inference_mode()
+    def prepare(
+        self,
+        image: np.ndarray,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PreparedImage:
+        """Run what no control changes (the conditional encoder) once for ``image``."""
+        image = _check_image(image)
+        check(cancel)
+        report(progress, 0.0, "encoding")
+        padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
+        condition = self.model.condition(self._network_input(pad_image(image, padding)))
+        report(progress, 1.0, "encoded")
+        return PreparedImage(padding=padding, condition=condition)
+
+    @torch.inference_mode()
+    def render(
+        self,
+        prepared: PreparedImage,
+        strength: float = TRAINED_STRENGTH,
+        temperature: float = 0.0,
+        seed: int = 0,
+        *,
+        cancel: CancelToken | None = None,
+    ) -> np.ndarray:
+        """The result for these controls at the prepared size; cheap when only strength moves."""
+        check_strength(strength)
+        check(cancel)
+        generated, head = self._generated(prepared, temperature, seed)
+        check(cancel)
+        output = self.model.fusion_decoder.tail(
+            head, generated.vq_features, prepared.condition.skips, strength
+        )
+        return self._to_image(output, prepared.padding)
+
+    def _generated(
+        self, prepared: PreparedImage, temperature: float, seed: int
+    ) -> tuple[Generated, torch.Tensor]:
+        key = (float(temperature), int(seed) if temperature > 0 else 0)
+        if key in prepared.renders:
+            prepared.renders.move_to_end(key)
+            return prepared.renders[key]
+        noise = self._noise(prepared.latent_shape, temperature, seed)
+        generated = self.model.generate(prepared.condition, temperature, noise)
+        head = self.model.fusion_decoder.head(generated.latent)
+        prepared.renders[key] = (generated, head)
+        while len(prepared.renders) > RENDER_CACHE_SIZE:
+            prepared.renders.popitem(last=False)
+        return generated, head
+
+
+def _tiling(tile_size: int | None) -> TilingConfig:
+    if tile_size is None:
+        return TilingConfig()
+    return TilingConfig(tile_size=tile_size)
