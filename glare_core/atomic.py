@@ -1,0 +1,63 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never half of one.
+
+Data goes to a temporary file in the target's own folder (so the final ``os.replace``
+stays on one file system and is atomic), is flushed to disk, then renamed over the
+target. Temporary names start with ``.`` and end with :data:`PARTIAL_SUFFIX`, so a
+file left by a killed process is hidden from folder scans and recognisable by name.
+Any failure, ``KeyboardInterrupt`` included, removes the temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PARTIAL_SUFFIX = ".partial"
+#: random hex digits in a temporary name; plenty to avoid collisions in one folder
+_TOKEN_BYTES = 4
+#: new files get the usual permissions, narrowed by the process umask as ``open`` does
+_NEW_FILE_MODE = 0o666
+
+
+def is_partial_name(name: str) -> bool:
+    """True for the names :func:`atomic_write` gives its temporary files."""
+    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
+
+
+@contextmanager
+def atomic_write(target: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on clean exit it replaces ``target``."""
+    temp = _create_temp_file(target)
+    try:
+        yield temp
+        _flush_to_disk(temp)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_write(target) as temp:
+        temp.write_bytes(data)
+
+
+def _create_temp_file(target: Path) -> Path:
+    # O_EXCL: never reuse a name another writer (or a crashed run) holds.
+    while True:
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(_TOKEN_BYTES)}{PARTIAL_SUFFIX}")
+        try:
+            descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
+        except FileExistsError:
+            continue
+        os.close(descriptor)
+        return temp
+
+
+def _flush_to_disk(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())

@@ -1,0 +1,493 @@
+"""Reading and writing photos without losing pixels, alpha, bit depth or metadata.
+
+Decoding and encoding are Pillow's, OpenCV's and tifffile's; this module only picks
+the right one and moves metadata across:
+
+* Pillow reads every format and all 8-bit and 16-bit grey pixels. Pillow reduces
+  16-bit colour to 8 bits, so 16-bit colour PNG/TIFF pixels are decoded by OpenCV.
+* EXIF orientation is applied to the pixels (and the alpha) on read, and the EXIF
+  kept on :class:`LoadedImage` says orientation 1 so nothing is rotated twice.
+* CMYK is converted to sRGB on read (through its ICC profile when it has one); the
+  CMYK profile is then dropped because it no longer describes the pixels.
+* Writes are atomic (:mod:`glare_core.atomic`). The output keeps the source's
+  greyness, alpha and bit depth where the format can hold them, plus its EXIF, ICC
+  profile, XMP, DPI and PNG text where the format and encoder support them.
+
+HEIC/HEIF is readable when the optional ``pillow-heif`` package is installed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
+
+from glare_core.atomic import atomic_write
+from glare_core.errors import ImageReadError, ImageWriteError
+
+logger = logging.getLogger(__name__)
+
+try:  # optional: HEIC/HEIF from phones
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_AVAILABLE = True
+except ImportError:
+    HEIF_AVAILABLE = False
+
+#: pixels (width x height) above which an image is refused as a possible decompression bomb
+DEFAULT_MAX_PIXELS = 100_000_000
+
+FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "PNG": (".png",),
+    "JPEG": (".jpg", ".jpeg", ".jpe"),
+    "TIFF": (".tif", ".tiff"),
+    "WEBP": (".webp",),
+    "BMP": (".bmp",),
+    "HEIF": (".heic", ".heif"),
+}
+READ_FORMATS: frozenset[str] = frozenset(
+    name for name in FORMAT_EXTENSIONS if name != "HEIF" or HEIF_AVAILABLE
+)
+WRITE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "WEBP")
+#: lower-case file extensions :func:`read_image` accepts (used by folder scans and file dialogs)
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
+    extension for name in READ_FORMATS for extension in FORMAT_EXTENSIONS[name]
+)
+#: output format for inputs whose format cannot be written: BMP is lossless, HEIF lossy
+_WRITE_SUBSTITUTES = {"BMP": "PNG", "HEIF": "JPEG"}
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
+
+_EIGHT_BIT_MAX = 255
+_SIXTEEN_BIT_MAX = 65535
+_ORIENTATION_TAG = 0x0112
+_UPRIGHT = 1
+#: Pillow's modes for one-channel images ("I" is how older Pillow opened 16-bit grey PNG)
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_SIXTEEN_BIT_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+_ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+#: ITU-R BT.601 luma weights, the ones Pillow's RGB -> L conversion uses
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+#: JPEG quality from which chroma is kept at full resolution (4:4:4)
+_FULL_CHROMA_QUALITY = 90
+_PNG_SIGNATURE_AND_IHDR = 8 + 4 + 4 + 13 + 4
+_EXIF_HEADER = b"Exif\x00\x00"
+_PNG_XMP_KEY = "XML:com.adobe.xmp"
+_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)\d')
+
+
+@dataclass
+class LoadedImage:
+    """A decoded photo plus what is needed to write its result back faithfully."""
+
+    rgb: np.ndarray  #: float32 HxWx3 RGB in [0, 1], EXIF orientation applied
+    alpha: np.ndarray | None  #: float32 HxW in [0, 1], carried through unchanged
+    mode: str  #: source PIL mode: "RGB", "L", "RGBA", "I;16", "CMYK", "P", ...
+    bit_depth: int  #: 8 or 16
+    format: str  #: "PNG", "JPEG", "TIFF", "WEBP", "BMP" (or "HEIF")
+    exif: bytes | None  #: with orientation reset to 1, since ``rgb`` is already upright
+    icc_profile: bytes | None
+    path: Path | None
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    text: dict[str, str] = field(default_factory=dict)  #: PNG text chunks
+
+    @property
+    def is_grey(self) -> bool:
+        return self.mode in _GREY_MODES
+
+
+def normalize_format(name: str) -> str | None:
+    """Canonical Pillow format name for ``name`` ("jpg" -> "JPEG"), or None if unknown."""
+    upper = name.strip().lstrip(".").upper()
+    upper = _FORMAT_ALIASES.get(upper, upper)
+    return upper if upper in FORMAT_EXTENSIONS else None
+
+
+def format_from_extension(path: str | Path) -> str | None:
+    """The format a file name's extension stands for, or None."""
+    suffix = Path(path).suffix.lower()
+    return next((name for name, exts in FORMAT_EXTENSIONS.items() if suffix in exts), None)
+
+
+def writable_format(name: str) -> str:
+    """``name`` if it can be written, else the format its results are saved in."""
+    return _WRITE_SUBSTITUTES.get(name, name)
+
+
+def extension_for(format_name: str) -> str:
+    """The usual file extension of a format (".png", ".jpg", ...)."""
+    return FORMAT_EXTENSIONS[format_name][0]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode ``path``; raise :class:`ImageReadError` with a one-line reason on any failure."""
+    path = Path(path)
+    _check_is_file(path)
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb warning fires below our limit; max_pixels is the rule here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                _check_format(image, path)
+                _check_pixel_count(image, path, max_pixels)
+                return _decode(image, path)
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"{path}: refused, too many pixels ({error})") from error
+    except UnidentifiedImageError as error:
+        raise ImageReadError(f"{path}: not an image, or not a supported format") from error
+    except PermissionError as error:
+        raise ImageReadError(f"{path}: permission denied") from error
+    except MemoryError as error:
+        raise ImageReadError(f"{path}: not enough memory to decode it") from error
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
+        raise ImageReadError(f"{path}: damaged or truncated image ({error})") from error
+
+
+def _check_is_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageReadError(f"{path}: file not found")
+    if not path.is_file():
+        raise ImageReadError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+
+
+def _check_format(image: Image.Image, path: Path) -> None:
+    if image.format not in READ_FORMATS:
+        raise ImageReadError(f"{path}: {image.format} images are not supported")
+
+
+def _check_pixel_count(image: Image.Image, path: Path, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        megapixels = width * height / 1e6
+        raise ImageReadError(
+            f"{path}: refused, {width}x{height} ({megapixels:.0f} MP) is over the "
+            f"{max_pixels / 1e6:.0f} MP limit (possible decompression bomb)"
+        )
+
+
+def _decode(image: Image.Image, path: Path) -> LoadedImage:
+    bit_depth = _source_bit_depth(image)
+    if bit_depth == 16 and image.mode not in _SIXTEEN_BIT_GREY_MODES:
+        colour, alpha = _planes_from_opencv(path)
+    else:
+        image.load()
+        colour, alpha = _planes_from_pillow(image, path)
+    exif = image.getexif()
+    orientation = int(exif.get(_ORIENTATION_TAG, _UPRIGHT))
+    rgb = _as_rgb(_apply_orientation(colour, orientation))
+    if alpha is not None:
+        alpha = np.ascontiguousarray(_apply_orientation(alpha, orientation))
+    return LoadedImage(
+        rgb=rgb,
+        alpha=alpha,
+        mode=image.mode,
+        bit_depth=bit_depth,
+        format=image.format or "",
+        exif=_upright_exif(image, exif, orientation),
+        icc_profile=None if image.mode == "CMYK" else image.info.get("icc_profile"),
+        path=path,
+        xmp=_upright_xmp(image.info.get("xmp")),
+        dpi=_dpi(image),
+        text=_png_text(image),
+    )
+
+
+def _source_bit_depth(image: Image.Image) -> int:
+    """16 when the file stores 16 bits per sample, even where Pillow would decode 8."""
+    if image.mode in _SIXTEEN_BIT_GREY_MODES:
+        return 16
+    # Pillow names the file's sample layout in its decoder "raw mode" ("RGB;16B", ...).
+    decoder_args = image.tile[0].args if image.tile else None
+    raw_mode = decoder_args[0] if isinstance(decoder_args, tuple) else decoder_args
+    return 16 if isinstance(raw_mode, str) and ";16" in raw_mode else 8
+
+
+def _planes_from_opencv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    # imdecode from bytes: cv2.imread cannot open non-ASCII paths on Windows.
+    pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ImageReadError(f"{path}: damaged or truncated image (OpenCV could not decode it)")
+    scaled = pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
+    if scaled.ndim == 2:
+        return scaled, None
+    channels = scaled.shape[2]
+    rgb = cv2.cvtColor(scaled[..., :3], cv2.COLOR_BGR2RGB)
+    return rgb, (scaled[..., 3] if channels == 4 else None)
+
+
+def _planes_from_pillow(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    if image.mode in _SIXTEEN_BIT_GREY_MODES:
+        values = np.asarray(image).astype(np.float32)
+        return np.clip(values, 0, _SIXTEEN_BIT_MAX) / np.float32(_SIXTEEN_BIT_MAX), None
+    if image.mode == "CMYK":
+        image = _cmyk_to_rgb(image, path)
+    has_alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
+    target_mode = ("LA" if has_alpha else "L") if image.mode in _GREY_MODES else "RGB"
+    if target_mode == "RGB" and has_alpha:
+        target_mode = "RGBA"
+    values = np.asarray(image.convert(target_mode)).astype(np.float32) / np.float32(_EIGHT_BIT_MAX)
+    if not has_alpha:
+        return values, None
+    colour = values[..., 0] if target_mode == "LA" else values[..., :3]
+    return colour, values[..., -1]
+
+
+def _cmyk_to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    profile = image.info.get("icc_profile")
+    if profile:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            srgb = ImageCms.createProfile("sRGB")
+            converted = ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
+            logger.info("%s: CMYK converted to sRGB through its ICC profile", path)
+            return converted
+        except (ImageCms.PyCMSError, OSError) as error:
+            logger.warning("%s: CMYK profile unusable (%s); plain conversion", path, error)
+    logger.info("%s: CMYK converted to RGB (no colour profile)", path)
+    return image.convert("RGB")
+
+
+def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn pixels stored with EXIF ``orientation`` upright (works on HxW and HxWxC)."""
+    swap = (1, 0, *range(2, pixels.ndim))
+    upright = {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1],
+        5: lambda p: p.transpose(swap),
+        6: lambda p: p.transpose(swap)[:, ::-1],
+        7: lambda p: p[::-1, ::-1].transpose(swap),
+        8: lambda p: p.transpose(swap)[::-1],
+    }
+    return upright.get(orientation, lambda p: p)(pixels)
+
+
+def _as_rgb(colour: np.ndarray) -> np.ndarray:
+    if colour.ndim == 2:
+        colour = np.repeat(colour[..., np.newaxis], 3, axis=2)
+    return np.ascontiguousarray(colour, dtype=np.float32)
+
+
+def _upright_exif(image: Image.Image, exif: Image.Exif, orientation: int) -> bytes | None:
+    if not exif:
+        return None
+    if orientation == _UPRIGHT:
+        return image.info.get("exif") or exif.tobytes()
+    exif[_ORIENTATION_TAG] = _UPRIGHT
+    return exif.tobytes()
+
+
+def _upright_xmp(xmp: bytes | str | None) -> bytes | None:
+    if not xmp:
+        return None
+    data = xmp.encode() if isinstance(xmp, str) else xmp
+    return _XMP_ORIENTATION.sub(rb"tiff:Orientation\g<1>1", data)
+
+
+def _dpi(image: Image.Image) -> tuple[float, float] | None:
+    dpi = image.info.get("dpi")
+    return (float(dpi[0]), float(dpi[1])) if dpi else None
+
+
+def _png_text(image: Image.Image) -> dict[str, str]:
+    if image.format != "PNG":
+        return {}
+    texts = getattr(image, "text", {}) or {}
+    return {key: str(value) for key, value in texts.items() if key != _PNG_XMP_KEY}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class _Layout:
+    grey: bool
+    alpha: bool
+    bit_depth: int
+
+
+def write_image(
+    path: str | Path,
+    rgb: np.ndarray,
+    source: LoadedImage | None = None,
+    format: str | None = None,  # noqa: A002 - the agreed interface's name
+    quality: int = 95,
+) -> None:
+    """Write ``rgb`` (float HxWx3 in [0, 1]) atomically, in the shape of ``source``.
+
+    ``format`` defaults to the one ``path``'s extension names. Raises
+    :class:`ImageWriteError` with a one-line reason.
+    """
+    path = Path(path)
+    format_name = _resolve_write_format(path, format)
+    _check_not_source(path, source)
+    _check_pixels(path, rgb, source)
+    layout = _layout(format_name, source)
+    pixels = _compose(rgb, source.alpha if source else None, layout)
+    try:
+        with atomic_write(path) as temp:
+            _encode(temp, pixels, format_name, layout, source, quality)
+    except OSError as error:
+        raise ImageWriteError(f"{path}: cannot write ({error.strerror or error})") from error
+    except (ValueError, TypeError, RuntimeError, cv2.error) as error:
+        raise ImageWriteError(f"{path}: encoder failed ({error})") from error
+
+
+def _resolve_write_format(path: Path, requested: str | None) -> str:
+    name = normalize_format(requested) if requested else format_from_extension(path)
+    if name not in WRITE_FORMATS:
+        wanted = requested or path.suffix or "(no extension)"
+        choices = ", ".join(WRITE_FORMATS)
+        raise ImageWriteError(f"{path}: cannot write format {wanted}; choose one of {choices}")
+    return name
+
+
+def _check_not_source(path: Path, source: LoadedImage | None) -> None:
+    if source is None or source.path is None or not path.exists():
+        return
+    if path.samefile(source.path):
+        raise ImageWriteError(f"{path}: refusing to overwrite the input photo")
+
+
+def _check_pixels(path: Path, rgb: np.ndarray, source: LoadedImage | None) -> None:
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ImageWriteError(f"{path}: expected an HxWx3 RGB array, got shape {rgb.shape}")
+    alpha = source.alpha if source else None
+    if alpha is not None and alpha.shape != rgb.shape[:2]:
+        raise ImageWriteError(
+            f"{path}: result size {rgb.shape[:2]} differs from the alpha's {alpha.shape}"
+        )
+
+
+def _layout(format_name: str, source: LoadedImage | None) -> _Layout:
+    sixteen_bit = source is not None and source.bit_depth == 16
+    keeps_alpha = source is not None and source.alpha is not None and format_name != "JPEG"
+    if source is not None and source.alpha is not None and not keeps_alpha:
+        logger.warning("JPEG has no alpha channel: the transparency of %s is dropped", source.path)
+    return _Layout(
+        grey=source is not None and source.is_grey,
+        alpha=keeps_alpha,
+        bit_depth=16 if sixteen_bit and format_name in ("PNG", "TIFF") else 8,
+    )
+
+
+def _compose(rgb: np.ndarray, alpha: np.ndarray | None, layout: _Layout) -> np.ndarray:
+    """Integer pixels: HxW grey, HxWx2 grey+alpha, HxWx3 RGB or HxWx4 RGBA."""
+    colour = rgb.astype(np.float32, copy=False)
+    if layout.grey:
+        colour = colour @ _LUMA_WEIGHTS
+    planes = colour if colour.ndim == 3 else colour[..., np.newaxis]
+    if layout.alpha and alpha is not None:
+        planes = np.concatenate([planes, alpha[..., np.newaxis]], axis=2)
+    maximum = _SIXTEEN_BIT_MAX if layout.bit_depth == 16 else _EIGHT_BIT_MAX
+    dtype = np.uint16 if layout.bit_depth == 16 else np.uint8
+    scaled = np.clip(planes, 0.0, 1.0) * np.float32(maximum) + np.float32(0.5)
+    return scaled.astype(dtype).squeeze(axis=2) if planes.shape[2] == 1 else scaled.astype(dtype)
+
+
+def _encode(
+    temp: Path,
+    pixels: np.ndarray,
+    format_name: str,
+    layout: _Layout,
+    source: LoadedImage | None,
+    quality: int,
+) -> None:
+    if pixels.dtype == np.uint16 and pixels.ndim == 3:
+        # Pillow has no 16-bit colour (or 16-bit grey + alpha) mode.
+        if format_name == "TIFF":
+            _encode_tiff16(temp, pixels, source)
+        else:
+            _encode_png16(temp, pixels, source)
+        return
+    image = Image.fromarray(pixels)
+    image.save(temp, format=format_name, **_pillow_options(format_name, source, quality))
+
+
+def _pillow_options(format_name: str, source: LoadedImage | None, quality: int) -> dict:
+    options: dict = {}
+    if format_name in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if format_name == "JPEG" and quality >= _FULL_CHROMA_QUALITY:
+        options["subsampling"] = 0
+    if source is None:
+        return options
+    if source.exif:
+        options["exif"] = source.exif
+    if source.icc_profile:
+        options["icc_profile"] = source.icc_profile
+    if source.dpi and format_name != "WEBP":
+        options["dpi"] = source.dpi
+    if source.xmp and format_name in ("JPEG", "WEBP"):
+        options["xmp"] = source.xmp
+    if format_name == "PNG" and (source.text or source.xmp):
+        options["pnginfo"] = _png_info(source)
+    return options
+
+
+def _png_info(source: LoadedImage) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    for key, value in source.text.items():
+        info.add_itxt(key, value)
+    if source.xmp:
+        info.add_itxt(_PNG_XMP_KEY, source.xmp.decode("utf-8", errors="replace"))
+    return info
+
+
+def _encode_png16(temp: Path, pixels: np.ndarray, source: LoadedImage | None) -> None:
+    if pixels.shape[2] == 2:  # grey + alpha: OpenCV writes 1, 3 or 4 channels
+        pixels = pixels[..., [0, 0, 0, 1]]
+    order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, order))
+    if not ok:
+        raise ValueError("OpenCV could not encode the 16-bit PNG")
+    temp.write_bytes(_with_png_metadata(encoded.tobytes(), source))
+
+
+def _with_png_metadata(png: bytes, source: LoadedImage | None) -> bytes:
+    """Add the source's ICC profile and EXIF as iCCP and eXIf chunks right after IHDR."""
+    chunks = b""
+    if source is not None and source.icc_profile:
+        chunks += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(source.icc_profile))
+    if source is not None and source.exif:
+        chunks += _png_chunk(b"eXIf", source.exif.removeprefix(_EXIF_HEADER))
+    return png[:_PNG_SIGNATURE_AND_IHDR] + chunks + png[_PNG_SIGNATURE_AND_IHDR:]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    checksum = zlib.crc32(kind + data)
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", checksum)
+
+
+def _encode_tiff16(temp: Path, pixels: np.ndarray, source: LoadedImage | None) -> None:
+    grey = pixels.shape[2] <= 2
+    has_alpha = pixels.shape[2] in (2, 4)
+    tifffile.imwrite(
+        temp,
+        pixels,
+        photometric="minisblack" if grey else "rgb",
+        extrasamples=("unassalpha",) if has_alpha else None,
+        compression="zlib",
+        iccprofile=source.icc_profile if source else None,
+        resolution=source.dpi if source and source.dpi else None,
+        resolutionunit="inch" if source and source.dpi else None,
+        metadata=None,
+    )
