@@ -1,0 +1,356 @@
+"""Batch export of files and folders, shared by ``glare enhance`` and the app's batch dialog.
+
+Two steps, so a caller can show or check the plan before any work starts:
+
+* :func:`plan_batch` maps inputs to outputs (the output tree mirrors each input
+  folder) and refuses, with a one-line :class:`BatchUsageError`, anything that could
+  write over an input photo or write two results to one file.
+* :func:`run_batch` reads, enhances and writes each item. A file that fails is
+  recorded with a one-line reason and the batch goes on; cancelling stops between
+  files or, through the :class:`CancelToken` the enhance function polls, within one.
+  Results are written atomically, so a cancelled, failed or killed batch leaves
+  complete outputs only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from glare_core.atomic import atomic_write_bytes
+from glare_core.errors import GlareError, ImageWriteError
+from glare_core.imageio import (
+    DEFAULT_MAX_PIXELS,
+    SUPPORTED_EXTENSIONS,
+    WRITE_FORMATS,
+    extension_for,
+    format_from_extension,
+    normalize_format,
+    read_image,
+    writable_format,
+    write_image,
+)
+from glare_core.progress import Cancelled, CancelToken, ProgressFn
+
+logger = logging.getLogger(__name__)
+
+#: enhance(rgb float32 HxWx3 in [0, 1], progress, cancel) -> float32 HxWx3 in [0, 1]
+EnhanceFn = Callable[[np.ndarray, ProgressFn | None, CancelToken | None], np.ndarray]
+#: format of an input whose extension names none (an explicit file such as ``photo.dat``)
+_FALLBACK_FORMAT = "PNG"
+
+
+class BatchUsageError(GlareError):
+    """The batch as asked cannot run safely (missing input, output would replace an input...)."""
+
+
+@dataclass
+class BatchOptions:
+    suffix: str = "_glare"  #: added to each output's file stem
+    format: str | None = None  #: output format; None keeps the input's (BMP -> PNG, HEIF -> JPEG)
+    quality: int = 95  #: JPEG / WebP quality
+    overwrite: bool = False  #: False skips items whose output already exists
+    recursive: bool = True  #: descend into sub-folders of input folders
+    report_path: Path | None = None  #: write a JSON report of the outcome here
+    max_pixels: int = DEFAULT_MAX_PIXELS  #: larger inputs are refused (decompression bombs)
+
+
+@dataclass
+class BatchItem:
+    source: Path
+    target: Path
+
+
+@dataclass
+class BatchProgress:
+    index: int  #: 0-based position of ``current`` in the batch
+    total: int
+    current: Path
+    file_fraction: float  #: progress within ``current``, in [0, 1]
+    eta_seconds: float | None  #: None until there is a first measurement
+
+
+@dataclass
+class BatchSummary:
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    cancelled: bool = False
+    outputs: list[Path] = field(default_factory=list)  #: the files written, in ``done``'s order
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed, else 1 (a cancel alone is not a failure)."""
+        return 1 if self.failed else 0
+
+    def describe(self) -> str:
+        """One line for a CLI or a status bar: ``"3 done, 1 skipped, 1 failed"``."""
+        line = f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
+        return line + (", cancelled" if self.cancelled else "")
+
+    def to_dict(self) -> dict:
+        return {
+            "summary": self.describe(),
+            "exit_code": self.exit_code,
+            "cancelled": self.cancelled,
+            "done": [
+                {"source": str(source), "output": str(output)}
+                for source, output in zip(self.done, self.outputs, strict=True)
+            ],
+            "skipped": [str(source) for source in self.skipped],
+            "failed": [{"source": str(source), "reason": reason} for source, reason in self.failed],
+        }
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def iter_images(
+    folder: str | Path, recursive: bool = True, exclude: Sequence[Path] = ()
+) -> Iterator[Path]:
+    """Image files under ``folder`` by extension, sorted, skipping hidden names.
+
+    Sub-folders in ``exclude`` are not entered (an output folder inside the input).
+    """
+    excluded = {_path_key(path) for path in exclude}
+    for directory, subfolders, names in os.walk(folder, onerror=_log_walk_error):
+        subfolders[:] = sorted(
+            name
+            for name in subfolders
+            if not name.startswith(".") and _path_key(Path(directory, name)) not in excluded
+        )
+        for name in sorted(names):
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
+                yield Path(directory, name)
+        if not recursive:
+            return
+
+
+def plan_batch(inputs: Sequence[Path], output: Path, options: BatchOptions) -> list[BatchItem]:
+    """Map input files and folders to output files; :class:`BatchUsageError` if unsafe."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise BatchUsageError(f"output {output} is a file, not a folder")
+    requested = _requested_format(options)
+    items: list[BatchItem] = []
+    for given in map(Path, inputs):
+        if not given.exists() and not given.is_symlink():
+            raise BatchUsageError(f"input not found: {given}")
+        if given.is_dir():
+            for source in iter_images(given, options.recursive, exclude=[output]):
+                relative = source.relative_to(given)
+                target = output / relative.parent / _output_name(source, requested, options)
+                items.append(BatchItem(source, target))
+        else:
+            items.append(BatchItem(given, output / _output_name(given, requested, options)))
+    return _checked_plan(items, options)
+
+
+def _requested_format(options: BatchOptions) -> str | None:
+    if options.format is None:
+        return None
+    name = normalize_format(options.format)
+    if name not in WRITE_FORMATS:
+        choices = ", ".join(WRITE_FORMATS)
+        raise BatchUsageError(f"cannot write format {options.format!r}; choose one of {choices}")
+    return name
+
+
+def _output_name(source: Path, requested: str | None, options: BatchOptions) -> str:
+    source_format = format_from_extension(source)
+    output_format = requested or writable_format(source_format or _FALLBACK_FORMAT)
+    keeps_extension = source_format == output_format
+    extension = source.suffix if keeps_extension else extension_for(output_format)
+    return f"{source.stem}{options.suffix}{extension}"
+
+
+def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchItem]:
+    unique = list({_path_key(item.source): item for item in items}.values())
+    producers = {_path_key(item.target): item.source for item in unique}
+    kept: list[BatchItem] = []
+    for item in unique:
+        producer = producers.get(_path_key(item.source))
+        if producer is not None and producer != item.source:
+            if not (options.suffix and item.source.stem.endswith(options.suffix)):
+                raise BatchUsageError(
+                    f"{item.source} is an input photo and would be replaced by the result of "
+                    f"{producer.name}; choose another output folder, suffix or format"
+                )
+            logger.info("%s is an earlier result of %s: not enhanced again", item.source, producer)
+            continue
+        _refuse_replacing_source(item)
+        kept.append(item)
+    _refuse_shared_targets(kept)
+    return kept
+
+
+def _refuse_replacing_source(item: BatchItem) -> None:
+    same = _path_key(item.target) == _path_key(item.source) or (
+        item.target.exists() and os.path.samefile(item.target, item.source)
+    )
+    if same:
+        raise BatchUsageError(
+            f"output would replace the input photo {item.source}; "
+            "choose another output folder, a suffix or another format"
+        )
+
+
+def _refuse_shared_targets(items: list[BatchItem]) -> None:
+    seen: dict[str, Path] = {}
+    for item in items:
+        other = seen.setdefault(_path_key(item.target), item.source)
+        if other != item.source:
+            raise BatchUsageError(
+                f"{other} and {item.source} would both be written to {item.target}"
+            )
+
+
+def _path_key(path: Path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _log_walk_error(error: OSError) -> None:
+    logger.warning("cannot list %s: %s", error.filename, error.strerror)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_batch(
+    items: list[BatchItem],
+    enhance: EnhanceFn,
+    options: BatchOptions,
+    *,
+    progress: Callable[[BatchProgress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> BatchSummary:
+    """Enhance every item; a failing file is recorded and the batch goes on."""
+    summary = BatchSummary()
+    clock = _EtaClock(total=len(items))
+    for index, item in enumerate(items):
+        if cancel is not None and cancel.cancelled:
+            summary.cancelled = True
+            break
+        if item.target.exists() and not options.overwrite:
+            summary.skipped.append(item.source)
+            continue
+        file_progress = _FileProgress(progress, clock, index, item.source)
+        clock.start_file()
+        file_progress(0.0, "reading")
+        try:
+            _export(item, enhance, options, file_progress, cancel)
+        except Cancelled:
+            summary.cancelled = True
+            break
+        except GlareError as error:
+            summary.failed.append((item.source, _one_line(str(error))))
+        except Exception as error:  # one bad file must never stop the batch
+            logger.exception("unexpected failure on %s", item.source)
+            summary.failed.append((item.source, _one_line(f"{type(error).__name__}: {error}")))
+        else:
+            summary.done.append(item.source)
+            summary.outputs.append(item.target)
+        finally:
+            clock.end_file()
+    _log_summary(summary)
+    if options.report_path is not None:
+        write_report(summary, options.report_path)
+    return summary
+
+
+def write_report(summary: BatchSummary, path: Path) -> None:
+    """Write ``summary`` as JSON, atomically."""
+    data = json.dumps(summary.to_dict(), indent=2).encode("utf-8")
+    try:
+        atomic_write_bytes(Path(path), data)
+    except OSError as error:
+        raise ImageWriteError(f"{path}: cannot write the report ({error.strerror})") from error
+
+
+def _export(
+    item: BatchItem,
+    enhance: EnhanceFn,
+    options: BatchOptions,
+    file_progress: ProgressFn,
+    cancel: CancelToken | None,
+) -> None:
+    image = read_image(item.source, options.max_pixels)
+    result = enhance(image.rgb, file_progress, cancel)
+    _make_folder(item.target.parent)
+    write_image(item.target, result, source=image, quality=options.quality)
+    file_progress(1.0, "written")
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:
+        raise ImageWriteError(f"{folder}: exists and is not a folder") from error
+    except OSError as error:
+        raise ImageWriteError(f"{folder}: cannot create folder ({error.strerror})") from error
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _log_summary(summary: BatchSummary) -> None:
+    logger.info("batch: %s", summary.describe())
+    for source, reason in summary.failed:
+        logger.warning("failed %s: %s", source.name, reason)
+
+
+@dataclass
+class _EtaClock:
+    """Estimates the time left from the seconds spent on files actually enhanced."""
+
+    total: int
+    processed: int = 0
+    busy_seconds: float = 0.0
+    file_started: float = 0.0
+
+    def start_file(self) -> None:
+        self.file_started = time.monotonic()
+
+    def end_file(self) -> None:
+        self.busy_seconds += time.monotonic() - self.file_started
+        self.processed += 1
+
+    def eta(self, index: int, fraction: float) -> float | None:
+        units_done = self.processed + fraction
+        if units_done <= 0:
+            return None
+        seconds = self.busy_seconds + time.monotonic() - self.file_started
+        # Items still ahead may turn out to be skipped: the estimate errs long, never short.
+        return seconds / units_done * (self.total - index - fraction)
+
+
+@dataclass
+class _FileProgress:
+    """The :data:`ProgressFn` handed to the enhance function for one file."""
+
+    listener: Callable[[BatchProgress], None] | None
+    clock: _EtaClock
+    index: int
+    source: Path
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        if self.listener is None:
+            return
+        fraction = min(max(fraction, 0.0), 1.0)
+        self.listener(
+            BatchProgress(
+                index=self.index,
+                total=self.clock.total,
+                current=self.source,
+                file_fraction=fraction,
+                eta_seconds=self.clock.eta(self.index, fraction),
+            )
+        )

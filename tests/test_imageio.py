@@ -1,0 +1,346 @@
+"""Image I/O on real files written in each test: formats, modes, bit depths, metadata, faults."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageOps
+
+from glare_core import imageio
+from glare_core.atomic import is_partial_name
+from glare_core.errors import ImageReadError, ImageWriteError
+from glare_core.imageio import read_image, write_image
+
+RUNNING_AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+ORIENTATION = 0x0112
+MAKE = 0x010F
+EXIF_IFD = 0x8769
+DATE_TAKEN = 0x9003
+
+
+def random_pixels(height: int, width: int, channels: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    return rng.integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def camera_exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[MAKE] = "GlareCam"
+    exif.get_ifd(EXIF_IFD)[DATE_TAKEN] = "2024:09:30 21:15:00"
+    return exif
+
+
+def srgb_profile() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def as_bytes(values: np.ndarray) -> np.ndarray:
+    return np.round(values * 255).astype(np.uint8)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [path.name for path in folder.iterdir() if is_partial_name(path.name)]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_rgb_png_reads_exactly(tmp_path: Path) -> None:
+    pixels = random_pixels(12, 17, 3)
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    loaded = read_image(tmp_path / "a.png")
+    assert (loaded.mode, loaded.bit_depth, loaded.format) == ("RGB", 8, "PNG")
+    assert loaded.rgb.dtype == np.float32 and loaded.alpha is None
+    np.testing.assert_array_equal(as_bytes(loaded.rgb), pixels)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_matches_pillow(tmp_path: Path, orientation: int) -> None:
+    path = tmp_path / "turned.png"
+    Image.fromarray(random_pixels(5, 9, 4)).save(path, exif=camera_exif(orientation))
+    loaded = read_image(path)
+    with Image.open(path) as reference:
+        upright = np.asarray(ImageOps.exif_transpose(reference))
+    np.testing.assert_array_equal(as_bytes(loaded.rgb), upright[..., :3])
+    np.testing.assert_array_equal(as_bytes(loaded.alpha), upright[..., 3])
+
+
+def test_exif_rotated_jpeg_comes_back_upright_and_keeps_its_exif(tmp_path: Path) -> None:
+    source, result = tmp_path / "phone.jpg", tmp_path / "out.jpg"
+    Image.fromarray(random_pixels(6, 10, 3)).save(source, exif=camera_exif(6), quality=95)
+    loaded = read_image(source)
+    assert loaded.rgb.shape == (10, 6, 3)  # stored landscape, shown portrait
+    write_image(result, loaded.rgb, source=loaded)
+    with Image.open(result) as written:
+        exif = written.getexif()
+        assert written.size == (6, 10)
+    assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
+    assert exif.get_ifd(EXIF_IFD)[DATE_TAKEN] == "2024:09:30 21:15:00"
+
+
+def test_rgba_png_alpha_is_carried_through_unchanged(tmp_path: Path) -> None:
+    pixels = random_pixels(9, 11, 4, seed=3)
+    Image.fromarray(pixels).save(tmp_path / "logo.png")
+    loaded = read_image(tmp_path / "logo.png")
+    brighter = np.sqrt(loaded.rgb)
+    write_image(tmp_path / "out.png", brighter, source=loaded)
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(written)[..., 3], pixels[..., 3])
+
+
+def test_grey_png_stays_grey(tmp_path: Path) -> None:
+    pixels = random_pixels(8, 8, 1)
+    Image.fromarray(pixels).save(tmp_path / "grey.png")
+    loaded = read_image(tmp_path / "grey.png")
+    assert loaded.mode == "L" and loaded.is_grey
+    np.testing.assert_array_equal(as_bytes(loaded.rgb[..., 1]), pixels)
+    write_image(tmp_path / "out.png", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode == "L"
+        np.testing.assert_array_equal(np.asarray(written), pixels)
+
+
+def test_palette_png_is_written_as_rgb(tmp_path: Path) -> None:
+    palette = Image.fromarray(random_pixels(7, 7, 3)).quantize(colors=16)
+    palette.save(tmp_path / "p.png")
+    loaded = read_image(tmp_path / "p.png")
+    assert loaded.mode == "P"
+    np.testing.assert_array_equal(as_bytes(loaded.rgb), np.asarray(palette.convert("RGB")))
+    write_image(tmp_path / "out.png", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode == "RGB"
+
+
+def test_cmyk_jpeg_is_converted_to_rgb(tmp_path: Path) -> None:
+    cmyk = Image.new("CMYK", (6, 4), (0, 0, 0, 0))  # no ink: white paper
+    cmyk.paste((255, 0, 0, 0), (0, 0, 3, 4))  # full cyan on the left half
+    cmyk.save(tmp_path / "print.jpg", quality=100)
+    loaded = read_image(tmp_path / "print.jpg")
+    assert loaded.mode == "CMYK" and loaded.icc_profile is None
+    right, left = loaded.rgb[2, 5], loaded.rgb[2, 0]
+    assert right.min() > 0.95  # white
+    assert left[0] < 0.1 and left[1] > 0.9 and left[2] > 0.9  # cyan
+    write_image(tmp_path / "out.jpg", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.jpg") as written:
+        assert written.mode == "RGB"
+
+
+def test_16_bit_rgba_png_and_tiff_keep_16_bits(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    bgra = rng.integers(0, 65536, size=(6, 9, 4), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), bgra)
+    loaded = read_image(tmp_path / "deep.png")
+    assert (loaded.mode, loaded.bit_depth) == ("RGBA", 16)
+    for name in ("out.png", "out.tif"):
+        write_image(tmp_path / name, loaded.rgb, source=loaded)
+        written = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED)
+        assert written.dtype == np.uint16
+        np.testing.assert_array_equal(written, bgra)
+
+
+def test_16_bit_grey_png_round_trips(tmp_path: Path) -> None:
+    grey = np.random.default_rng(6).integers(0, 65536, size=(5, 7), dtype=np.uint16)
+    Image.fromarray(grey).save(tmp_path / "deep.png")
+    loaded = read_image(tmp_path / "deep.png")
+    assert loaded.bit_depth == 16 and loaded.is_grey
+    write_image(tmp_path / "out.png", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode == "I;16"
+        np.testing.assert_array_equal(np.asarray(written), grey)
+
+
+def test_16_bit_input_to_jpeg_is_8_bit(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "deep.png"), np.full((4, 4, 3), 65535, dtype=np.uint16))
+    loaded = read_image(tmp_path / "deep.png")
+    write_image(tmp_path / "out.jpg", loaded.rgb, source=loaded)
+    assert read_image(tmp_path / "out.jpg").bit_depth == 8
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.tif", "out.webp"])
+def test_exif_icc_and_dpi_survive_every_output_format(tmp_path: Path, name: str) -> None:
+    icc = srgb_profile()
+    Image.fromarray(random_pixels(8, 8, 3)).save(
+        tmp_path / "in.jpg", exif=camera_exif(3), icc_profile=icc, dpi=(300, 300)
+    )
+    loaded = read_image(tmp_path / "in.jpg")
+    write_image(tmp_path / name, loaded.rgb, source=loaded)
+    with Image.open(tmp_path / name) as written:
+        exif = written.getexif()
+        assert written.info.get("icc_profile") == icc
+        if written.format != "WEBP":  # WebP has no resolution field
+            assert written.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
+
+
+def test_16_bit_png_keeps_icc_and_exif(tmp_path: Path) -> None:
+    icc = srgb_profile()
+    cv2.imwrite(str(tmp_path / "deep.png"), np.full((4, 6, 3), 4000, dtype=np.uint16))
+    loaded = read_image(tmp_path / "deep.png")
+    loaded.icc_profile, loaded.exif = icc, camera_exif(1).tobytes()
+    write_image(tmp_path / "out.png", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.info["icc_profile"] == icc
+        assert written.getexif()[MAKE] == "GlareCam"
+    assert cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+# --------------------------------------------------------------------------- read faults
+
+
+def read_error(path: Path, **kwargs: int) -> str:
+    with pytest.raises(ImageReadError) as caught:
+        read_image(path, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert "empty file" in read_error(tmp_path / "empty.jpg")
+
+
+def test_truncated_jpeg(tmp_path: Path) -> None:
+    Image.fromarray(random_pixels(64, 64, 3)).save(tmp_path / "full.jpg")
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    assert "damaged or truncated" in read_error(tmp_path / "cut.jpg")
+
+
+def test_text_file_named_png(tmp_path: Path) -> None:
+    (tmp_path / "notes.png").write_text("shopping list: milk, eggs\n")
+    assert "not an image" in read_error(tmp_path / "notes.png")
+
+
+def test_missing_file_and_folder_named_like_an_image(tmp_path: Path) -> None:
+    (tmp_path / "album.png").mkdir()
+    assert "not a file" in read_error(tmp_path / "album.png")
+    assert "file not found" in read_error(tmp_path / "gone.png")
+
+
+@pytest.mark.skipif(RUNNING_AS_ROOT, reason="running as root: chmod 000 does not block reads")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "secret.png"
+    Image.fromarray(random_pixels(4, 4, 3)).save(path)
+    path.chmod(0)
+    try:
+        assert "permission denied" in read_error(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_pixel_limit_refuses_large_images(tmp_path: Path) -> None:
+    Image.fromarray(random_pixels(20, 30, 3)).save(tmp_path / "big.png")
+    assert "over the" in read_error(tmp_path / "big.png", max_pixels=500)
+    assert read_image(tmp_path / "big.png", max_pixels=600).rgb.shape == (20, 30, 3)
+
+
+def test_pillow_decompression_bomb_becomes_a_read_error(tmp_path: Path) -> None:
+    # A 1x1 PNG whose header claims 30000 x 30000: Pillow refuses it on open.
+    path = tmp_path / "bomb.png"
+    Image.new("L", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    header = b"IHDR" + struct.pack(">II", 30000, 30000) + bytes(data[24:29])
+    data[12:33] = header + struct.pack(">I", zlib.crc32(header))
+    path.write_bytes(bytes(data))
+    assert "refused" in read_error(path, max_pixels=10**10)
+    assert "decompression bomb" in read_error(path)
+
+
+# --------------------------------------------------------------------------- write faults
+
+
+def test_write_refuses_to_replace_its_source(tmp_path: Path) -> None:
+    path = tmp_path / "only.png"
+    Image.fromarray(random_pixels(4, 4, 3)).save(path)
+    original = path.read_bytes()
+    loaded = read_image(path)
+    with pytest.raises(ImageWriteError, match="refusing to overwrite the input"):
+        write_image(path, loaded.rgb * 0.5, source=loaded)
+    assert path.read_bytes() == original
+
+
+def test_unwritable_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ImageWriteError, match="cannot write format"):
+        write_image(tmp_path / "out.bmp", np.zeros((2, 2, 3), np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_target_folder_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    with pytest.raises(ImageWriteError, match="cannot write"):
+        write_image(tmp_path / "blocked" / "out.png", np.zeros((2, 2, 3), np.float32))
+
+
+@pytest.mark.skipif(RUNNING_AS_ROOT, reason="running as root: a read-only folder is writable")
+def test_read_only_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir(mode=0o555)
+    try:
+        with pytest.raises(ImageWriteError, match="Permission denied"):
+            write_image(folder / "out.png", np.zeros((2, 2, 3), np.float32))
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_failed_encode_leaves_old_file_and_no_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "result.png"
+    target.write_bytes(b"previous result")
+
+    def disk_full(temp: Path, *_: object) -> None:
+        temp.write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(imageio, "_encode", disk_full)
+    with pytest.raises(ImageWriteError, match="No space left on device"):
+        write_image(target, np.zeros((2, 2, 3), np.float32))
+    assert target.read_bytes() == b"previous result"
+    assert leftovers(tmp_path) == []
+
+
+KILLED_WRITER = """
+import sys, time
+import numpy as np
+from glare_core import imageio
+
+def slow_encode(temp, *_):
+    temp.write_bytes(b"half a PNG")
+    print("writing", flush=True)
+    time.sleep(60)
+
+imageio._encode = slow_encode
+imageio.write_image(sys.argv[1], np.zeros((2, 2, 3), np.float32))
+"""
+
+
+def test_killed_writer_leaves_only_a_recognisable_partial(tmp_path: Path) -> None:
+    target = tmp_path / "result.png"
+    target.write_bytes(b"previous result")
+    repository = Path(__file__).resolve().parents[1]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILLED_WRITER), str(target)],
+        cwd=repository,
+        stdout=subprocess.PIPE,
+    )
+    assert writer.stdout is not None and writer.stdout.readline() == b"writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert target.read_bytes() == b"previous result"
+    left = leftovers(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".result.png.")
