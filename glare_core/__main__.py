@@ -1,0 +1,5 @@
+"""``python -m glare_core`` runs the ``glare`` command."""
+
+from glare_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,503 @@
+"""The ``glare`` command: brighten photos and score results from a terminal.
+
+Each subcommand is registered by one small ``_add_*_parser`` function listed in
+:data:`SUBCOMMANDS` and runs through the ``handler`` it sets as a default. The model, image I/O
+and batch modules are imported inside the handlers so that ``glare --help`` answers at once.
+This module is the command line's presentation layer: results go to stdout, problems to stderr
+as one ``glare: ...`` line each, and every :class:`GlareError` ends the command without a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from glare_core import __version__
+from glare_core.errors import GlareError
+from glare_core.log import setup_logging
+from glare_core.progress import Cancelled, CancelToken
+
+if TYPE_CHECKING:
+    from glare_core.batch import BatchProgress, BatchSummary
+    from glare_core.engine import Enhancer
+    from glare_core.metrics import PairScores
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_CANNOT_RUN = 2  # argparse uses 2 for usage errors; bad paths, weights and devices join them
+EXIT_CANCELLED = 130  # what shells report for a command stopped by Ctrl-C
+
+FORMATS = ("png", "jpeg", "tiff", "webp")
+STRENGTH_RANGE = (0.0, 2.0)
+QUALITY_RANGE = (1, 100)
+DARKEN_RANGE = (0.01, 1.0)
+PAIRS_LOW, PAIRS_HIGH = "low", "high"
+BAR_FORMAT = "{percentage:3.0f}%|{bar}| [{elapsed}] {postfix}"
+
+EXIT_STATUS_HELP = """\
+exit status:
+  0    every input was done (or skipped because its result exists)
+  1    some inputs failed; they are listed on stderr
+  2    the command could not run: bad arguments, paths, weights, config or device
+  130  cancelled with Ctrl-C"""
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps one-paragraph descriptions to the terminal; keeps multi-line epilogs as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def _ranged(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: ``kind(text)`` that must lie in [low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+_positive_int = _ranged(int, 1, math.inf)
+_non_negative_float = _ranged(float, 0.0, math.inf)
+
+
+# ---------------------------------------------------------------- shared options
+
+
+def _add_verbose_option(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="say which device and weights are used (-vv: debug details)",
+    )
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model and device")
+    group.add_argument(
+        "--weights",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="weights to load instead of the bundled ones: a Glare Studio .safetensors file, or "
+        "the official GLARE checkpoints (repeat the option for net_G.pth and vqgan.pkl)",
+    )
+    group.add_argument(
+        "--config",
+        metavar="NAME|FILE",
+        help="network shape: a preset name (compact, official) or an official GLARE .yml; "
+        "by default it is read from the weights",
+    )
+    group.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA, else Apple MPS, else CPU), cpu, cuda or mps",
+    )
+    group.add_argument(
+        "--tile",
+        type=_positive_int,
+        metavar="N",
+        help="process large images in N x N pixel tiles to save memory (default: automatic)",
+    )
+    group.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="CPU threads (default: one per physical core)",
+    )
+
+
+# ---------------------------------------------------------------- enhance
+
+
+def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "enhance",
+        help="brighten photos and save the results",
+        description="Brighten dark photos with GLARE. INPUT may be image files and folders; "
+        "folders are searched recursively unless --no-recursive is given. Each result is "
+        "saved in the OUTPUT folder under its source's name plus --suffix. With a single "
+        "input file, OUTPUT may instead be the result's file name.",
+        epilog="examples:\n"
+        "  glare enhance night.jpg -o enhanced/\n"
+        "  glare enhance holiday/ -o enhanced/ --strength 1.3 --format jpeg --quality 92\n"
+        "  glare enhance dark.png -o bright.png --device cuda\n\n" + EXIT_STATUS_HELP,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="files or folders")
+    parser.add_argument(
+        "-o", "--output", required=True, type=Path, help="output folder (or file, for one input)"
+    )
+    look = parser.add_argument_group("look")
+    look.add_argument(
+        "--strength",
+        type=_ranged(float, *STRENGTH_RANGE),
+        default=1.0,
+        metavar="S",
+        help="from 0 (only the clean, generated detail) through 1 (as trained, the default) "
+        "to 2 (only the photo's own detail: most faithful, but noisier)",
+    )
+    look.add_argument(
+        "--temperature",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="T",
+        help="randomness of the generated detail; 0 (default) is deterministic",
+    )
+    look.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="random seed; the same seed and temperature give the same picture (default: 0)",
+    )
+    _add_model_options(parser)
+    files = parser.add_argument_group("output files")
+    files.add_argument("--suffix", metavar="S", help="added to result names (default: _glare)")
+    files.add_argument(
+        "--format", choices=FORMATS, help="file format of results (default: as the input)"
+    )
+    files.add_argument(
+        "--quality",
+        type=_ranged(int, *QUALITY_RANGE),
+        metavar="Q",
+        help="JPEG/WebP quality, 1-100 (default: 95)",
+    )
+    files.add_argument(
+        "--overwrite", action="store_true", help="replace existing results instead of skipping"
+    )
+    files.add_argument(
+        "--no-recursive",
+        dest="recursive",
+        action="store_false",
+        default=None,
+        help="only take the images directly inside INPUT folders",
+    )
+    files.add_argument(
+        "--report", type=Path, metavar="FILE.json", help="also write what was done to FILE.json"
+    )
+    _add_verbose_option(parser, argparse.SUPPRESS)
+    parser.set_defaults(handler=_run_enhance)
+
+
+def _batch_options(args: argparse.Namespace) -> Any:
+    """:class:`BatchOptions` with the options given; the others keep the library defaults."""
+    from glare_core.batch import BatchOptions
+
+    given = {
+        "suffix": args.suffix,
+        "format": args.format,
+        "quality": args.quality,
+        "recursive": args.recursive,
+        "report_path": args.report,
+    }
+    return BatchOptions(
+        overwrite=args.overwrite,
+        **{name: value for name, value in given.items() if value is not None},
+    )
+
+
+def _load_enhancer(args: argparse.Namespace) -> Enhancer:
+    from glare_core.device import select_device
+    from glare_core.engine import Enhancer
+
+    device = select_device(args.device, args.threads)
+    return Enhancer.load(
+        weights=args.weights, config=args.config, device=device.type, tile_size=args.tile
+    )
+
+
+@contextmanager
+def _cancel_on_ctrl_c() -> Iterator[CancelToken]:
+    """The first Ctrl-C asks the work to stop at the next tile; a second one stops at once."""
+    token = CancelToken()
+    if threading.current_thread() is not threading.main_thread():
+        yield token  # signal handlers can only be installed from the main thread
+        return
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        token.cancel()
+        print("glare: stopping after the current tile (Ctrl-C again to quit now)", file=sys.stderr)
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _progress_bar(total: int, unit: str) -> Any:
+    from tqdm import tqdm
+
+    # disable=None hides the bar when stderr is not a terminal (logs, pipes, tests)
+    return tqdm(total=total, unit=unit, bar_format=BAR_FORMAT, disable=None, dynamic_ncols=True)
+
+
+def _batch_progress(bar: Any) -> Callable[[BatchProgress], None]:
+    from tqdm import tqdm
+
+    def update(progress: BatchProgress) -> None:
+        eta = "?" if progress.eta_seconds is None else tqdm.format_interval(progress.eta_seconds)
+        bar.n = progress.index + progress.file_fraction
+        bar.set_postfix_str(
+            f"{progress.index + 1}/{progress.total} {progress.current.name}, ETA {eta}"
+        )
+
+    return update
+
+
+def _run_enhance(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from glare_core.batch import plan_batch, run_batch
+
+    options = _batch_options(args)
+    items = plan_batch(args.inputs, args.output, options)  # bad paths fail here, before the model
+    if not items:
+        print("nothing to enhance: no images found in the inputs")
+        return EXIT_OK
+    enhancer = _load_enhancer(args)
+
+    def enhance(image: Any, progress: Any, cancel: CancelToken | None) -> Any:
+        return enhancer.enhance(
+            image, args.strength, args.temperature, args.seed, progress=progress, cancel=cancel
+        )
+
+    with _cancel_on_ctrl_c() as cancel, logging_redirect_tqdm():
+        with _progress_bar(len(items), "image") as bar:
+            summary = run_batch(
+                items, enhance, options, progress=_batch_progress(bar), cancel=cancel
+            )
+    _print_batch_summary(summary, args.output)
+    return EXIT_CANCELLED if summary.cancelled else summary.exit_code
+
+
+def _print_batch_summary(summary: BatchSummary, output: Path) -> None:
+    line = f"enhanced {len(summary.done)} image(s) into {output}"
+    if summary.skipped:
+        line += f"; skipped {len(summary.skipped)} whose result exists (use --overwrite)"
+    if summary.cancelled:
+        line += "; cancelled before the end"
+    print(line)
+    for path, reason in summary.failed:
+        print(f"glare: failed: {path}: {reason}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- eval
+
+
+def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="score enhanced images against references (PSNR, SSIM)",
+        description="Score images against normal-light references: PSNR and SSIM on 0-255 RGB "
+        "(SSIM as scikit-image computes it over colour channels), plus their GT-mean variants, "
+        "which first rescale each result so its mean grey level (the plain mean over pixels "
+        "and channels) equals the reference's. Either compare two folders of existing images "
+        "(--pred, --ref; files are matched by name without extension), or let GLARE enhance "
+        "PAIRS/low at strength 1 and temperature 0 and score the results against PAIRS/high.",
+        epilog="examples:\n"
+        "  glare eval --pred results/ --ref eval/high\n"
+        "  glare eval --pairs eval/ --weights my-model.safetensors --json\n"
+        "  glare eval --pairs eval/ --darken 0.5      # the same scenes, one stop darker",
+        formatter_class=_HelpFormatter,
+    )
+    folders = parser.add_argument_group("score existing images")
+    folders.add_argument("--pred", type=Path, metavar="DIR", help="the images to score")
+    folders.add_argument("--ref", type=Path, metavar="DIR", help="their references")
+    pairs = parser.add_argument_group("enhance and score")
+    pairs.add_argument(
+        "--pairs", type=Path, metavar="DIR", help="a folder with low/ and high/ sub-folders"
+    )
+    pairs.add_argument(
+        "--darken",
+        type=_ranged(float, *DARKEN_RANGE),
+        default=1.0,
+        metavar="F",
+        help="multiply the low images by F before enhancing (default: 1)",
+    )
+    _add_model_options(parser)
+    parser.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON instead of a table"
+    )
+    _add_verbose_option(parser, argparse.SUPPRESS)
+    parser.set_defaults(handler=_run_eval)
+
+
+def _natural_key(name: str) -> list[Any]:
+    """Sorts "2" before "10"."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    from glare_core.batch import iter_images
+
+    if not folder.is_dir():
+        raise GlareError(f"not a folder: {folder}")
+    return {path.stem: path for path in iter_images(folder, recursive=False)}
+
+
+def _matching_pairs(pred_dir: Path, ref_dir: Path) -> list[tuple[str, Path, Path]]:
+    """(name, prediction, reference) for every image of ``pred_dir``, in natural order."""
+    predictions = _images_by_stem(pred_dir)
+    references = _images_by_stem(ref_dir)
+    if not predictions:
+        raise GlareError(f"no images in {pred_dir}")
+    unmatched = sorted(set(predictions) - set(references), key=_natural_key)
+    if unmatched:
+        raise GlareError(
+            f"{len(unmatched)} image(s) of {pred_dir} have no reference in {ref_dir}, "
+            f"e.g. {predictions[unmatched[0]].name}"
+        )
+    return [
+        (predictions[stem].name, predictions[stem], references[stem])
+        for stem in sorted(predictions, key=_natural_key)
+    ]
+
+
+def _score_folders(pred_dir: Path, ref_dir: Path) -> list[tuple[str, PairScores]]:
+    from glare_core.imageio import read_image
+    from glare_core.metrics import score_pair
+
+    return [
+        (name, score_pair(read_image(pred).rgb, read_image(ref).rgb))
+        for name, pred, ref in _matching_pairs(pred_dir, ref_dir)
+    ]
+
+
+def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScores]]:
+    from glare_core.imageio import read_image
+    from glare_core.metrics import score_pair
+
+    pairs = _matching_pairs(args.pairs / PAIRS_LOW, args.pairs / PAIRS_HIGH)
+    enhancer = _load_enhancer(args)
+    rows = []
+    with _cancel_on_ctrl_c() as cancel, _progress_bar(len(pairs), "pair") as bar:
+        for name, low_path, high_path in pairs:
+            bar.set_postfix_str(name)
+            low = read_image(low_path).rgb * args.darken
+            enhanced = enhancer.enhance(low, strength=1.0, temperature=0.0, cancel=cancel)
+            rows.append((name, score_pair(enhanced, read_image(high_path).rgb)))
+            bar.update()
+    return rows
+
+
+def _mean_scores(rows: Sequence[tuple[str, PairScores]]) -> dict[str, float]:
+    columns = [asdict(scores) for _, scores in rows]
+    return {key: sum(column[key] for column in columns) / len(columns) for key in columns[0]}
+
+
+def _finite_or_none(scores: dict[str, float]) -> dict[str, float | None]:
+    """JSON has no infinity (the PSNR of identical images): it becomes null."""
+    return {key: value if math.isfinite(value) else None for key, value in scores.items()}
+
+
+def _print_scores_json(rows: Sequence[tuple[str, PairScores]]) -> None:
+    report = {
+        "count": len(rows),
+        "mean": _finite_or_none(_mean_scores(rows)),
+        "images": [{"name": name, **_finite_or_none(asdict(scores))} for name, scores in rows],
+    }
+    print(json.dumps(report, indent=2))
+
+
+def _print_scores_table(rows: Sequence[tuple[str, PairScores]]) -> None:
+    width = max(len("image"), *(len(name) for name, _ in rows))
+    print(f"{'image':<{width}}  {'PSNR':>6}  {'SSIM':>6}  {'PSNR-GTm':>8}  {'SSIM-GTm':>8}")
+    for name, s in rows:
+        print(
+            f"{name:<{width}}  {s.psnr:6.2f}  {s.ssim:6.4f}  {s.psnr_gt_mean:8.2f}  "
+            f"{s.ssim_gt_mean:8.4f}"
+        )
+    mean = _mean_scores(rows)
+    print(
+        f"mean of {len(rows)} image(s): PSNR {mean['psnr']:.2f} dB, SSIM {mean['ssim']:.4f}, "
+        f"GT-mean PSNR {mean['psnr_gt_mean']:.2f} dB, GT-mean SSIM {mean['ssim_gt_mean']:.4f}"
+    )
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    comparing_folders = args.pred is not None or args.ref is not None
+    if args.pairs is not None and comparing_folders:
+        raise GlareError("give either --pairs, or --pred with --ref, not both")
+    if args.pairs is not None:
+        rows = _score_enhanced_pairs(args)
+    elif args.pred is not None and args.ref is not None:
+        rows = _score_folders(args.pred, args.ref)
+    else:
+        raise GlareError("give --pred DIR and --ref DIR, or --pairs DIR")
+    (_print_scores_json if args.json else _print_scores_table)(rows)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- entry point
+
+#: One line per subcommand; a new one adds its ``add_parser(subparsers)`` here.
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_enhance_parser,
+    _add_eval_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glare",
+        description="Glare Studio on the command line: brighten dark photos with GLARE "
+        "(ECCV 2024) and measure the results.",
+        epilog="Run 'glare COMMAND --help' for the options of a command. "
+        "The desktop app is 'glare-studio'.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_verbose_option(parser, 0)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add_parser in SUBCOMMANDS:
+        add_parser(subparsers)
+    return parser
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``glare`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except GlareError as error:
+        print(f"glare: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except (Cancelled, KeyboardInterrupt):
+        print("glare: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
