@@ -1,0 +1,482 @@
+"""Everything the desktop app knows and does, without Qt.
+
+:class:`Session` holds the open photo, the cached network features the sliders
+render from, the controls and the last full-resolution result; every method is a
+plain blocking call that a test (or the app's worker thread) drives directly.
+:class:`RequestQueue` is the worker's to-do list: one request per kind at a time,
+newer requests dropping the stale ones they supersede and cancelling the running one.
+
+Three render sizes keep the sliders live:
+
+* *drag* — while a slider moves: features prepared once per photo at about 0.3 MP
+  (smaller when the view is small or the machine is slow, see :class:`PreviewPolicy`).
+* *screen* — when the slider is released: the photo at the view's size.
+* *full* — the full-resolution result that is saved and exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from glare_core.batch import BatchOptions, BatchProgress, BatchSummary, plan_batch, run_batch
+from glare_core.engine import Enhancer, PreparedImage
+from glare_core.errors import ImageWriteError, WeightsError
+from glare_core.imageio import LoadedImage, read_image, write_image
+from glare_core.model.amb import TRAINED_STRENGTH
+from glare_core.progress import CancelToken, ProgressFn, check, report
+from glare_core.resources import bundled_weights_path
+
+logger = logging.getLogger(__name__)
+
+#: a size as (width, height) in pixels
+Size = tuple[int, int]
+
+#: temperature used for seed variants when the current temperature is 0 (seeds would
+#: all give the same picture there)
+DEFAULT_VARIANT_TEMPERATURE = 0.6
+#: highest temperature the temperature variants spread over
+MAX_VARIANT_TEMPERATURE = 1.2
+#: weight of the newest measurement in the running render-cost estimate
+COST_SMOOTHING = 0.5
+#: re-prepare the drag features when the wanted size differs from the cached one by more
+DRAG_RESIZE_TOLERANCE = 0.25
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the sliders say: the engine's strength, temperature and seed."""
+
+    strength: float = TRAINED_STRENGTH
+    temperature: float = 0.0
+    seed: int = 0
+
+    def render_key(self) -> Controls:
+        """The controls that change the picture (the seed is ignored at temperature 0)."""
+        return self if self.temperature > 0 else replace(self, seed=0)
+
+
+class VariantAxis(StrEnum):
+    SEED = "seed"
+    TEMPERATURE = "temperature"
+
+
+def variant_controls(base: Controls, axis: VariantAxis, count: int) -> list[Controls]:
+    """``count`` controls around ``base`` that differ along ``axis``."""
+    if axis is VariantAxis.SEED:
+        temperature = base.temperature or DEFAULT_VARIANT_TEMPERATURE
+        return [replace(base, temperature=temperature, seed=base.seed + i) for i in range(count)]
+    steps = np.linspace(0.0, MAX_VARIANT_TEMPERATURE, count)
+    return [replace(base, temperature=round(float(t), 3)) for t in steps]
+
+
+def fit_pixels(size: Size, max_pixels: int) -> Size:
+    """``size`` shrunk (never enlarged) to at most ``max_pixels``, aspect kept."""
+    width, height = size
+    scale = min(1.0, (max_pixels / (width * height)) ** 0.5)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def fit_box(size: Size, box: Size) -> Size:
+    """``size`` shrunk (never enlarged) to fit inside ``box``, aspect kept."""
+    width, height = size
+    scale = min(1.0, box[0] / width, box[1] / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize_rgb(rgb: np.ndarray, size: Size) -> np.ndarray:
+    """Area-average downscale of an HxWx3 float image to ``size`` (width, height)."""
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def to_display(rgb: np.ndarray) -> np.ndarray:
+    """Float RGB in [0, 1] -> contiguous uint8 RGB for the screen."""
+    return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
+@dataclass(frozen=True)
+class PreviewPolicy:
+    """How big the drag preview is: about 0.3 MP, less for small views or slow machines."""
+
+    max_drag_pixels: int = 300_000
+    min_drag_pixels: int = 20_000
+    #: time one slider step may take
+    target_step_seconds: float = 0.1
+
+    def drag_pixels(self, view: Size, seconds_per_pixel: float | None) -> int:
+        budget = min(self.max_drag_pixels, view[0] * view[1])
+        if seconds_per_pixel:
+            budget = min(budget, int(self.target_step_seconds / seconds_per_pixel))
+        return max(self.min_drag_pixels, budget)
+
+
+@dataclass
+class _PreparedAt:
+    """Features prepared for one downscaled copy of the photo."""
+
+    size: Size
+    prepared: PreparedImage
+
+
+@dataclass(frozen=True)
+class OpenedPhoto:
+    """What the view needs after a photo opens."""
+
+    path: Path | None
+    size: Size
+    bit_depth: int
+    original: np.ndarray  # uint8 RGB, full resolution
+    drag_preview: np.ndarray | None  # uint8 RGB at the drag size (None without a model)
+
+
+class NoPhotoError(RuntimeError):
+    """A render was asked for before any photo was opened."""
+
+
+class Session:
+    """The open photo, its cached features, the controls and the latest results."""
+
+    def __init__(self, enhancer: Enhancer | None = None, policy: PreviewPolicy | None = None):
+        self.enhancer = enhancer
+        self.policy = policy or PreviewPolicy()
+        #: the sliders' state, owned by the GUI thread; jobs get frozen copies
+        self.controls = Controls()
+        self.view_size: Size = (1280, 800)
+        self.photo: LoadedImage | None = None
+        self._drag: _PreparedAt | None = None
+        self._screen: _PreparedAt | None = None
+        self._full: tuple[Controls, np.ndarray] | None = None
+        self.seconds_per_pixel: float | None = None
+        self.last_render_seconds: float | None = None
+
+    # -- model and photo --------------------------------------------------------------
+    def set_enhancer(self, enhancer: Enhancer) -> None:
+        self.enhancer = enhancer
+        self._forget_results()
+
+    def _forget_results(self) -> None:
+        self._drag = self._screen = self._full = None
+
+    def open(
+        self,
+        path: str | Path,
+        controls: Controls,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> OpenedPhoto:
+        """Read a photo, make it the current one and render its first drag preview."""
+        report(progress, 0.0, "reading")
+        photo = read_image(path)
+        check(cancel)
+        self.photo = photo
+        self._forget_results()
+        drag_preview = None
+        if self.enhancer is not None:
+            report(progress, 0.3, "preparing")
+            drag_preview = to_display(self.drag_preview(controls, cancel=cancel))
+        report(progress, 1.0, "ready")
+        height, width = photo.rgb.shape[:2]
+        return OpenedPhoto(
+            photo.path, (width, height), photo.bit_depth, to_display(photo.rgb), drag_preview
+        )
+
+    def _require(self) -> tuple[LoadedImage, Enhancer]:
+        if self.photo is None:
+            raise NoPhotoError("no photo is open")
+        if self.enhancer is None:
+            raise WeightsError("no model is loaded: use File > Load weights…")
+        return self.photo, self.enhancer
+
+    @property
+    def photo_size(self) -> Size:
+        photo, _ = self._require()
+        return photo.rgb.shape[1], photo.rgb.shape[0]
+
+    # -- preparing features -----------------------------------------------------------
+    def _prepare(self, size: Size, cancel: CancelToken | None) -> _PreparedAt:
+        photo, enhancer = self._require()
+        small = resize_rgb(photo.rgb, size)
+        return _PreparedAt(size, enhancer.prepare(small, cancel=cancel))
+
+    def drag_size(self) -> Size:
+        wanted = self.policy.drag_pixels(self.view_size, self.seconds_per_pixel)
+        return fit_pixels(self.photo_size, wanted)
+
+    def _drag_features(self, cancel: CancelToken | None) -> _PreparedAt:
+        wanted = self.drag_size()
+        cached = self._drag
+        if cached is None or _relative_change(cached.size, wanted) > DRAG_RESIZE_TOLERANCE:
+            self._drag = cached = self._prepare(wanted, cancel)
+            logger.info("drag preview features at %dx%d", *wanted)
+        return cached
+
+    def _screen_features(self, cancel: CancelToken | None) -> _PreparedAt:
+        wanted = fit_box(self.photo_size, self.view_size)
+        drag = self._drag_features(cancel)
+        if wanted[0] * wanted[1] <= drag.size[0] * drag.size[1]:
+            return drag
+        if self._screen is None or self._screen.size != wanted:
+            self._screen = self._prepare(wanted, cancel)
+        return self._screen
+
+    # -- rendering --------------------------------------------------------------------
+    def _render(self, features: _PreparedAt, controls: Controls, cancel: CancelToken | None):
+        _, enhancer = self._require()
+        started = time.perf_counter()
+        rgb = enhancer.render(
+            features.prepared, controls.strength, controls.temperature, controls.seed, cancel=cancel
+        )
+        self.last_render_seconds = time.perf_counter() - started
+        return rgb
+
+    def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
+        """The result for ``controls`` at the drag size, from cached features."""
+        features = self._drag_features(cancel)
+        rgb = self._render(features, controls, cancel)
+        self._record_cost(features.size, self.last_render_seconds or 0.0)
+        return rgb
+
+    def _record_cost(self, size: Size, seconds: float) -> None:
+        measured = seconds / (size[0] * size[1])
+        previous = self.seconds_per_pixel
+        self.seconds_per_pixel = (
+            measured
+            if previous is None
+            else COST_SMOOTHING * measured + (1 - COST_SMOOTHING) * previous
+        )
+
+    def screen_preview(
+        self, controls: Controls, *, cancel: CancelToken | None = None
+    ) -> np.ndarray:
+        """The result for ``controls`` at the view's size."""
+        return self._render(self._screen_features(cancel), controls, cancel)
+
+    def full_result(
+        self,
+        controls: Controls,
+        *,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> np.ndarray:
+        """The full-resolution result for ``controls`` (cached for the last controls)."""
+        photo, enhancer = self._require()
+        key = controls.render_key()
+        if self._full is not None and self._full[0] == key:
+            return self._full[1]
+        started = time.perf_counter()
+        rgb = enhancer.enhance(
+            photo.rgb,
+            controls.strength,
+            controls.temperature,
+            controls.seed,
+            progress=progress,
+            cancel=cancel,
+        )
+        self.last_render_seconds = time.perf_counter() - started
+        self._full = (key, rgb)
+        return rgb
+
+    def variants(
+        self, base: Controls, axis: VariantAxis, count: int, *, cancel: CancelToken | None = None
+    ) -> list[tuple[Controls, np.ndarray]]:
+        """``count`` drag-size results that differ in seed or temperature."""
+        return [
+            (controls, self.drag_preview(controls, cancel=cancel))
+            for controls in variant_controls(base, axis, count)
+        ]
+
+    # -- saving -----------------------------------------------------------------------
+    def is_source(self, path: str | Path) -> bool:
+        """Whether ``path`` is the open photo's own file."""
+        source = self.photo.path if self.photo is not None else None
+        return source is not None and Path(path).resolve() == Path(source).resolve()
+
+    def save(
+        self,
+        path: str | Path,
+        controls: Controls,
+        *,
+        image_format: str | None = None,
+        quality: int = 95,
+        replace_source: bool = False,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Path:
+        """Write the full-resolution result with the source's metadata and bit depth."""
+        photo, _ = self._require()
+        if self.is_source(path) and not replace_source:
+            raise ImageWriteError(f"refusing to overwrite the original {Path(path).name}")
+        rgb = self.full_result(controls, progress=progress, cancel=cancel)
+        check(cancel)
+        report(progress, 1.0, "writing")
+        # the writer refuses to replace its source; the user confirmed it, so detach the path
+        metadata = replace(photo, path=None) if replace_source else photo
+        write_image(path, rgb, source=metadata, format=image_format, quality=quality)
+        return Path(path)
+
+
+def _relative_change(old: Size, new: Size) -> float:
+    return abs(new[0] * new[1] - old[0] * old[1]) / (old[0] * old[1])
+
+
+# -- model loading --------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which weights to run and where (what Settings and 'Load weights…' decide)."""
+
+    weights: tuple[str, ...] = ()
+    config: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    tile_size: int | None = None
+
+
+def load_enhancer(choice: ModelChoice) -> Enhancer:
+    """The one way the app builds its model: chosen weights, else the bundled ones."""
+    if not choice.weights and not bundled_weights_path().is_file():
+        raise WeightsError(
+            f"the bundled weights are missing ({bundled_weights_path()}): "
+            "use File > Load weights… to choose a GLARE checkpoint"
+        )
+    if choice.threads:
+        import torch
+
+        torch.set_num_threads(choice.threads)
+    return Enhancer.load(choice.weights, choice.config, choice.device, choice.tile_size)
+
+
+# -- batch ----------------------------------------------------------------------------
+EnhanceFn = Callable[[np.ndarray, ProgressFn | None, CancelToken | None], np.ndarray]
+
+
+def enhance_fn(enhancer: Enhancer, controls: Controls) -> EnhanceFn:
+    """The batch engine's enhance callback for fixed controls."""
+
+    def enhance(rgb: np.ndarray, progress: ProgressFn | None, cancel: CancelToken | None):
+        return enhancer.enhance(
+            rgb,
+            controls.strength,
+            controls.temperature,
+            controls.seed,
+            progress=progress,
+            cancel=cancel,
+        )
+
+    return enhance
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    inputs: tuple[Path, ...]
+    output: Path
+    options: BatchOptions
+    controls: Controls
+
+
+def run_batch_request(
+    enhancer: Enhancer,
+    request: BatchRequest,
+    *,
+    progress: Callable[[BatchProgress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> BatchSummary:
+    """Plan and run a batch with the same engine as the CLI."""
+    items = plan_batch(list(request.inputs), request.output, request.options)
+    return run_batch(
+        items,
+        enhance_fn(enhancer, request.controls),
+        request.options,
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+# -- the worker's queue ---------------------------------------------------------------
+#: a unit of background work: gets a progress callback and a cancel token
+Job = Callable[[ProgressFn, CancelToken], object]
+
+
+@dataclass
+class Request:
+    kind: str
+    generation: int
+    job: Job
+    token: CancelToken = field(default_factory=CancelToken)
+
+
+class RequestQueue:
+    """Thread-safe queue of jobs where newer requests drop stale ones.
+
+    Submitting a request of kind K removes queued requests of kind K and of every kind
+    it ``supersedes``, and cancels the running request if it is one of those kinds.
+    Generations increase with every submission, so a consumer can ignore late results.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._pending: list[Request] = []
+        self._running: Request | None = None
+        self._generation = 0
+        self._closed = False
+
+    def submit(self, kind: str, job: Job, supersedes: Sequence[str] = ()) -> Request:
+        stale = {kind, *supersedes}
+        with self._condition:
+            self._generation += 1
+            request = Request(kind, self._generation, job)
+            self._drop(stale)
+            self._pending.append(request)
+            self._condition.notify()
+            return request
+
+    def cancel(self, kinds: Sequence[str] | None = None) -> None:
+        """Drop queued and cancel running requests of ``kinds`` (all when None)."""
+        with self._condition:
+            self._drop(set(kinds) if kinds is not None else None)
+
+    def _drop(self, kinds: set[str] | None) -> None:
+        def matches(request: Request) -> bool:
+            return kinds is None or request.kind in kinds
+
+        for request in self._pending:
+            if matches(request):
+                request.token.cancel()
+        self._pending = [r for r in self._pending if not matches(r)]
+        if self._running is not None and matches(self._running):
+            self._running.token.cancel()
+
+    def take(self, timeout: float | None = None) -> Request | None:
+        """The next request (blocks); None once closed or after ``timeout`` seconds."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._pending or self._closed, timeout)
+            if self._closed or not self._pending:
+                return None
+            self._running = self._pending.pop(0)
+            return self._running
+
+    def done(self, request: Request) -> None:
+        with self._condition:
+            if self._running is request:
+                self._running = None
+
+    @property
+    def pending_kinds(self) -> list[str]:
+        with self._condition:
+            return [request.kind for request in self._pending]
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._drop(None)
+            self._condition.notify_all()

@@ -1,0 +1,186 @@
+"""The app's Qt-free state and logic, driven without a window."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from glare_core.batch import BatchOptions
+from glare_core.engine import Enhancer
+from glare_core.errors import ImageWriteError, WeightsError
+from glare_core.imageio import read_image
+from glare_core.progress import Cancelled, CancelToken
+from glare_core.resources import RESOURCES_ENV, bundled_weights_path
+from glare_core.session import (
+    BatchRequest,
+    Controls,
+    ModelChoice,
+    PreviewPolicy,
+    RequestQueue,
+    Session,
+    VariantAxis,
+    fit_pixels,
+    load_enhancer,
+    run_batch_request,
+)
+
+SMALL = (64, 48)  # width, height: keeps the real network fast on a shared CPU
+
+
+@pytest.fixture(scope="module")
+def enhancer() -> Enhancer:
+    if bundled_weights_path().is_file():
+        return Enhancer.load(device="cpu")
+    return Enhancer.from_config("compact", device="cpu")
+
+
+def write_small_photo(pairs_dir: Path, folder: Path, name: str, index: int = 0) -> Path:
+    """A real low-light photo from the shared pairs, shrunk to SMALL."""
+    source = sorted((pairs_dir / "eval" / "low").glob("*.png"))[index]
+    pixels = cv2.resize(cv2.imread(str(source)), SMALL, interpolation=cv2.INTER_AREA)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    cv2.imwrite(str(path), pixels)
+    return path
+
+
+@pytest.fixture
+def photo(pairs_dir: Path, tmp_path: Path) -> Path:
+    return write_small_photo(pairs_dir, tmp_path, "dark.png")
+
+
+@pytest.fixture
+def session(enhancer: Enhancer, photo: Path) -> Session:
+    session = Session(enhancer)
+    session.open(photo, Controls())
+    return session
+
+
+def test_open_gives_original_and_drag_preview(enhancer: Enhancer, photo: Path) -> None:
+    opened = Session(enhancer).open(photo, Controls())
+    assert opened.size == SMALL
+    assert opened.original.shape == (SMALL[1], SMALL[0], 3)
+    assert opened.original.dtype == np.uint8
+    assert opened.drag_preview is not None and opened.drag_preview.shape[2] == 3
+
+
+def test_open_without_model_shows_the_original_only(photo: Path) -> None:
+    opened = Session().open(photo, Controls())
+    assert opened.drag_preview is None
+    assert opened.original.shape == (SMALL[1], SMALL[0], 3)
+
+
+def test_strength_changes_the_drag_preview(session: Session) -> None:
+    trained = session.drag_preview(Controls(strength=1.0))
+    faithful = session.drag_preview(Controls(strength=2.0))
+    assert trained.shape == faithful.shape
+    assert np.abs(trained - faithful).mean() > 1e-4
+
+
+def test_temperature_with_a_fixed_seed_is_reproducible(session: Session) -> None:
+    first = session.drag_preview(Controls(temperature=0.8, seed=5))
+    other_seed = session.drag_preview(Controls(temperature=0.8, seed=6))
+    again = session.drag_preview(Controls(temperature=0.8, seed=5))
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other_seed).mean() > 1e-4
+
+
+def test_full_result_has_the_photo_size_and_is_cached(session: Session) -> None:
+    result = session.full_result(Controls(strength=1.3))
+    assert result.shape == (SMALL[1], SMALL[0], 3)
+    assert session.full_result(Controls(strength=1.3)) is result
+    assert session.full_result(Controls(strength=0.7)) is not result
+
+
+def test_full_result_can_be_cancelled(session: Session) -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        session.full_result(Controls(strength=0.5), cancel=token)
+
+
+def test_save_writes_full_resolution_and_guards_the_original(
+    session: Session, photo: Path, tmp_path: Path
+) -> None:
+    target = session.save(tmp_path / "out.jpg", Controls(), quality=90)
+    saved = read_image(target)
+    assert saved.format == "JPEG" and saved.rgb.shape == (SMALL[1], SMALL[0], 3)
+    original_bytes = photo.read_bytes()
+    with pytest.raises(ImageWriteError):
+        session.save(photo, Controls())
+    assert photo.read_bytes() == original_bytes
+    session.save(photo, Controls(), replace_source=True)
+    assert photo.read_bytes() != original_bytes
+
+
+def test_variants_differ_along_their_axis(session: Session) -> None:
+    variants = session.variants(Controls(), VariantAxis.SEED, 3)
+    seeds = [controls.seed for controls, _ in variants]
+    assert seeds == [0, 1, 2] and all(c.temperature > 0 for c, _ in variants)
+    assert np.abs(variants[0][1] - variants[1][1]).mean() > 1e-4
+    temperatures = [
+        c.temperature for c, _ in session.variants(Controls(), VariantAxis.TEMPERATURE, 3)
+    ]
+    assert temperatures == sorted(set(temperatures))
+
+
+def test_drag_size_follows_view_and_speed() -> None:
+    policy = PreviewPolicy(max_drag_pixels=300_000, min_drag_pixels=10_000, target_step_seconds=0.1)
+    assert policy.drag_pixels((1920, 1080), None) == 300_000
+    assert policy.drag_pixels((320, 200), None) == 64_000
+    slow = 0.1 / 50_000  # a machine that renders 50 000 pixels in the target time
+    assert policy.drag_pixels((1920, 1080), slow) == 50_000
+    assert policy.drag_pixels((1920, 1080), 1.0) == 10_000
+    width, height = fit_pixels((4000, 3000), 300_000)
+    assert width * height <= 300_000 and abs(width / height - 4 / 3) < 0.01
+    assert fit_pixels((64, 48), 300_000) == (64, 48)
+
+
+def test_request_queue_drops_stale_requests_and_cancels_the_running_one() -> None:
+    queue = RequestQueue()
+    first = queue.submit("full", lambda p, c: 1)
+    running = queue.take()
+    assert running is first
+    dragged = queue.submit("drag", lambda p, c: 2, supersedes=("full",))
+    assert first.token.cancelled
+    queue.submit("screen", lambda p, c: 3)
+    newest = queue.submit("drag", lambda p, c: 4)
+    assert dragged.token.cancelled and newest.generation > dragged.generation
+    assert queue.pending_kinds == ["screen", "drag"]
+    queue.done(running)
+    queue.close()
+    assert queue.take() is None
+
+
+def test_request_queue_take_blocks_until_a_request_arrives() -> None:
+    queue = RequestQueue()
+    taken: list[str] = []
+    consumer = threading.Thread(target=lambda: taken.append(queue.take(timeout=10).kind))
+    consumer.start()
+    queue.submit("open", lambda p, c: None)
+    consumer.join(timeout=10)
+    assert taken == ["open"]
+
+
+def test_missing_bundled_weights_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(RESOURCES_ENV, str(tmp_path))
+    with pytest.raises(WeightsError, match="Load weights"):
+        load_enhancer(ModelChoice())
+
+
+def test_batch_request_reports_a_corrupt_file(
+    enhancer: Enhancer, pairs_dir: Path, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "in"
+    for index in range(2):
+        write_small_photo(pairs_dir, inputs, f"photo{index}.png", index)
+    (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    request = BatchRequest((inputs,), tmp_path / "out", BatchOptions(), Controls())
+    summary = run_batch_request(enhancer, request)
+    assert len(summary.done) == 2
+    assert [path.name for path, _ in summary.failed] == ["broken.png"]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 2
