@@ -259,17 +259,22 @@ def run_batch(
             summary.outputs.append(item.target)
         finally:
             clock.end_file()
-    _log_summary(summary)
     if options.report_path is not None:
-        write_report(summary, options.report_path)
+        try:
+            write_report(summary, options.report_path)
+        except ImageWriteError as error:  # the photos are done: report this like a failed file
+            summary.failed.append((Path(options.report_path), str(error)))
+    _log_summary(summary)
     return summary
 
 
 def write_report(summary: BatchSummary, path: Path) -> None:
-    """Write ``summary`` as JSON, atomically."""
+    """Write ``summary`` as JSON, atomically, creating its folder if needed."""
+    path = Path(path)
     data = json.dumps(summary.to_dict(), indent=2).encode("utf-8")
     try:
-        atomic_write_bytes(Path(path), data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
     except OSError as error:
         raise ImageWriteError(f"{path}: cannot write the report ({error.strerror})") from error
 

@@ -127,6 +127,15 @@ def test_format_and_suffix_options(album: Path, tmp_path: Path) -> None:
     assert read_image(out / "beach-lit.jpg").format == "JPEG"
 
 
+def test_unwritable_input_formats_get_a_writable_output(tmp_path: Path) -> None:
+    inputs = [tmp_path / "phone.HEIC", tmp_path / "scan.bmp", tmp_path / "raw.TIFF"]
+    for path in inputs:
+        path.write_bytes(b"planning reads no pixels")
+    items = plan_batch(inputs, tmp_path / "out", BatchOptions())
+    names = [item.target.name for item in items]
+    assert names == ["phone_glare.jpg", "scan_glare.png", "raw_glare.TIFF"]
+
+
 def test_output_can_never_be_the_input(album: Path) -> None:
     before = fingerprints(album)
     with pytest.raises(BatchUsageError, match="would replace the input photo"):
@@ -371,3 +380,18 @@ def test_batch_with_the_real_network(tmp_path: Path) -> None:
     assert summary.describe() == "1 done, 0 skipped, 0 failed"
     result = read_image(tmp_path / "out" / "night_glare.png")
     assert result.rgb.shape == (48, 64, 3) and np.isfinite(result.rgb).all()
+
+
+def test_report_that_cannot_be_written_counts_as_a_failure(album: Path, tmp_path: Path) -> None:
+    (tmp_path / "reports").write_text("a file where the report folder should go")
+    summary = run(
+        [album / "beach.png"], tmp_path / "out", report_path=tmp_path / "reports" / "r.json"
+    )
+    assert len(summary.done) == 1 and summary.exit_code == 1
+    assert "cannot write the report" in summary.failed[0][1]
+
+
+def test_report_folder_is_created(album: Path, tmp_path: Path) -> None:
+    report_path = tmp_path / "logs" / "today" / "report.json"
+    run([album / "beach.png"], tmp_path / "out", report_path=report_path)
+    assert json.loads(report_path.read_text())["summary"] == "1 done, 0 skipped, 0 failed"

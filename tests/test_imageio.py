@@ -344,3 +344,11 @@ def test_killed_writer_leaves_only_a_recognisable_partial(tmp_path: Path) -> Non
     assert target.read_bytes() == b"previous result"
     left = leftovers(tmp_path)
     assert len(left) == 1 and left[0].startswith(".result.png.")
+
+
+def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:
+    pytest.importorskip("pillow_heif", reason="optional HEIC support (pillow-heif) not installed")
+    Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(tmp_path / "phone.heic", quality=90)
+    loaded = read_image(tmp_path / "phone.heic")
+    assert loaded.format == "HEIF" and loaded.bit_depth == 8
+    assert loaded.rgb.mean() * 255 == pytest.approx(100, abs=2)
