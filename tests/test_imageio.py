@@ -352,3 +352,17 @@ def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:
     loaded = read_image(tmp_path / "phone.heic")
     assert loaded.format == "HEIF" and loaded.bit_depth == 8
     assert loaded.rgb.mean() * 255 == pytest.approx(100, abs=2)
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp"])
+def test_xmp_is_kept_with_its_orientation_reset(tmp_path: Path, name: str) -> None:
+    xmp = b'<x:xmpmeta><rdf:Description tiff:Orientation="6" dc:title="night"/></x:xmpmeta>'
+    Image.fromarray(random_pixels(4, 8, 3)).save(tmp_path / "in.jpg", xmp=xmp)
+    loaded = read_image(tmp_path / "in.jpg")
+    assert loaded.rgb.shape == (8, 4, 3)  # XMP orientation is honoured like EXIF's
+    write_image(tmp_path / name, loaded.rgb, source=loaded)
+    with Image.open(tmp_path / name) as written:
+        written.load()
+        kept = written.info.get("xmp") or written.info.get("XML:com.adobe.xmp")
+    kept = kept.encode() if isinstance(kept, str) else kept
+    assert kept == xmp.replace(b'Orientation="6"', b'Orientation="1"')
