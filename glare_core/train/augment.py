@@ -1,0 +1,164 @@
+"""Photometric augmentations that widen the low-light inputs the network sees in training.
+
+The product is judged on photos darker and more varied than the training pairs, so the low
+image of a pair is re-exposed, re-toned, made noisier and colour-shifted, and sometimes
+replaced by a low image synthesised from the normal-light one. The normal-light target is
+never changed photometrically: the network must learn to undo these shifts.
+
+Exposure, noise and colour gains act where light adds up, in linear intensity: an sRGB value
+``v`` is treated as ``v ** DISPLAY_GAMMA`` there (a plain power law, close enough to the sRGB
+curve for augmentation). Noise follows the usual sensor model: photon (shot) noise whose
+variance grows with the signal plus signal-independent read noise, so the darker a frame,
+the lower its signal-to-noise ratio.
+
+Every random draw comes from the ``numpy.random.Generator`` passed in, so a seeded generator
+gives the same augmented batch every time (training is reproducible and resumable).
+Images are float32 ``HxWx3`` arrays in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the power law between stored sRGB values and linear light used by every augmentation
+DISPLAY_GAMMA = 2.2
+CHANNELS = 3
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of the low-light augmentations (all ranges inclusive)."""
+
+    #: share of low images re-exposed by a factor drawn log-uniformly from ``exposure_range``
+    exposure_probability: float = 0.5
+    exposure_range: tuple[float, float] = (0.25, 1.2)
+    #: share of low images given a tone-curve change ``v ** g``, ``g`` log-uniform in the range
+    gamma_probability: float = 0.3
+    gamma_range: tuple[float, float] = (0.8, 1.25)
+    #: share of low images given extra sensor noise
+    noise_probability: float = 0.4
+    #: linear intensity of one photon-electron: larger means fewer photons and more shot noise
+    shot_noise_range: tuple[float, float] = (1e-4, 2e-3)
+    #: standard deviation of the read noise in linear intensity
+    read_noise_range: tuple[float, float] = (1e-4, 1e-3)
+    #: share of low images whose channels get independent gains (a white-balance shift)
+    color_cast_probability: float = 0.3
+    #: each channel gain is drawn uniformly from ``1 ± color_cast_strength``
+    color_cast_strength: float = 0.15
+    #: share of samples whose low image is synthesised from the normal-light image instead
+    synthetic_probability: float = 0.2
+    #: linear exposure of a synthesised low image relative to the normal-light one
+    synthetic_exposure_range: tuple[float, float] = (0.03, 0.2)
+    #: share of synthesised low images that also get a colour cast
+    synthetic_cast_probability: float = 0.5
+
+    @classmethod
+    def disabled(cls) -> AugmentConfig:
+        """No photometric augmentation at all (geometry is handled by the crop sampler)."""
+        return cls(
+            exposure_probability=0.0,
+            gamma_probability=0.0,
+            noise_probability=0.0,
+            color_cast_probability=0.0,
+            synthetic_probability=0.0,
+        )
+
+
+#: the augmentations training uses unless told otherwise
+DEFAULT_AUGMENT = AugmentConfig()
+
+
+def to_linear(image: np.ndarray) -> np.ndarray:
+    return np.power(np.clip(image, 0.0, 1.0), DISPLAY_GAMMA, dtype=np.float32)
+
+
+def to_display(linear: np.ndarray) -> np.ndarray:
+    return np.power(np.clip(linear, 0.0, 1.0), 1.0 / DISPLAY_GAMMA, dtype=np.float32)
+
+
+def log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def add_sensor_noise(
+    linear: np.ndarray, shot_noise: float, read_noise: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Poisson-Gaussian noise in linear intensity, as a Gaussian with the same variance."""
+    variance = shot_noise * np.clip(linear, 0.0, None) + read_noise**2
+    noise = rng.standard_normal(linear.shape, dtype=np.float32) * np.sqrt(variance)
+    return np.clip(linear + noise, 0.0, 1.0)
+
+
+def random_channel_gains(rng: np.random.Generator, strength: float) -> np.ndarray:
+    return rng.uniform(1.0 - strength, 1.0 + strength, size=CHANNELS).astype(np.float32)
+
+
+def _random_noise(
+    linear: np.ndarray, config: AugmentConfig, rng: np.random.Generator
+) -> np.ndarray:
+    shot = log_uniform(rng, config.shot_noise_range)
+    read = log_uniform(rng, config.read_noise_range)
+    return add_sensor_noise(linear, shot, read, rng)
+
+
+def darken(
+    high: np.ndarray,
+    exposure: float,
+    rng: np.random.Generator | None = None,
+    config: AugmentConfig | None = None,
+    gains: np.ndarray | None = None,
+) -> np.ndarray:
+    """A low-light version of ``high`` at linear ``exposure``; noisy when ``rng`` is given.
+
+    Without noise, the result is exactly ``high * exposure ** (1 / DISPLAY_GAMMA)`` (times the
+    channel ``gains``): what a shorter exposure of the same scene records.
+    """
+    linear = to_linear(high) * np.float32(exposure)
+    if gains is not None:
+        linear = linear * gains
+    if rng is not None:
+        linear = _random_noise(linear, config or DEFAULT_AUGMENT, rng)
+    return to_display(linear)
+
+
+def synthesize_low(
+    high: np.ndarray, rng: np.random.Generator, config: AugmentConfig = DEFAULT_AUGMENT
+) -> np.ndarray:
+    """A new, noisy low-light input made from a normal-light image."""
+    exposure = log_uniform(rng, config.synthetic_exposure_range)
+    gains = None
+    if rng.random() < config.synthetic_cast_probability:
+        gains = random_channel_gains(rng, config.color_cast_strength)
+    return darken(high, exposure, rng, config, gains)
+
+
+def augment_low(
+    low: np.ndarray, rng: np.random.Generator, config: AugmentConfig = DEFAULT_AUGMENT
+) -> np.ndarray:
+    """The real low image re-exposed, colour-shifted, noisier and re-toned, each by chance."""
+    linear = to_linear(low)
+    if rng.random() < config.exposure_probability:
+        linear = linear * np.float32(log_uniform(rng, config.exposure_range))
+    if rng.random() < config.color_cast_probability:
+        linear = linear * random_channel_gains(rng, config.color_cast_strength)
+    if rng.random() < config.noise_probability:
+        linear = _random_noise(linear, config, rng)
+    display = to_display(linear)
+    if rng.random() < config.gamma_probability:
+        display = np.power(display, log_uniform(rng, config.gamma_range), dtype=np.float32)
+    return display
+
+
+def augment_pair(
+    low: np.ndarray,
+    high: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig = DEFAULT_AUGMENT,
+) -> np.ndarray:
+    """The low-light input for the pair ``(low, high)``: augmented real, or synthesised."""
+    if rng.random() < config.synthetic_probability:
+        return synthesize_low(high, rng, config)
+    return augment_low(low, rng, config)

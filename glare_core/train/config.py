@@ -1,0 +1,141 @@
+"""Training settings: one :class:`TrainConfig` dataclass, a preset per stage, YAML overrides.
+
+A YAML override file names only what it changes, with the field names of
+:class:`TrainConfig`; the ``augment:`` section likewise overrides fields of
+:class:`~glare_core.train.augment.AugmentConfig`::
+
+    steps: 40000
+    batch_size: 16
+    augment:
+      synthetic_probability: 0.3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from glare_core.errors import ConfigError
+from glare_core.train.augment import AugmentConfig
+
+STAGES = ("vqgan", "flow", "fusion")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs besides the model and its loss."""
+
+    #: stage name ("vqgan", "flow", "fusion"); informs the stage trainer and the log
+    stage: str = "vqgan"
+    #: total optimizer steps of the run (a resumed run continues up to this number)
+    steps: int = 20_000
+    #: samples per step over all processes (each of N processes draws batch_size / N)
+    batch_size: int = 8
+    #: side of the square training crops in pixels
+    crop_size: int = 160
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    #: steps of linear warm-up before the cosine decay
+    warmup_steps: int = 500
+    #: the learning rate at the end of the cosine, as a fraction of ``lr``
+    min_lr_ratio: float = 0.01
+    #: maximum gradient norm; 0 disables clipping
+    grad_clip: float = 1.0
+    seed: int = 0
+    #: checkpoints, the log file and exported weights go here
+    out_dir: str = "runs/train"
+    #: log file name inside ``out_dir``
+    log_file: str = "train.log"
+    #: steps between log lines (means of the losses since the last line)
+    log_every: int = 50
+    checkpoint_every_seconds: float = 180.0
+    #: 0 disables step-based checkpoints (time-based ones still happen)
+    checkpoint_every_steps: int = 1000
+    #: how many of the newest checkpoints to keep
+    keep_checkpoints: int = 3
+    #: steps between validations; 0 disables validation
+    validate_every: int = 1000
+    #: number of eval pairs a validation scores (full 600x400 images)
+    validate_images: int = 8
+    #: wall-clock budget of this process in minutes; 0 means none
+    max_minutes: float = 0.0
+    #: continue from the newest checkpoint in ``out_dir`` (starts fresh if there is none)
+    resume: bool = False
+    device: str = "auto"
+    progress_bar: bool = True
+    #: the folder with ``train/`` and ``eval/``, each holding ``low/`` and ``high/``
+    data_root: str = "data/lowlight-pairs"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    #: GLARE model preset name or config file (see ``glare_core.config.load_config``)
+    model: str = "compact"
+    #: weights of earlier stages to start from (e.g. the stage-1 VQGAN for stage 2)
+    init_weights: tuple[str, ...] = ()
+    #: let DDP tolerate parameters that a step does not use (slower; needed for such models)
+    ddp_find_unused_parameters: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: starting points per stage; learning rates for flow and fusion follow the official configs
+PRESETS: dict[str, TrainConfig] = {
+    "vqgan": TrainConfig(stage="vqgan", lr=2e-4, out_dir="runs/vqgan"),
+    "flow": TrainConfig(stage="flow", lr=5e-4, out_dir="runs/flow"),
+    "fusion": TrainConfig(stage="fusion", lr=5e-5, out_dir="runs/fusion"),
+}
+
+
+def preset(stage: str) -> TrainConfig:
+    if stage not in PRESETS:
+        raise ConfigError(f"unknown training stage {stage!r} (known: {', '.join(STAGES)})")
+    return PRESETS[stage]
+
+
+def _coerce(current: Any, value: Any) -> Any:
+    if isinstance(current, tuple):
+        return tuple(value)
+    if isinstance(current, float) and isinstance(value, int):
+        return float(value)
+    return value
+
+
+def override(config: Any, changes: dict[str, Any]) -> Any:
+    """A copy of the (nested) dataclass ``config`` with the fields named in ``changes`` set."""
+    names = {f.name for f in dataclasses.fields(config)}
+    updates = {}
+    for key, value in changes.items():
+        if key not in names:
+            raise ConfigError(f"unknown setting {type(config).__name__}.{key}")
+        current = getattr(config, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"setting {key} needs a section of named values")
+            updates[key] = override(current, value)
+        else:
+            updates[key] = _coerce(current, value)
+    return dataclasses.replace(config, **updates)
+
+
+def load_train_config(stage: str, override_file: str | Path | None = None) -> TrainConfig:
+    """The preset of ``stage``, changed by the YAML ``override_file`` if one is given."""
+    config = preset(stage)
+    if override_file is None:
+        return config
+    path = Path(override_file)
+    try:
+        changes = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read training settings: {error}") from None
+    if not isinstance(changes, dict):
+        raise ConfigError(f"{path}: expected named settings at the top level")
+    return override(config, changes)
+
+
+def from_dict(data: dict[str, Any]) -> TrainConfig:
+    """The inverse of :meth:`TrainConfig.to_dict` (as stored in checkpoints)."""
+    return override(TrainConfig(), data)

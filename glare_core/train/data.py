@@ -1,0 +1,193 @@
+"""Training and validation data: paired low/normal-light photos held in memory.
+
+The training split (236 pairs of 600x400 8-bit images, about 340 MB as uint8) is read once
+into RAM; every batch is cut from it by a :class:`numpy.random.Generator` made from
+``(seed, step, rank)`` with :func:`batch_rng`. A batch therefore depends on nothing but the
+step number: a resumed run draws exactly the batches an uninterrupted one would, and each
+process of a distributed run draws its own crops. The ``eval`` split is for scoring only;
+the crop samplers refuse its pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+
+from glare_core.errors import ConfigError, GlareError
+from glare_core.metrics import psnr, ssim
+from glare_core.train.augment import DEFAULT_AUGMENT, AugmentConfig, augment_pair
+
+log = logging.getLogger(__name__)
+
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+LOW_FOLDER = "low"
+HIGH_FOLDER = "high"
+IMAGE_SUFFIX = ".png"
+PIXEL_MAX = 255.0
+#: number of quarter turns a crop may be rotated by
+QUARTER_TURNS = 4
+
+#: a batch: named float32 tensors ``Bx3xHxW`` in [0, 1] ("low", "high")
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    name: str
+    split: str
+    low: np.ndarray  # uint8 HxWx3 RGB
+    high: np.ndarray  # uint8 HxWx3 RGB
+
+
+class BatchSource(Protocol):
+    """Anything that cuts a batch of ``batch_size`` samples with the generator it is given."""
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch: ...
+
+
+def batch_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
+    """The generator for the batch of ``step`` on process ``rank``: a pure function of the three."""
+    return np.random.Generator(np.random.PCG64([seed, step, rank]))
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _names(folder: Path) -> set[str]:
+    if not folder.is_dir():
+        raise GlareError(f"{folder}: no such folder")
+    return {path.name for path in folder.iterdir() if path.suffix.lower() == IMAGE_SUFFIX}
+
+
+def load_pairs(root: str | Path, split: str, limit: int | None = None) -> list[ImagePair]:
+    """The pairs of ``root/split/{low,high}``, matched by file name, sorted by name."""
+    split_dir = Path(root) / split
+    low_names = _names(split_dir / LOW_FOLDER)
+    high_names = _names(split_dir / HIGH_FOLDER)
+    if low_names != high_names:
+        unmatched = sorted(low_names ^ high_names)
+        raise GlareError(f"{split_dir}: images without a partner: {', '.join(unmatched[:5])}")
+    if not low_names:
+        raise GlareError(f"{split_dir}: no {IMAGE_SUFFIX} pairs found")
+    names = sorted(low_names)[:limit]
+    pairs = [
+        ImagePair(
+            name,
+            split,
+            _read_rgb(split_dir / LOW_FOLDER / name),
+            _read_rgb(split_dir / HIGH_FOLDER / name),
+        )
+        for name in names
+    ]
+    log.info("loaded %d %s pairs from %s", len(pairs), split, split_dir)
+    return pairs
+
+
+def _refuse_eval(pairs: Sequence[ImagePair]) -> None:
+    if any(pair.split == EVAL_SPLIT for pair in pairs):
+        raise GlareError("the eval split is for scoring only and must not be trained on")
+
+
+def _random_window(
+    shape: tuple[int, ...], crop_size: int, rng: np.random.Generator
+) -> tuple[slice, slice]:
+    height, width = shape[:2]
+    if crop_size > min(height, width):
+        raise ConfigError(f"crop size {crop_size} exceeds the image size {width}x{height}")
+    top = int(rng.integers(0, height - crop_size + 1))
+    left = int(rng.integers(0, width - crop_size + 1))
+    return slice(top, top + crop_size), slice(left, left + crop_size)
+
+
+def _random_geometry(
+    images: tuple[np.ndarray, ...], rng: np.random.Generator
+) -> tuple[np.ndarray, ...]:
+    """The same random flip and quarter turn applied to every image of a sample."""
+    turns = int(rng.integers(QUARTER_TURNS))
+    flip = bool(rng.integers(2))
+    result = []
+    for image in images:
+        turned = np.rot90(image, turns)
+        result.append(turned[:, ::-1] if flip else turned)
+    return tuple(result)
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) / np.float32(PIXEL_MAX)
+
+
+def to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """Float ``HxWx3`` arrays in [0, 1] as one contiguous ``Bx3xHxW`` float32 tensor."""
+    stacked = np.stack([np.ascontiguousarray(image) for image in images])
+    return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+
+
+class PairedCrops:
+    """Random, augmented crops of low/normal-light pairs: batches with "low" and "high"."""
+
+    def __init__(
+        self,
+        pairs: Sequence[ImagePair],
+        crop_size: int,
+        augment: AugmentConfig = DEFAULT_AUGMENT,
+    ) -> None:
+        _refuse_eval(pairs)
+        self.pairs = list(pairs)
+        self.crop_size = crop_size
+        self.augment = augment
+
+    def _sample_one(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        pair = self.pairs[int(rng.integers(len(self.pairs)))]
+        rows, cols = _random_window(pair.low.shape, self.crop_size, rng)
+        low, high = _random_geometry((pair.low[rows, cols], pair.high[rows, cols]), rng)
+        high_float = _as_float(high)
+        return augment_pair(_as_float(low), high_float, rng, self.augment), high_float
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        lows, highs = zip(*(self._sample_one(rng) for _ in range(batch_size)), strict=True)
+        return {"low": to_tensor(lows), "high": to_tensor(highs)}
+
+
+class NormalLightCrops:
+    """Random crops of normal-light images only (stage 1): batches with "high"."""
+
+    def __init__(self, pairs: Sequence[ImagePair], crop_size: int) -> None:
+        _refuse_eval(pairs)
+        self.images = [pair.high for pair in pairs]
+        self.crop_size = crop_size
+
+    def _sample_one(self, rng: np.random.Generator) -> np.ndarray:
+        image = self.images[int(rng.integers(len(self.images)))]
+        rows, cols = _random_window(image.shape, self.crop_size, rng)
+        (crop,) = _random_geometry((image[rows, cols],), rng)
+        return _as_float(crop)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        return {"high": to_tensor([self._sample_one(rng) for _ in range(batch_size)])}
+
+
+#: maps a ``1x3xHxW`` low-light tensor in [0, 1] to its enhanced version, same shape
+Predictor = Callable[[torch.Tensor], torch.Tensor]
+
+
+def score_pairs(
+    pairs: Sequence[ImagePair], predict: Predictor, device: torch.device
+) -> dict[str, float]:
+    """Mean PSNR and SSIM (0-255 scale, as :mod:`glare_core.metrics`) of full-size predictions."""
+    psnrs, ssims = [], []
+    for pair in pairs:
+        low = to_tensor([_as_float(pair.low)]).to(device)
+        prediction = predict(low).clamp(0.0, 1.0)[0].permute(1, 2, 0).float().cpu().numpy()
+        psnrs.append(psnr(prediction, pair.high))
+        ssims.append(ssim(prediction, pair.high))
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}

@@ -1,0 +1,81 @@
+"""Differentiable image losses for images in [0, 1] shaped ``Bx3xHxW``.
+
+:func:`ssim` follows Wang et al. (2004) with an 11x11 Gaussian window (sigma 1.5), computed
+per channel over the "valid" region (no padding), which is what scikit-image's
+``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``
+measures.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+#: the SSIM stabilisers K1 and K2 of Wang et al.
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+CHARBONNIER_EPS = 1e-3
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
+    offsets = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    profile = torch.exp(-(offsets**2) / (2 * sigma**2))
+    profile = profile / profile.sum()
+    window = profile[:, None] * profile[None, :]
+    return window.expand(channels, 1, size, size).contiguous()
+
+
+def ssim_map(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    window_size: int = SSIM_WINDOW,
+    sigma: float = SSIM_SIGMA,
+    data_range: float = 1.0,
+) -> torch.Tensor:
+    """The local SSIM of every valid window position, per channel: ``BxCxH'xW'``."""
+    channels = prediction.shape[1]
+    window = _gaussian_window(window_size, sigma, channels, prediction)
+
+    def local_mean(image: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(image, window, groups=channels)
+
+    mean_p, mean_t = local_mean(prediction), local_mean(target)
+    var_p = local_mean(prediction * prediction) - mean_p**2
+    var_t = local_mean(target * target) - mean_t**2
+    covariance = local_mean(prediction * target) - mean_p * mean_t
+    c1 = (SSIM_K1 * data_range) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2
+    luminance = (2 * mean_p * mean_t + c1) / (mean_p**2 + mean_t**2 + c1)
+    structure = (2 * covariance + c2) / (var_p + var_t + c2)
+    return luminance * structure
+
+
+def ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM over the batch, channels and window positions (a scalar, 1 = identical)."""
+    return ssim_map(prediction, target).mean()
+
+
+def ssim_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - SSIM``: zero for identical images."""
+    return 1.0 - ssim(prediction, target)
+
+
+def charbonnier_loss(
+    prediction: torch.Tensor, target: torch.Tensor, eps: float = CHARBONNIER_EPS
+) -> torch.Tensor:
+    """A smooth L1: ``mean(sqrt(d^2 + eps^2))``, differentiable at zero."""
+    difference = prediction - target
+    return torch.sqrt(difference * difference + eps * eps).mean()
+
+
+def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
+
+
+def gradient_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical finite differences: penalises blur and lost edges."""
+    pred_x, pred_y = _gradients(prediction)
+    target_x, target_y = _gradients(target)
+    return F.l1_loss(pred_x, target_x) + F.l1_loss(pred_y, target_y)
