@@ -299,8 +299,7 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train up to ``config.steps``; stops early on SIGTERM/SIGINT or the time budget."""
         try:
-            # log lines on the console appear above the progress bar instead of through it
-            with self._log_file(), self._stop_on_signals(), logging_redirect_tqdm():
+            with self._log_file(), self._stop_on_signals(), self._console_above_bar():
                 self._start()
                 return self._loop()
         finally:
@@ -314,7 +313,7 @@ class Trainer:
         bar = tqdm(
             total=config.steps,
             initial=self.step,
-            disable=not (config.progress_bar and self.distributed.is_main),
+            disable=not self._shows_progress_bar(),
             dynamic_ncols=True,
         )
         with bar, ThreadPoolExecutor(max_workers=1) as prefetcher:
@@ -399,6 +398,18 @@ class Trainer:
             train_logger.removeHandler(handler)
             train_logger.setLevel(previous_level)
             handler.close()
+
+    def _shows_progress_bar(self) -> bool:
+        return self.config.progress_bar and self.distributed.is_main
+
+    @contextmanager
+    def _console_above_bar(self) -> Iterator[None]:
+        """Console log lines appear above the progress bar instead of through it."""
+        if not self._shows_progress_bar():
+            yield
+            return
+        with logging_redirect_tqdm():
+            yield
 
     @contextmanager
     def _stop_on_signals(self) -> Iterator[None]:

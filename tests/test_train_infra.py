@@ -1,0 +1,330 @@
+"""The training machinery on real training crops with a toy network (CPU, a few seconds)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import signal
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+from torch import nn
+
+from glare_core.errors import ConfigError, GlareError
+from glare_core.train import cli as train_cli
+from glare_core.train.augment import DISPLAY_GAMMA, AugmentConfig, darken, synthesize_low
+from glare_core.train.checkpoint import list_checkpoints
+from glare_core.train.config import TrainConfig, load_train_config
+from glare_core.train.data import (
+    ImagePair,
+    NormalLightCrops,
+    PairedCrops,
+    batch_rng,
+    load_pairs,
+    score_pairs,
+)
+from glare_core.train.loop import Trainer, seed_everything
+from glare_core.train.losses import charbonnier_loss, ssim, ssim_loss
+
+CROP = 48
+BATCH = 2
+
+
+class ToyNet(nn.Module):
+    """A residual pair of convolutions with dropout (so the run uses the global generator too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Dropout2d(0.1),
+            nn.Conv2d(8, 3, 3, padding=1),
+        )
+
+    def forward(self, low: torch.Tensor) -> torch.Tensor:
+        return low + self.body(low)
+
+
+class StepCounter:
+    """Extra training state outside the module."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"count": self.count}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.count = state["count"]
+
+
+@pytest.fixture(scope="module")
+def train_pairs(pairs_dir: Path) -> list[ImagePair]:
+    return load_pairs(pairs_dir, "train", limit=2)
+
+
+def toy_config(out_dir: Path, **changes: object) -> TrainConfig:
+    base = TrainConfig(
+        steps=10,
+        batch_size=BATCH,
+        crop_size=CROP,
+        lr=1e-2,
+        warmup_steps=2,
+        out_dir=str(out_dir),
+        log_every=1,
+        checkpoint_every_steps=0,
+        checkpoint_every_seconds=1e9,
+        validate_every=0,
+        device="cpu",
+        progress_bar=False,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def toy_trainer(
+    config: TrainConfig,
+    pairs: list[ImagePair],
+    record: list[tuple[float, float]],
+    sigterm_at_step: int | None = None,
+    **kwargs,
+) -> tuple[Trainer, ToyNet]:
+    net = ToyNet()
+    counter = StepCounter()
+
+    def step_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        if step == sigterm_at_step:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a job scheduler would, mid-step
+        counter.count += 1
+        loss = toy_loss(net, batch)
+        record.append((float(batch["low"].sum()), float(loss.detach())))
+        return {"loss": loss}
+
+    crops = PairedCrops(pairs, CROP, config.augment)
+    trainer = Trainer(net, step_fn, crops, config, extra_state={"counter": counter}, **kwargs)
+    return trainer, net
+
+
+def toy_loss(net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    output = net(batch["low"])
+    return charbonnier_loss(output, batch["high"]) + 0.5 * ssim_loss(output, batch["high"])
+
+
+def test_losses_are_finite_and_decrease(tmp_path: Path, train_pairs: list[ImagePair]) -> None:
+    config = toy_config(tmp_path, steps=20, augment=AugmentConfig.disabled())
+    # crops differ a lot from step to step, so progress is judged on one fixed set of crops
+    held_out = PairedCrops(train_pairs, CROP, config.augment).sample(8, batch_rng(99, 0))
+    seed_everything(0)
+    record: list[tuple[float, float]] = []
+    trainer, net = toy_trainer(config, train_pairs, record)
+    with torch.no_grad():
+        before = float(toy_loss(net.eval(), held_out))
+    net.train()
+    result = trainer.run()
+    with torch.no_grad():
+        after = float(toy_loss(net.eval(), held_out))
+    assert result.reason == "finished" and result.step == 20 and len(record) == 20
+    assert all(np.isfinite([loss for _, loss in record]))
+    assert after < 0.5 * before
+    assert result.checkpoint == tmp_path / "step-00000020.pt"
+    assert "step 20 loss=" in (tmp_path / "train.log").read_text()
+
+
+def test_resume_after_sigterm_matches_an_uninterrupted_run(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    straight: list[tuple[float, float]] = []
+    seed_everything(0)
+    trainer, net_straight = toy_trainer(toy_config(tmp_path / "straight"), train_pairs, straight)
+    trainer.run()
+
+    interrupted: list[tuple[float, float]] = []
+    seed_everything(0)
+    config = toy_config(tmp_path / "resumed")
+    trainer, _ = toy_trainer(config, train_pairs, interrupted, sigterm_at_step=4)
+    first = trainer.run()
+    assert (first.reason, first.step) == ("signal", 5)
+    assert list_checkpoints(tmp_path / "resumed") == [tmp_path / "resumed" / "step-00000005.pt"]
+
+    seed_everything(123)  # a differently initialised network: everything must come from disk
+    config = toy_config(tmp_path / "resumed", resume=True)
+    trainer, net_resumed = toy_trainer(config, train_pairs, interrupted)
+    second = trainer.run()
+    assert (second.reason, second.step) == ("finished", 10)
+    assert trainer.extra_state["counter"].count == 10
+    # the batch (its pixel sum) and the loss of every step after the resume are the same
+    np.testing.assert_allclose(interrupted, straight, rtol=1e-6)
+    for resumed, reference in zip(net_resumed.parameters(), net_straight.parameters(), strict=True):
+        torch.testing.assert_close(resumed, reference, atol=1e-6, rtol=0)
+
+
+def test_time_budget_checkpoints_and_keeps_the_newest(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    config = toy_config(tmp_path, checkpoint_every_steps=1, keep_checkpoints=2)
+    trainer, _ = toy_trainer(config, train_pairs, [])
+    assert trainer.run().step == 10
+    assert [path.name for path in list_checkpoints(tmp_path)] == [
+        "step-00000009.pt",
+        "step-00000010.pt",
+    ]
+    assert not [path for path in tmp_path.iterdir() if path.name.endswith(".partial")]
+
+    budget = toy_config(tmp_path / "budget", max_minutes=1e-9)
+    result = toy_trainer(budget, train_pairs, [])[0].run()
+    assert (result.reason, result.step) == ("time budget", 1)
+    assert result.checkpoint is not None and result.checkpoint.is_file()
+
+
+def test_validation_scores_full_eval_images_and_is_logged(
+    tmp_path: Path, pairs_dir: Path, train_pairs: list[ImagePair]
+) -> None:
+    eval_pairs = load_pairs(pairs_dir, "eval", limit=1)
+    config = toy_config(tmp_path, steps=2, validate_every=2)
+    holder: dict[str, nn.Module] = {}
+
+    def validate() -> dict[str, float]:
+        assert not holder["net"].training
+        return score_pairs(eval_pairs, holder["net"], torch.device("cpu"))
+
+    trainer, net = toy_trainer(config, train_pairs, [], validate_fn=validate)
+    holder["net"] = net
+    result = trainer.run()
+    assert set(result.validation) == {"psnr", "ssim"}
+    assert 0.0 < result.validation["ssim"] < 1.0 and result.validation["psnr"] > 0.0
+    assert net.training  # the training mode is back after validation
+    assert "step 2 validation psnr=" in (tmp_path / "train.log").read_text()
+
+
+def test_the_eval_split_is_refused_for_training(pairs_dir: Path) -> None:
+    eval_pairs = load_pairs(pairs_dir, "eval", limit=1)
+    with pytest.raises(GlareError, match="eval"):
+        PairedCrops(eval_pairs, CROP)
+    with pytest.raises(GlareError, match="eval"):
+        NormalLightCrops(eval_pairs, CROP)
+
+
+EVERY_AUGMENTATION = AugmentConfig(
+    exposure_probability=1.0,
+    gamma_probability=1.0,
+    noise_probability=1.0,
+    color_cast_probability=1.0,
+    synthetic_probability=0.0,
+)
+ALWAYS_SYNTHETIC = dataclasses.replace(EVERY_AUGMENTATION, synthetic_probability=1.0)
+
+
+@pytest.mark.parametrize("augment", [AugmentConfig(), EVERY_AUGMENTATION, ALWAYS_SYNTHETIC])
+def test_augmented_batches_are_seeded_and_in_range(
+    train_pairs: list[ImagePair], augment: AugmentConfig
+) -> None:
+    crops = PairedCrops(train_pairs, CROP, augment)
+    first = crops.sample(4, batch_rng(seed=7, step=3))
+    again = crops.sample(4, batch_rng(seed=7, step=3))
+    other = crops.sample(4, batch_rng(seed=7, step=4))
+    for name in ("low", "high"):
+        assert first[name].shape == (4, 3, CROP, CROP) and first[name].dtype == torch.float32
+        assert torch.equal(first[name], again[name])
+        assert 0.0 <= float(first[name].min()) and float(first[name].max()) <= 1.0
+    assert not torch.equal(first["low"], other["low"])
+
+
+def test_normal_light_crops_come_from_the_high_images(train_pairs: list[ImagePair]) -> None:
+    batch = NormalLightCrops(train_pairs, CROP).sample(3, batch_rng(seed=1, step=0))
+    assert set(batch) == {"high"} and batch["high"].shape == (3, 3, CROP, CROP)
+    # normal-light crops are much brighter than the dark inputs of the same pairs
+    low_mean = np.mean([pair.low.mean() for pair in train_pairs]) / 255
+    assert float(batch["high"].mean()) > 2 * low_mean
+
+
+def test_synthetic_darkening_scales_brightness_by_the_exposure(
+    train_pairs: list[ImagePair],
+) -> None:
+    high = train_pairs[0].high.astype(np.float32) / 255
+    exposure = 0.1
+    expected_ratio = exposure ** (1 / DISPLAY_GAMMA)
+    clean = darken(high, exposure)
+    np.testing.assert_allclose(clean, high * expected_ratio, atol=1e-5)
+    noisy = darken(high, exposure, np.random.default_rng(0))
+    assert noisy.mean() / high.mean() == pytest.approx(expected_ratio, rel=0.1)
+    assert np.abs(noisy - clean).mean() > 1e-3  # noise was added
+
+    config = AugmentConfig()
+    lowest, highest = (e ** (1 / DISPLAY_GAMMA) for e in config.synthetic_exposure_range)
+    for seed in range(5):
+        ratio = synthesize_low(high, np.random.default_rng(seed)).mean() / high.mean()
+        # a colour cast moves the mean by at most its strength
+        assert lowest * (1 - config.color_cast_strength) < ratio
+        assert ratio < highest * (1 + config.color_cast_strength)
+
+
+def test_ssim_is_close_to_scikit_image_on_a_real_pair(train_pairs: list[ImagePair]) -> None:
+    low = train_pairs[0].low[:128, :160].astype(np.float32) / 255
+    high = train_pairs[0].high[:128, :160].astype(np.float32) / 255
+    reference = structural_similarity(
+        low,
+        high,
+        channel_axis=-1,
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
+    as_tensor = [torch.from_numpy(image).permute(2, 0, 1)[None] for image in (low, high)]
+    ours = float(ssim(*as_tensor))
+    assert 0.05 < reference < 0.95  # a real, imperfect match: the comparison means something
+    assert ours == pytest.approx(reference, abs=1e-3)
+    prediction = as_tensor[0].clone().requires_grad_(True)
+    ssim_loss(prediction, as_tensor[1]).backward()
+    assert prediction.grad is not None and torch.isfinite(prediction.grad).all()
+    assert float(ssim_loss(as_tensor[1], as_tensor[1])) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_yaml_overrides_the_stage_preset(tmp_path: Path) -> None:
+    settings = tmp_path / "flow.yaml"
+    settings.write_text("steps: 123\nbetas: [0.8, 0.9]\naugment:\n  synthetic_probability: 0.5\n")
+    config = load_train_config("flow", settings)
+    preset = load_train_config("flow")
+    assert (config.steps, config.betas, config.augment.synthetic_probability) == (
+        123,
+        (0.8, 0.9),
+        0.5,
+    )
+    assert config.lr == preset.lr and config.augment.noise_probability == (
+        preset.augment.noise_probability
+    )
+    settings.write_text("stepz: 1\n")
+    with pytest.raises(ConfigError, match="stepz"):
+        load_train_config("flow", settings)
+
+
+def test_cli_builds_the_config_and_reports_missing_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = argparse.ArgumentParser()
+    train_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["train", "fusion", "--out", str(tmp_path), "--steps", "7", "--resume", "--device", "cpu"]
+    )
+    config = train_cli.build_config(args)
+    assert (config.stage, config.out_dir, config.steps, config.resume, config.device) == (
+        "fusion",
+        str(tmp_path),
+        7,
+        True,
+        "cpu",
+    )
+    assert config.lr == load_train_config("fusion").lr
+
+    without = types.ModuleType(train_cli.STAGES_MODULE)
+    monkeypatch.setitem(sys.modules, train_cli.STAGES_MODULE, without)
+    with pytest.raises(GlareError, match="not implemented yet"):
+        train_cli.stage_trainer("fusion")
+    without.train_fusion = lambda config: config
+    assert train_cli.stage_trainer("fusion") is without.train_fusion
