@@ -275,13 +275,32 @@ def _batch_progress(bar: Any) -> Callable[[BatchProgress], None]:
     return update
 
 
+def _names_one_result_file(inputs: Sequence[Path], output: Path) -> bool:
+    from glare_core.imageio import format_from_extension
+
+    one_file = len(inputs) == 1 and inputs[0].is_file()
+    return one_file and not output.is_dir() and format_from_extension(output) is not None
+
+
+def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
+    """The batch plan; OUTPUT is taken as the result's file name for one input file."""
+    from glare_core.batch import BatchItem, plan_batch
+
+    if not _names_one_result_file(inputs, output):
+        return plan_batch(inputs, output, options)
+    planned = plan_batch(inputs, output.parent, options)  # checks the input as for a folder
+    if output.resolve() == inputs[0].resolve():
+        raise GlareError(f"output would replace the input photo {inputs[0]}")
+    return [BatchItem(item.source, output) for item in planned]
+
+
 def _run_enhance(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from glare_core.batch import plan_batch, run_batch
+    from glare_core.batch import run_batch
 
     options = _batch_options(args)
-    items = plan_batch(args.inputs, args.output, options)  # bad paths fail here, before the model
+    items = _plan(args.inputs, args.output, options)  # bad paths fail here, before the model
     if not items:
         print("nothing to enhance: no images found in the inputs")
         return EXIT_OK

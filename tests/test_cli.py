@@ -1,0 +1,321 @@
+"""The ``glare`` command: help, exit codes, one-line errors, enhance and eval on real files.
+
+The commands that need a network load the small official-format model of the parity fixture
+(random weights, real architecture), so they run in about a second each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from glare_core import cli
+from glare_core.cli import EXIT_CANCELLED, EXIT_CANNOT_RUN, EXIT_OK, EXIT_SOME_FAILED, main
+from glare_core.progress import CancelToken
+
+CROP = (slice(100, 164), slice(200, 296))  # a 96x64 window of a 600x400 pair: fast, still real
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _help_text(capsys, *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # wrapping depends on the terminal width
+
+
+@pytest.fixture(scope="module")
+def model_options(fixture_dir: Path) -> list[str]:
+    return [
+        "--weights",
+        str(fixture_dir / "net_G.pth"),
+        "--weights",
+        str(fixture_dir / "vqgan.pkl"),
+        "--config",
+        str(fixture_dir / "config.yml"),
+        "--device",
+        "cpu",
+    ]
+
+
+@pytest.fixture
+def small_pairs(pairs_dir: Path, tmp_path: Path) -> Path:
+    """A pairs folder (low/, high/) of two real eval pairs cropped to 96x64."""
+    root = tmp_path / "pairs"
+    for side in ("low", "high"):
+        (root / side).mkdir(parents=True)
+        for name in ("4.png", "30.png"):
+            pixels = np.asarray(Image.open(pairs_dir / "eval" / side / name).convert("RGB"))
+            Image.fromarray(pixels[CROP]).save(root / side / name)
+    return root
+
+
+# ---------------------------------------------------------------- help and usage
+
+
+def test_top_level_help_lists_every_command(capsys) -> None:
+    text = _help_text(capsys)
+    assert "usage: glare" in text
+    assert "enhance" in text and "brighten photos" in text
+    assert "eval" in text and "PSNR" in text
+
+
+def test_enhance_help_explains_the_controls_and_exit_codes(capsys) -> None:
+    text = _help_text(capsys, "enhance")
+    for option in ("--strength", "--temperature", "--seed", "--weights", "--tile", "--report"):
+        assert option in text
+    assert "examples:" in text and "exit status:" in text
+
+
+def test_eval_help_says_how_gt_mean_is_computed(capsys) -> None:
+    text = _help_text(capsys, "eval")
+    assert "plain mean over pixels" in text
+    assert "--pairs" in text and "--darken" in text
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys; from glare_core.cli import build_parser; build_parser(); "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_a_command_is_required(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == EXIT_CANNOT_RUN
+    assert "COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--strength", "2.5", "outside 0 to 2"),
+        ("--temperature", "-1", "outside 0 to inf"),
+        ("--quality", "0", "outside 1 to 100"),
+        ("--tile", "many", "'many' is not a int"),
+    ],
+)
+def test_out_of_range_options_are_usage_errors(capsys, tmp_path, option, value, message) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["enhance", str(tmp_path), "-o", str(tmp_path / "out"), option, value])
+    assert exit_info.value.code == EXIT_CANNOT_RUN
+    assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- one-line errors
+
+
+def test_missing_input_fails_in_one_line_before_loading_a_model(capsys, tmp_path) -> None:
+    # the bundled weights need not exist: planning the batch fails first
+    code, out, err = _run(capsys, "enhance", tmp_path / "missing.png", "-o", tmp_path / "out")
+    assert code == EXIT_CANNOT_RUN
+    assert err.count("\n") == 1 and err.startswith("glare: error: ")
+    assert "missing.png" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_path_from_a_real_shell_gives_no_traceback(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "glare_core", "enhance", str(tmp_path / "nope.jpg"), "-o", "out"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == EXIT_CANNOT_RUN
+    assert result.stderr.startswith("glare: error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_an_output_file_may_not_be_its_own_input(capsys, small_pairs) -> None:
+    photo = small_pairs / "low" / "4.png"
+    before = photo.read_bytes()
+    code, _, err = _run(capsys, "enhance", photo, "-o", photo)
+    assert code == EXIT_CANNOT_RUN
+    assert err.startswith("glare: error: output would replace the input photo")
+    assert photo.read_bytes() == before
+
+
+def test_unreadable_weights_are_one_line(capsys, tmp_path, photos_dir) -> None:
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a weights file")
+    photo = sorted(photos_dir.glob("*.png"))[0]
+    code, _, err = _run(capsys, "enhance", photo, "-o", tmp_path / "out", "--weights", broken)
+    assert code == EXIT_CANNOT_RUN
+    assert err.startswith("glare: error: ") and err.count("\n") == 1
+    assert "broken.safetensors" in err
+
+
+def test_missing_cuda_is_one_line(capsys, tmp_path, photos_dir, monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    photo = sorted(photos_dir.glob("*.png"))[0]
+    code, _, err = _run(capsys, "enhance", photo, "-o", tmp_path / "out", "--device", "cuda")
+    assert code == EXIT_CANNOT_RUN
+    assert err == "glare: error: cuda was asked for but is not available on this machine\n"
+
+
+# ---------------------------------------------------------------- enhance
+
+
+def test_enhance_writes_results_reports_and_lists_failures(
+    capsys, tmp_path, small_pairs, model_options
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("30.png", "4.png"):
+        (inputs / name).write_bytes((small_pairs / "low" / name).read_bytes())
+    (inputs / "truncated.png").write_bytes((small_pairs / "low" / "4.png").read_bytes()[:200])
+    out, report = tmp_path / "out", tmp_path / "report.json"
+
+    code, stdout, err = _run(
+        capsys, "enhance", inputs, "-o", out, "--format", "jpeg", "--report", report,
+        *model_options,
+    )  # fmt: skip
+
+    assert code == EXIT_SOME_FAILED
+    assert sorted(path.name for path in out.iterdir()) == ["30_glare.jpg", "4_glare.jpg"]
+    assert Image.open(out / "30_glare.jpg").size == (96, 64)
+    assert "enhanced 2 image(s)" in stdout
+    assert "glare: failed: " in err and "truncated.png" in err
+    assert report.is_file()
+
+
+def test_enhance_skips_existing_results_unless_told_to_overwrite(
+    capsys, tmp_path, small_pairs, model_options
+) -> None:
+    source = small_pairs / "low" / "4.png"
+    target = tmp_path / "bright.png"
+    assert _run(capsys, "enhance", source, "-o", target, *model_options)[0] == EXIT_OK
+    first = target.read_bytes()
+
+    code, stdout, _ = _run(capsys, "enhance", source, "-o", target, *model_options)
+    assert code == EXIT_OK and "skipped 1" in stdout
+
+    code, stdout, _ = _run(
+        capsys, "enhance", source, "-o", target, "--overwrite", "--strength", "2", *model_options
+    )
+    assert code == EXIT_OK and "enhanced 1 image(s)" in stdout
+    assert target.read_bytes() != first  # strength 2 keeps the photo's own features
+
+
+def test_a_cancelled_batch_exits_130(capsys, tmp_path, small_pairs, model_options, monkeypatch):
+    def already_cancelled():
+        token = CancelToken()
+        token.cancel()
+        yield token
+
+    monkeypatch.setattr(cli, "_cancel_on_ctrl_c", cli.contextmanager(already_cancelled))
+    code, stdout, _ = _run(capsys, "enhance", small_pairs / "low", "-o", tmp_path, *model_options)
+    assert code == EXIT_CANCELLED
+    assert "cancelled" in stdout
+    assert not list(tmp_path.glob("*_glare.png"))
+
+
+def test_ctrl_c_sets_the_cancel_token_instead_of_raising() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with cli._cancel_on_ctrl_c() as token:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert token.cancelled
+        # a second Ctrl-C quits at once
+        assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+# ---------------------------------------------------------------- eval
+
+
+def test_eval_of_the_low_inputs_reproduces_the_identity_baseline(capsys, pairs_dir) -> None:
+    """BASELINES.md, identity row: 7.70 / 0.2192 / 13.71 / 0.4931 over the 40 eval pairs."""
+    evaluation = pairs_dir / "eval"
+    code, out, _ = _run(
+        capsys, "eval", "--pred", evaluation / "low", "--ref", evaluation / "high", "--json"
+    )
+    assert code == EXIT_OK
+    report = json.loads(out)
+    assert report["count"] == 40 and len(report["images"]) == 40
+    mean = report["mean"]
+    assert round(mean["psnr"], 2) == 7.70
+    assert round(mean["ssim"], 4) == 0.2192
+    assert round(mean["psnr_gt_mean"], 2) == 13.71
+    assert round(mean["ssim_gt_mean"], 4) == 0.4931
+
+
+def test_eval_table_has_a_row_per_image_and_a_summary(capsys, small_pairs) -> None:
+    code, out, _ = _run(
+        capsys, "eval", "--pred", small_pairs / "high", "--ref", small_pairs / "high"
+    )
+    assert code == EXIT_OK
+    lines = out.splitlines()
+    assert lines[0].split() == ["image", "PSNR", "SSIM", "PSNR-GTm", "SSIM-GTm"]
+    assert [line.split()[0] for line in lines[1:3]] == ["4.png", "30.png"]  # natural order
+    assert lines[3].startswith("mean of 2 image(s): PSNR inf dB, SSIM 1.0000")
+
+
+def test_eval_json_turns_infinite_psnr_into_null(capsys, small_pairs) -> None:
+    high = small_pairs / "high"
+    report = json.loads(_run(capsys, "eval", "--pred", high, "--ref", high, "--json")[1])
+    assert report["mean"]["psnr"] is None
+    assert report["mean"]["ssim"] == pytest.approx(1.0)
+
+
+def test_eval_refuses_unmatched_names(capsys, small_pairs, tmp_path) -> None:
+    (tmp_path / "other.png").write_bytes((small_pairs / "low" / "4.png").read_bytes())
+    code, _, err = _run(capsys, "eval", "--pred", tmp_path, "--ref", small_pairs / "high")
+    assert code == EXIT_CANNOT_RUN
+    assert err.startswith("glare: error: 1 image(s)") and "other.png" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--pred", "a"], ["--pairs", "p", "--pred", "a", "--ref", "b"]],
+    ids=["pred-without-ref", "both-modes"],
+)
+def test_eval_needs_exactly_one_mode(capsys, argv) -> None:
+    code, _, err = _run(capsys, "eval", *argv)
+    assert code == EXIT_CANNOT_RUN
+    assert err.startswith("glare: error: give ")
+
+
+def test_eval_pairs_agrees_with_enhance_then_eval(
+    capsys, tmp_path, small_pairs, model_options
+) -> None:
+    code, out, _ = _run(capsys, "eval", "--pairs", small_pairs, "--json", *model_options)
+    assert code == EXIT_OK
+    direct = json.loads(out)
+
+    enhanced = tmp_path / "enhanced"
+    _run(capsys, "enhance", small_pairs / "low", "-o", enhanced, "--suffix", "", *model_options)
+    code, out, _ = _run(capsys, "eval", "--pred", enhanced, "--ref", small_pairs / "high", "--json")
+    via_files = json.loads(out)
+
+    assert [image["name"] for image in direct["images"]] == ["4.png", "30.png"]
+    for key in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean"):
+        # the saved results are rounded to 8 bits; the direct scores are not
+        assert direct["mean"][key] == pytest.approx(via_files["mean"][key], abs=0.02)
+
+
+def test_eval_pairs_darken_changes_the_input(capsys, small_pairs, model_options) -> None:
+    def mean_scores(*extra: str) -> dict[str, float]:
+        argv = ("eval", "--pairs", small_pairs, "--json", *model_options, *extra)
+        return json.loads(_run(capsys, *argv)[1])["mean"]
+
+    assert mean_scores("--darken", "0.25") != mean_scores()
