@@ -214,7 +214,9 @@ def load_config(source: str | Path) -> GlareConfig:
     return GlareConfig.from_json(path.read_text())
 
 
-def _autoencoder_from_official(section: dict[str, Any], base: AutoencoderConfig) -> AutoencoderConfig:
+def _autoencoder_from_official(
+    section: dict[str, Any], base: AutoencoderConfig
+) -> AutoencoderConfig:
     return dataclasses.replace(
         base,
         channels=int(section.get("ch", base.channels)),

@@ -152,7 +152,9 @@ class Enhancer:
     def _network_input(self, padded: np.ndarray) -> torch.Tensor:
         return to_network_input(to_tensor(padded), self.config.input).to(self.device)
 
-    def _noise(self, latent_shape: Sequence[int], temperature: float, seed: int) -> torch.Tensor | None:
+    def _noise(
+        self, latent_shape: Sequence[int], temperature: float, seed: int
+    ) -> torch.Tensor | None:
         if temperature <= 0:
             return None
         return sample_noise(latent_shape, seed).to(self.device)
@@ -201,7 +203,10 @@ class Enhancer:
                     torch.cuda.empty_cache()
         report(progress, 1.0, "done")
         logger.info(
-            "enhanced %dx%d in %.2f s", image.shape[1], image.shape[0], time.perf_counter() - started
+            "enhanced %dx%d in %.2f s",
+            image.shape[1],
+            image.shape[0],
+            time.perf_counter() - started,
         )
         return np.ascontiguousarray(padding.crop(result))
 

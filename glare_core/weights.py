@@ -37,8 +37,12 @@ CONFIG_METADATA_KEY = "glare_config"
 FORMAT_METADATA_KEY = "format"
 FORMAT_NAME = "glare-studio-weights/1"
 #: our VQGAN encoder is only needed for stage-1/2 training: inference works without it
-OPTIONAL_PREFIXES = ("vqgan.encoder.", "vqgan.quant_conv.", "vqgan.decoder.norm_out.",
-                     "vqgan.decoder.conv_out.")
+OPTIONAL_PREFIXES = (
+    "vqgan.encoder.",
+    "vqgan.quant_conv.",
+    "vqgan.decoder.norm_out.",
+    "vqgan.decoder.conv_out.",
+)
 
 
 def save_weights(
@@ -73,7 +77,9 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or pickled files
-        raise WeightsError(f"{path}: not a PyTorch weights file we can read safely ({exc})") from exc
+        raise WeightsError(
+            f"{path}: not a PyTorch weights file we can read safely ({exc})"
+        ) from exc
     for wrapper in ("params_ema", "params", "state_dict"):
         if isinstance(data, Mapping) and isinstance(data.get(wrapper), Mapping):
             data = data[wrapper]

@@ -96,7 +96,9 @@ def test_deformable_conv_matches_naive_loop() -> None:
     mask = torch.rand(1, groups * 9, 5, 4, dtype=torch.float64)
     weight = torch.randn(3, channels, 3, 3, dtype=torch.float64)
     bias = torch.randn(3, dtype=torch.float64)
-    ours = modulated_deform_conv2d(x, offset, mask, weight, bias, padding=1, deformable_groups=groups)
+    ours = modulated_deform_conv2d(
+        x, offset, mask, weight, bias, padding=1, deformable_groups=groups
+    )
     expected = _naive_deform_conv(x, offset, mask, weight, bias, groups)
     torch.testing.assert_close(ours, expected, atol=1e-10, rtol=1e-10)
 

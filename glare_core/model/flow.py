@@ -60,7 +60,9 @@ class ActNormConv2d(nn.Conv2d):
     """Bias-free convolution followed by ActNorm (the coupling networks' hidden layers)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        super().__init__(
+            in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False
+        )
         nn.init.normal_(self.weight, std=0.05)
         self.actnorm = ActNorm(out_channels)
 
@@ -135,9 +137,7 @@ class FlowStep(nn.Module):
         super().__init__()
         self.actnorm = ActNorm(channels)
         self.invconv = InvertibleConv1x1(channels)
-        self.coupling = (
-            ConditionalAffineCoupling(channels, cond_channels, cfg) if coupled else None
-        )
+        self.coupling = ConditionalAffineCoupling(channels, cond_channels, cfg) if coupled else None
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x, logdet_norm = self.actnorm(x)

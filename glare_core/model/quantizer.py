@@ -33,9 +33,7 @@ class Codebook(nn.Module):
         table = self.embedding.weight
         # |z|^2 + |e|^2 - 2 z.e: one matrix product instead of a (N, K, C) difference
         distances = (
-            flat.pow(2).sum(dim=1, keepdim=True)
-            + table.pow(2).sum(dim=1)
-            - 2.0 * flat @ table.t()
+            flat.pow(2).sum(dim=1, keepdim=True) + table.pow(2).sum(dim=1) - 2.0 * flat @ table.t()
         )
         return distances.argmin(dim=1).reshape(batch, height, width)
 

@@ -1,0 +1,151 @@
+"""The inference engine: controls, tiling, sizes, cancellation, memory fallback, loading."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from glare_core.config import preset
+from glare_core.engine import Enhancer, TilingConfig
+from glare_core.errors import WeightsError
+from glare_core.imageio import read_image
+from glare_core.model.glare import GlareNet
+from glare_core.progress import Cancelled, CancelToken
+from glare_core.weights import build_model, save_weights
+
+#: half an 8-bit level: tiles that differ less than this are indistinguishable in a PNG
+INVISIBLE = 0.5 / 255
+
+
+@pytest.fixture(scope="module")
+def compact() -> Enhancer:
+    return Enhancer.from_config("compact", device="cpu", seed=0)
+
+
+@pytest.fixture(scope="module")
+def photo(pairs_dir: Path) -> np.ndarray:
+    return read_image(pairs_dir / "eval" / "low" / "148.png").rgb[:192, :256]
+
+
+def test_strength_ends_differ_and_one_is_the_trained_model(compact, photo) -> None:
+    prepared = compact.prepare(photo)
+    trained = compact.render(prepared, strength=1.0)
+    np.testing.assert_array_equal(trained, compact.enhance(photo))
+    generated, faithful = compact.render(prepared, 0.0), compact.render(prepared, 2.0)
+    assert np.abs(generated - faithful).mean() > 0.01
+    assert np.abs(compact.render(prepared, 1.2) - trained).mean() > 0
+
+
+def test_temperature_zero_is_deterministic_and_seeds_reproduce(compact, photo) -> None:
+    prepared = compact.prepare(photo)
+    zero = compact.render(prepared, temperature=0.0, seed=1)
+    np.testing.assert_array_equal(zero, compact.render(prepared, temperature=0.0, seed=2))
+    sampled = compact.render(prepared, temperature=0.8, seed=7)
+    np.testing.assert_array_equal(sampled, compact.enhance(photo, temperature=0.8, seed=7))
+    assert np.abs(sampled - zero).mean() > 1e-3
+    assert np.abs(sampled - compact.render(prepared, temperature=0.8, seed=8)).mean() > 1e-3
+
+
+def test_tiles_equal_the_whole_image_when_statistics_are_shared(compact, photo) -> None:
+    whole = compact.enhance(photo)
+    tiling = TilingConfig(tile_size=160, context=64, min_tile_size=128, stats_size=512)
+    tiled = Enhancer(compact.model, compact.device, tiling).enhance(photo)
+    assert np.abs(tiled - whole).mean() < 1e-4
+    assert np.abs(tiled - whole).max() < 2 * INVISIBLE
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 17), (17, 3), (43, 57)])
+def test_odd_sizes(compact, size) -> None:
+    image = np.random.default_rng(0).random((*size, 3), dtype=np.float32) * 0.2
+    out = compact.enhance(image)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_twelve_megapixels_via_tiles(photos_dir) -> None:
+    """A 4000x3000 photo goes through the tiled path (a narrow network keeps this fast)."""
+    compact = preset("compact")
+
+    def narrow(part):
+        return dataclasses.replace(
+            part, autoencoder=dataclasses.replace(part.autoencoder, channels=8)
+        )
+
+    config = dataclasses.replace(
+        compact,
+        vqgan=narrow(compact.vqgan),
+        cond_encoder=narrow(compact.cond_encoder),
+        fusion_decoder=narrow(compact.fusion_decoder),
+    )
+    enhancer = Enhancer(GlareNet(config), torch.device("cpu"))
+    large = read_image(sorted(photos_dir.glob("*.png"))[0]).rgb
+    reps = (-(-3000 // large.shape[0]), -(-4000 // large.shape[1]), 1)
+    image = np.tile(large, reps)[:3000, :4000]
+    fractions = []
+    out = enhancer.enhance(image, progress=lambda fraction, stage: fractions.append(fraction))
+    assert out.shape == (3000, 4000, 3)
+    assert len(fractions) > 4 and fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_cancel_stops_between_tiles(compact, photo) -> None:
+    token = CancelToken()
+    tiled = Enhancer(compact.model, compact.device, TilingConfig(tile_size=128, context=32))
+    with pytest.raises(Cancelled):
+        tiled.enhance(photo, progress=lambda fraction, stage: token.cancel(), cancel=token)
+
+
+def test_out_of_memory_halves_the_tile(compact, photo, monkeypatch) -> None:
+    limit = 256 * 256
+    real_forward = GlareNet.forward
+
+    def small_memory_forward(self, low_light, *args, **kwargs):
+        if low_light.shape[2] * low_light.shape[3] > limit:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(self, low_light, *args, **kwargs)
+
+    tiled = Enhancer(compact.model, compact.device, TilingConfig(tile_size=512, context=32))
+    monkeypatch.setattr(GlareNet, "forward", small_memory_forward)
+    out = tiled.enhance(photo)
+    assert out.shape == photo.shape
+
+
+def test_own_weights_round_trip_with_embedded_config(compact, photo, tmp_path) -> None:
+    path = tmp_path / "model.safetensors"
+    save_weights(compact.model, compact.config, path)
+    loaded = Enhancer.load([path], device="cpu")
+    assert loaded.config == compact.config
+    np.testing.assert_array_equal(loaded.enhance(photo), compact.enhance(photo))
+
+
+def _official_checkpoint(manifest: dict, folder: Path) -> list[Path]:
+    """Random tensors with every key and shape of the official LOL.yml release."""
+    generator = torch.Generator().manual_seed(0)
+    paths = []
+    for name, description in manifest["files"].items():
+        state = {
+            entry["key"]: torch.randn(entry["shape"], generator=generator) * 0.02
+            for entry in description["entries"]
+        }
+        torch.save(state, folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+def test_full_official_preset_loads_an_official_format_checkpoint(fixture_dir, tmp_path) -> None:
+    manifest = json.loads((fixture_dir.parent / "official-full-manifest.json").read_text())
+    paths = _official_checkpoint(manifest, tmp_path)
+    model = build_model(paths)
+    assert dataclasses.replace(model.config, name="official") == preset("official")
+    bad = torch.load(paths[0], weights_only=True)
+    bad["RRDB.color_conv.weight"] = torch.zeros(3, 3, 1, 1)
+    del bad["flowUpsamplerNet.layers.3.invconv.weight"]
+    torch.save(bad, paths[0])
+    with pytest.raises(WeightsError) as error:
+        build_model(paths, "official")
+    assert "1 missing: flow.steps.3.invconv.weight" in str(error.value)
+    assert "cond_encoder.color_conv.weight (3, 3, 1, 1) != (3, 3, 3, 3)" in str(error.value)
