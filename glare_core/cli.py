@@ -27,6 +27,7 @@ from glare_core import __version__
 from glare_core.errors import GlareError
 from glare_core.log import setup_logging
 from glare_core.progress import Cancelled, CancelToken
+from glare_core.train import cli as train_cli
 
 if TYPE_CHECKING:
     from glare_core.batch import BatchProgress, BatchSummary
@@ -484,6 +485,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_enhance_parser,
     _add_eval_parser,
+    train_cli.add_parser,
 )
 
 
