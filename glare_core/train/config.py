@@ -134,8 +134,3 @@ def load_train_config(stage: str, override_file: str | Path | None = None) -> Tr
     if not isinstance(changes, dict):
         raise ConfigError(f"{path}: expected named settings at the top level")
     return override(config, changes)
-
-
-def from_dict(data: dict[str, Any]) -> TrainConfig:
-    """The inverse of :meth:`TrainConfig.to_dict` (as stored in checkpoints)."""
-    return override(TrainConfig(), data)

@@ -291,8 +291,16 @@ class Trainer:
                 log.warning("no checkpoint in %s: starting from step 0", self.out_dir)
             seed_everything(_process_seed(self.config.seed, self.distributed.rank))
             return
-        self.load_state_dict(load_checkpoint(path))
+        state = load_checkpoint(path)
+        self.load_state_dict(state)
         log.info("resumed from %s at step %d", path, self.step)
+        self._log_changed_settings(state["config"])
+
+    def _log_changed_settings(self, saved: dict[str, Any]) -> None:
+        current = self.config.to_dict()
+        current.pop("resume")  # differs on every resume by definition
+        for name in sorted(key for key in current if saved.get(key) != current[key]):
+            log.info("setting %s changed on resume: %r -> %r", name, saved.get(name), current[name])
 
     # -------------------------------------------------------------- run
 
