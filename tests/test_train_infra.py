@@ -202,6 +202,9 @@ def test_validation_scores_full_eval_images_and_is_logged(
     assert 0.0 < result.validation["ssim"] < 1.0 and result.validation["psnr"] > 0.0
     assert net.training  # the training mode is back after validation
     assert "step 2 validation psnr=" in (tmp_path / "train.log").read_text()
+    # reconstruction scoring (stage 1): a perfect autoencoder reaches SSIM 1
+    perfect = score_pairs(eval_pairs, lambda image: image, torch.device("cpu"), source="high")
+    assert perfect["ssim"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_the_eval_split_is_refused_for_training(pairs_dir: Path) -> None:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -176,18 +176,25 @@ class NormalLightCrops:
         return {"high": to_tensor([self._sample_one(rng) for _ in range(batch_size)])}
 
 
-#: maps a ``1x3xHxW`` low-light tensor in [0, 1] to its enhanced version, same shape
+#: maps a ``1x3xHxW`` image tensor in [0, 1] to its prediction, same shape
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 
 
 def score_pairs(
-    pairs: Sequence[ImagePair], predict: Predictor, device: torch.device
+    pairs: Sequence[ImagePair],
+    predict: Predictor,
+    device: torch.device,
+    source: Literal["low", "high"] = "low",
 ) -> dict[str, float]:
-    """Mean PSNR and SSIM (0-255 scale, as :mod:`glare_core.metrics`) of full-size predictions."""
+    """Mean PSNR and SSIM (0-255 scale, as :mod:`glare_core.metrics`) of full-size predictions.
+
+    ``predict`` gets each pair's ``source`` image and is scored against its normal-light image:
+    ``"low"`` scores enhancement, ``"high"`` scores reconstruction (the stage-1 autoencoder).
+    """
     psnrs, ssims = [], []
     for pair in pairs:
-        low = to_tensor([_as_float(pair.low)]).to(device)
-        prediction = predict(low).clamp(0.0, 1.0)[0].permute(1, 2, 0).float().cpu().numpy()
+        image = to_tensor([_as_float(getattr(pair, source))]).to(device)
+        prediction = predict(image).clamp(0.0, 1.0)[0].permute(1, 2, 0).float().cpu().numpy()
         psnrs.append(psnr(prediction, pair.high))
         ssims.append(ssim(prediction, pair.high))
     return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}
