@@ -1,0 +1,308 @@
+"""The three GLARE training stages as losses over a :class:`GlareNet`.
+
+* Stage 1, ``vqgan``: the VQGAN reconstructs normal-light crops through its codebook
+  (L1 + SSIM + codebook/commitment losses). Codes unused for a while are re-seeded
+  from current encoder outputs so the codebook does not collapse.
+* Stage 2, ``flow``: with the VQGAN frozen, the conditional encoder and the I-LNF
+  maximise the likelihood of the normal-light latent under
+  ``N(color_map, I)`` after the flow, given the (augmented) low-light image.
+* Stage 3, ``fusion``: with stages 1-2 frozen, the fusion decoder (AMBs, deformable
+  warps) learns to produce the normal-light image (L1 + SSIM), sometimes from
+  flow samples at a temperature above 0 so every temperature gives a clean picture.
+
+Each stage is a :class:`StageSpec`: which parameters train, and the loss of a batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glare_core.config import load_config
+from glare_core.engine import Enhancer
+from glare_core.model.glare import GlareNet
+from glare_core.preprocess import to_network_input
+from glare_core.train.config import TrainConfig
+from glare_core.train.data import (
+    EVAL_SPLIT,
+    TRAIN_SPLIT,
+    BatchSource,
+    ImagePair,
+    NormalLightCrops,
+    PairedCrops,
+    load_pairs,
+    score_pairs,
+)
+from glare_core.train.loop import Stateful, Trainer, TrainResult, seed_everything
+from glare_core.train.losses import ssim_loss
+from glare_core.weights import read_state, save_weights
+
+log = logging.getLogger(__name__)
+
+#: file name of a stage's exported weights inside its output folder
+EXPORT_NAME = "glare.safetensors"
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    l1: float = 1.0
+    ssim: float = 0.5
+    codebook: float = 1.0
+
+
+@dataclass(frozen=True)
+class CodebookUpkeep:
+    #: codes unused for this many steps are re-seeded from current encoder outputs
+    dead_after_steps: int = 200
+
+
+@dataclass(frozen=True)
+class FusionSampling:
+    #: share of stage-3 batches decoded from a flow sample at a random temperature
+    sampled_fraction: float = 0.3
+    max_temperature: float = 0.8
+
+
+@dataclass
+class StageSpec:
+    name: str
+    trainable: nn.Module
+    #: (batch, step) -> named losses; "loss" is the one to minimise
+    loss_fn: Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]]
+    #: training state beside the weights that exact resume needs (stage 1's code usage)
+    upkeep: Any = None
+
+
+def _freeze_all_but(model: GlareNet, trainable: nn.Module) -> None:
+    model.requires_grad_(False)
+    trainable.requires_grad_(True)
+    model.eval()
+    trainable.train()
+
+
+def _image_losses(
+    prediction: torch.Tensor, target: torch.Tensor, weights: LossWeights
+) -> dict[str, torch.Tensor]:
+    l1 = F.l1_loss(prediction, target)
+    structural = ssim_loss(prediction.clamp(0, 1), target)
+    return {"l1": l1, "ssim": structural, "loss": weights.l1 * l1 + weights.ssim * structural}
+
+
+class DeadCodeReseeder:
+    """Tracks codebook usage and re-seeds codes that went unused."""
+
+    def __init__(self, codebook: nn.Embedding, upkeep: CodebookUpkeep) -> None:
+        self.codebook = codebook
+        self.upkeep = upkeep
+        self.last_used = torch.zeros(codebook.num_embeddings, dtype=torch.long)
+        self.initialised = False
+
+    @torch.no_grad()
+    def update(self, latents: torch.Tensor, indices: torch.Tensor, step: int) -> None:
+        vectors = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+        if not self.initialised:
+            # start from real encoder outputs instead of a tiny uniform cloud
+            self._reseed(torch.arange(self.codebook.num_embeddings), vectors)
+            self.initialised = True
+            self.last_used.fill_(step)
+            return
+        self.last_used[indices.flatten().unique().cpu()] = step
+        dead = (step - self.last_used > self.upkeep.dead_after_steps).nonzero().flatten()
+        if len(dead) > 0:
+            self._reseed(dead, vectors)
+            self.last_used[dead] = step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_used": self.last_used.clone(), "initialised": self.initialised}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last_used = state["last_used"].clone()
+        self.initialised = bool(state["initialised"])
+
+    def _reseed(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
+        picks = torch.randint(len(vectors), (len(rows),), device=vectors.device)
+        jitter = 0.01 * vectors.std() * torch.randn_like(vectors[picks])
+        self.codebook.weight.data[rows.to(self.codebook.weight.device)] = vectors[picks] + jitter
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # DDP averages gradients only: every rank must keep rank 0's codebook
+            torch.distributed.broadcast(self.codebook.weight.data, src=0)
+
+
+def vqgan_stage(
+    model: GlareNet, weights: LossWeights = LossWeights(), upkeep: CodebookUpkeep = CodebookUpkeep()
+) -> StageSpec:
+    vqgan = model.vqgan
+    _freeze_all_but(model, vqgan)
+    reseeder = DeadCodeReseeder(vqgan.quantize.embedding, upkeep)
+
+    def loss_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        high = batch["high"]
+        latent = vqgan.encode(high)
+        quantized = vqgan.quantize(latent)
+        reseeder.update(latent, quantized.indices, step)
+        reconstruction, _ = vqgan.decoder(vqgan.post_quant_conv(quantized.codes))
+        losses = _image_losses(reconstruction, high, weights)
+        losses["codebook"] = quantized.loss
+        losses["loss"] = losses["loss"] + weights.codebook * quantized.loss
+        return losses
+
+    return StageSpec("vqgan", vqgan, loss_fn, upkeep=reseeder)
+
+
+def gaussian_nll_bits(z: torch.Tensor, mean: torch.Tensor, logdet: torch.Tensor) -> torch.Tensor:
+    """Negative log-likelihood in bits per latent dimension under N(mean, I) after the flow."""
+    log_prob = -0.5 * ((z - mean) ** 2 + math.log(2 * math.pi))
+    total = log_prob.sum(dim=(1, 2, 3)) + logdet
+    return -(total / (z[0].numel() * math.log(2.0))).mean()
+
+
+def flow_stage(model: GlareNet) -> StageSpec:
+    trainable = nn.ModuleList([model.cond_encoder, model.flow])
+    _freeze_all_but(model, trainable)
+
+    def loss_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            target = model.vqgan.encode(batch["high"])
+        condition = model.condition(to_network_input(batch["low"], model.config.input))
+        z, logdet = model.flow(target, condition.cond_feat)
+        nll = gaussian_nll_bits(z, condition.color_map, logdet)
+        return {"nll": nll, "loss": nll}
+
+    return StageSpec("flow", trainable, loss_fn)
+
+
+def fusion_stage(
+    model: GlareNet,
+    weights: LossWeights = LossWeights(),
+    sampling: FusionSampling = FusionSampling(),
+) -> StageSpec:
+    decoder = model.fusion_decoder
+    _freeze_all_but(model, decoder)
+
+    def loss_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        low = to_network_input(batch["low"], model.config.input)
+        with torch.no_grad():
+            condition = model.condition(low)
+            temperature, noise = 0.0, None
+            if torch.rand(()) < sampling.sampled_fraction:
+                temperature = float(torch.rand(())) * sampling.max_temperature
+                noise = torch.randn_like(condition.color_map)
+            generated = model.generate(condition, temperature, noise)
+        output = decoder(generated.latent, generated.vq_features, condition.skips)
+        return _image_losses(output, batch["high"], weights)
+
+    return StageSpec("fusion", decoder, loss_fn)
+
+
+# ------------------------------------------------------------------ runs
+
+
+def _initial_model(config: TrainConfig) -> GlareNet:
+    """The preset's network, seeded, with the weights of earlier stages if given."""
+    seed_everything(config.seed)
+    model = GlareNet(load_config(config.model))
+    if config.init_weights:
+        state, _ = read_state(config.init_weights)
+        model.load_state_dict(state, strict=False)
+        log.info("started from %s", ", ".join(config.init_weights))
+    return model
+
+
+def _eval_pairs(config: TrainConfig) -> list[ImagePair]:
+    if not config.validate_every:
+        return []
+    return load_pairs(config.data_root, EVAL_SPLIT, limit=config.validate_images)
+
+
+def _numpy_predictor(
+    predict: Callable[[np.ndarray], np.ndarray],
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    def on_tensor(low: torch.Tensor) -> torch.Tensor:
+        image = low[0].permute(1, 2, 0).cpu().numpy()
+        return torch.from_numpy(predict(image)).permute(2, 0, 1)[None]
+
+    return on_tensor
+
+
+def _run(
+    config: TrainConfig,
+    model: GlareNet,
+    spec: StageSpec,
+    batches: BatchSource,
+    validate: Callable[[], dict[str, float]] | None,
+    extra_state: dict[str, Stateful] | None = None,
+) -> TrainResult:
+    trainer = Trainer(
+        model, spec.loss_fn, batches, config, validate_fn=validate, extra_state=extra_state
+    )
+    result = trainer.run()
+    if trainer.distributed.is_main:
+        out = Path(config.out_dir) / EXPORT_NAME
+        save_weights(model, model.config, out)
+        log.info("exported %s weights to %s", spec.name, out)
+    return result
+
+
+def train_vqgan(config: TrainConfig) -> TrainResult:
+    model = _initial_model(config)
+    spec = vqgan_stage(model)
+    pairs = load_pairs(config.data_root, TRAIN_SPLIT)
+    eval_pairs = [dataclasses.replace(p, low=p.high) for p in _eval_pairs(config)]
+
+    def reconstruct(high: torch.Tensor) -> torch.Tensor:
+        return model.vqgan(high).reconstruction
+
+    def validate() -> dict[str, float]:
+        device = next(model.parameters()).device
+        return score_pairs(eval_pairs, reconstruct, device) if eval_pairs else {}
+
+    batches = NormalLightCrops(pairs, config.crop_size)
+    return _run(config, model, spec, batches, validate, {"codebook": spec.upkeep})
+
+
+def train_flow(config: TrainConfig) -> TrainResult:
+    model = _initial_model(config)
+    spec = flow_stage(model)
+    pairs = load_pairs(config.data_root, TRAIN_SPLIT)
+    eval_pairs = _eval_pairs(config)
+
+    def generated_image(low: torch.Tensor) -> torch.Tensor:
+        """What the codebook alone makes of the flow's latent (no fusion decoder yet)."""
+        condition = model.condition(to_network_input(low, model.config.input))
+        generated = model.generate(condition)
+        codes = model.vqgan.quantize.lookup(generated.indices)
+        return model.vqgan.decoder(model.vqgan.post_quant_conv(codes))[0]
+
+    def validate() -> dict[str, float]:
+        device = next(model.parameters()).device
+        return score_pairs(eval_pairs, generated_image, device) if eval_pairs else {}
+
+    batches = PairedCrops(pairs, config.crop_size, config.augment)
+    return _run(config, model, spec, batches, validate)
+
+
+def train_fusion(config: TrainConfig) -> TrainResult:
+    model = _initial_model(config)
+    spec = fusion_stage(model)
+    pairs = load_pairs(config.data_root, TRAIN_SPLIT)
+    eval_pairs = _eval_pairs(config)
+
+    def validate() -> dict[str, float]:
+        if not eval_pairs:
+            return {}
+        device = next(model.parameters()).device
+        enhancer = Enhancer(model, device)
+        return score_pairs(eval_pairs, _numpy_predictor(enhancer.enhance), device)
+
+    batches = PairedCrops(pairs, config.crop_size, config.augment)
+    return _run(config, model, spec, batches, validate)
