@@ -1,8 +1,9 @@
 """Where the bundled files live: weights, the sample photo, icons.
 
-``resources/`` sits beside the packages in a source checkout or editable install;
-a PyInstaller build unpacks it under ``sys._MEIPASS``. ``GLARE_RESOURCES`` overrides
-both (for tests and unusual installs).
+``resources/`` sits beside the packages in a source checkout or editable install; a
+regular install puts the same files in the package ``glare_resources`` beside
+``glare_core``; a PyInstaller build unpacks them under ``sys._MEIPASS``.
+``GLARE_RESOURCES`` overrides all three (for tests and unusual installs).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def resources_dir() -> Path:
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root is not None:
         return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    beside_packages = Path(__file__).resolve().parent.parent
+    checkout = beside_packages / "resources"
+    return checkout if checkout.is_dir() else beside_packages / "glare_resources"
 
 
 def bundled_weights_path() -> Path:
