@@ -43,6 +43,7 @@ FORMATS = ("png", "jpeg", "tiff", "webp")
 STRENGTH_RANGE = (0.0, 2.0)
 QUALITY_RANGE = (1, 100)
 DARKEN_RANGE = (0.01, 1.0)
+EIGHT_BIT_MAX = 255.0
 PAIRS_LOW, PAIRS_HIGH = "low", "high"
 BAR_FORMAT = "{percentage:3.0f}%|{bar}| [{elapsed}] {postfix}"
 
@@ -415,6 +416,8 @@ def _score_folders(pred_dir: Path, ref_dir: Path) -> list[tuple[str, PairScores]
 
 
 def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScores]]:
+    import numpy as np
+
     from glare_core.imageio import read_image
     from glare_core.metrics import score_pair
 
@@ -426,7 +429,9 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
             bar.set_postfix_str(name)
             low = read_image(low_path).rgb * args.darken
             enhanced = enhancer.enhance(low, strength=1.0, temperature=0.0, cancel=cancel)
-            rows.append((name, score_pair(enhanced, read_image(high_path).rgb)))
+            # scored as the 8-bit file a user would save, like the baselines
+            saved = np.round(enhanced * EIGHT_BIT_MAX) / EIGHT_BIT_MAX
+            rows.append((name, score_pair(saved, read_image(high_path).rgb)))
             bar.update()
     return rows
 
