@@ -1,0 +1,128 @@
+"""Measure a weights file for its model card and draw the pictures the card shows.
+
+    .venv/bin/python scripts/model_card.py [--weights FILE] [--data DIR] [--photos DIR]
+
+Prints markdown tables: ``glare eval --pairs`` on ``eval`` as captured and darkened
+(exposure x0.5 and x0.25 applied to the low images), and two classic baselines
+re-measured with ``glare eval --pred`` in the same run as a check of the metric.
+Writes ``docs/model-card/contact-sheet.jpg`` (low / ours / reference for a few eval
+pairs) and ``docs/model-card/photos.jpg`` (the real photos, before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+OUT_DIR = REPO / "docs" / "model-card"
+DARKENING = (1.0, 0.5, 0.25)
+SHEET_PAIRS = ("4.png", "29.png", "106.png", "146.png")
+THUMB_WIDTH = 300
+PHOTO_HEIGHT = 220
+GAMMA_BASELINE = 0.4
+
+
+def _glare(*args: str) -> dict:
+    command = [str(REPO / ".venv" / "bin" / "glare"), "eval", *args, "--json"]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def _row(label: str, report: dict) -> str:
+    mean = report["mean"]
+    return (
+        f"| {label} | {mean['psnr']:.2f} | {mean['ssim']:.4f} | {mean['psnr_gt_mean']:.2f} "
+        f"| {mean['ssim_gt_mean']:.4f} |"
+    )
+
+
+def _gamma_folder(low_dir: Path, target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(low_dir.glob("*.png")):
+        low = np.asarray(Image.open(path), dtype=np.float32) / 255
+        Image.fromarray(np.round(255 * low**GAMMA_BASELINE).astype(np.uint8)).save(
+            target / path.name
+        )
+    return target
+
+
+def measure(weights: list[str], pairs: Path) -> None:
+    model = [arg for path in weights for arg in ("--weights", path)]
+    print("| input | PSNR | SSIM | PSNR GT-mean | SSIM GT-mean |")
+    print("|---|---|---|---|---|")
+    for factor in DARKENING:
+        report = _glare("--pairs", str(pairs), "--darken", str(factor), *model)
+        print(_row(f"ours, eval low x{factor}", report))
+    with tempfile.TemporaryDirectory() as scratch:
+        print(
+            _row(
+                "identity (re-measured)",
+                _glare("--pred", str(pairs / "low"), "--ref", str(pairs / "high")),
+            )
+        )
+        gamma = _gamma_folder(pairs / "low", Path(scratch) / "gamma")
+        print(
+            _row(
+                "gamma 0.4 (re-measured)",
+                _glare("--pred", str(gamma), "--ref", str(pairs / "high")),
+            )
+        )
+
+
+def _thumb(image: np.ndarray, height: int | None = None, width: int | None = None) -> np.ndarray:
+    picture = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    if width is not None:
+        height = round(picture.height * width / picture.width)
+    else:
+        width = round(picture.width * height / picture.height)
+    return np.asarray(picture.resize((width, height), Image.LANCZOS))
+
+
+def draw(weights: list[str], pairs: Path, photos: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    from glare_core.engine import Enhancer
+    from glare_core.imageio import read_image
+
+    enhancer = Enhancer.load(weights)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in SHEET_PAIRS:
+        low = read_image(pairs / "low" / name).rgb
+        high = read_image(pairs / "high" / name).rgb
+        rows.append(
+            np.hstack([_thumb(x, width=THUMB_WIDTH) for x in (low, enhancer.enhance(low), high)])
+        )
+    Image.fromarray(np.vstack(rows)).save(OUT_DIR / "contact-sheet.jpg", quality=88)
+    tiles = []
+    for path in sorted(photos.glob("*.png")):
+        photo = read_image(path).rgb
+        tiles.append(
+            np.hstack([_thumb(photo, PHOTO_HEIGHT), _thumb(enhancer.enhance(photo), PHOTO_HEIGHT)])
+        )
+    width = max(tile.shape[1] for tile in tiles)
+    padded = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0))) for t in tiles]
+    Image.fromarray(np.vstack(padded)).save(OUT_DIR / "photos.jpg", quality=85)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", action="append", default=[])
+    parser.add_argument("--data", type=Path, default=SHARED / "lowlight-pairs" / "eval")
+    parser.add_argument("--photos", type=Path, default=SHARED / "photos")
+    parser.add_argument("--no-pictures", action="store_true")
+    args = parser.parse_args()
+    measure(args.weights, args.data)
+    if not args.no_pictures:
+        draw(args.weights, args.data, args.photos)
+
+
+if __name__ == "__main__":
+    main()
