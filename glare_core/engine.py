@@ -20,6 +20,7 @@ and with any tiling. (The official code ignores its temperature.)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -63,6 +64,16 @@ class TilingConfig:
     #: largest side of the downscaled copy that image-wide statistics are measured on
     #: (None: tile_size, which is known to fit in memory)
     stats_size: int | None = None
+
+
+#: attention is quadratic in pixels: networks with it get smaller default tiles
+ATTENTION_TILE_SIZE = 512
+
+
+def default_tiling(config: GlareConfig) -> TilingConfig:
+    parts = (config.vqgan, config.cond_encoder, config.fusion_decoder)
+    attends = any(p.autoencoder.mid_attention or p.autoencoder.attn_resolutions for p in parts)
+    return TilingConfig(tile_size=ATTENTION_TILE_SIZE) if attends else TilingConfig()
 
 
 #: how many (temperature, seed) results a prepared image keeps for instant re-use
@@ -120,7 +131,7 @@ class Enhancer:
     ) -> None:
         self.model = model.to(device).eval()
         self.device = device
-        self.tiling = tiling or TilingConfig()
+        self.tiling = tiling or default_tiling(model.config)
 
     @property
     def config(self) -> GlareConfig:
@@ -138,7 +149,10 @@ class Enhancer:
         """Weights from files (ours or official), or the bundled compact model."""
         paths = list(weights) or [bundled_weights_path()]
         model = build_model(paths, config)
-        return cls(model, _resolve_device(device), _tiling(tile_size))
+        tiling = default_tiling(model.config)
+        if tile_size is not None:
+            tiling = dataclasses.replace(tiling, tile_size=tile_size)
+        return cls(model, _resolve_device(device), tiling)
 
     @classmethod
     def from_config(
@@ -340,9 +354,3 @@ class Enhancer:
         while len(prepared.renders) > RENDER_CACHE_SIZE:
             prepared.renders.popitem(last=False)
         return generated, head
-
-
-def _tiling(tile_size: int | None) -> TilingConfig:
-    if tile_size is None:
-        return TilingConfig()
-    return TilingConfig(tile_size=tile_size)
