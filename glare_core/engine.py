@@ -107,6 +107,16 @@ def sample_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
     return torch.randn(tuple(shape), generator=generator)
 
 
+@dataclass(frozen=True)
+class Controls:
+    """The user's controls for one full-resolution run."""
+
+    strength: float
+    temperature: float
+    #: standard normal noise over the whole padded image's latent grid (None at T = 0)
+    noise: torch.Tensor | None
+
+
 @dataclass
 class PreparedImage:
     """Cached, control-independent work for one (preview-size) image."""
@@ -201,12 +211,11 @@ class Enhancer:
         padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
         padded = pad_image(image, padding)
         noise = self._noise(self._latent_shape(*padded.shape[:2]), temperature, seed)
+        controls = Controls(strength, temperature, noise)
         tile_size = self.tiling.tile_size
         while True:
             try:
-                result = self._enhance_padded(
-                    padded, strength, temperature, noise, tile_size, progress, cancel
-                )
+                result = self._enhance_padded(padded, controls, tile_size, progress, cancel)
                 break
             except Exception as exc:
                 if not _is_out_of_memory(exc) or tile_size <= self.tiling.min_tile_size:
@@ -227,9 +236,7 @@ class Enhancer:
     def _enhance_padded(
         self,
         padded: np.ndarray,
-        strength: float,
-        temperature: float,
-        noise: torch.Tensor | None,
+        controls: Controls,
         tile_size: int,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
@@ -238,10 +245,9 @@ class Enhancer:
         if height <= tile_size and width <= tile_size:
             check(cancel)
             report(progress, 0.0, "enhancing")
-            output = self.model(self._network_input(padded), strength, temperature, noise)
-            return self._to_image(output, Padding(0, 0, 0, 0))
-        self._record_statistics(padded, strength, tile_size)
-        return self._run_tiles(padded, strength, temperature, noise, tile_size, progress, cancel)
+            return self._run_window(padded, Box(0, height, 0, width), controls)
+        self._record_statistics(padded, controls.strength, tile_size)
+        return self._run_tiles(padded, controls, tile_size, progress, cancel)
 
     def _record_statistics(self, padded: np.ndarray, strength: float, tile_size: int) -> None:
         """Measure GroupNorm and fusion statistics on a copy that fits in one tile."""
@@ -259,9 +265,7 @@ class Enhancer:
     def _run_tiles(
         self,
         padded: np.ndarray,
-        strength: float,
-        temperature: float,
-        noise: torch.Tensor | None,
+        controls: Controls,
         tile_size: int,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
@@ -276,30 +280,25 @@ class Enhancer:
                 check(cancel)
                 report(progress, index / len(tiles), f"tile {index + 1}/{len(tiles)}")
                 core = tile.core_in_window()
-                output = self._run_window(padded, tile.window, strength, temperature, noise)
+                output = self._run_window(padded, tile.window, controls)
                 result[tile.core.top : tile.core.bottom, tile.core.left : tile.core.right] = output[
                     core.top : core.bottom, core.left : core.right
                 ]
         return result
 
-    def _run_window(
-        self,
-        padded: np.ndarray,
-        window: Box,
-        strength: float,
-        temperature: float,
-        noise: torch.Tensor | None,
-    ) -> np.ndarray:
+    def _run_window(self, padded: np.ndarray, window: Box, controls: Controls) -> np.ndarray:
         pixels = padded[window.top : window.bottom, window.left : window.right]
         window_noise = None
-        if noise is not None:
+        if controls.noise is not None:
             scale = self.model.downscale
-            window_noise = noise[
+            window_noise = controls.noise[
                 ...,
                 window.top // scale : window.bottom // scale,
                 window.left // scale : window.right // scale,
             ]
-        output = self.model(self._network_input(pixels), strength, temperature, window_noise)
+        output = self.model(
+            self._network_input(pixels), controls.strength, controls.temperature, window_noise
+        )
         return self._to_image(output, Padding(0, 0, 0, 0))
 
     # -- interactive --------------------------------------------------------------------

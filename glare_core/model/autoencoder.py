@@ -34,21 +34,24 @@ class MidBlock(nn.Module):
         return self.block_2(self.attn_1(self.block_1(x)))
 
 
-class EncoderLevel(nn.Module):
-    """One resolution of the encoder: residual blocks (with attention where configured)."""
+class ResolutionLevel(nn.Module):
+    """The residual blocks of one resolution (with attention where configured).
 
-    def __init__(self, cfg: AutoencoderConfig, level: int, in_channels: int) -> None:
+    The encoder gives a level a ``downsample`` after it, the decoder an ``upsample``.
+    """
+
+    def __init__(
+        self, cfg: AutoencoderConfig, level: int, in_channels: int, num_blocks: int
+    ) -> None:
         super().__init__()
         out_channels = cfg.level_channels(level)
         self.block = nn.ModuleList()
         self.attn = nn.ModuleList()
-        for index in range(cfg.num_res_blocks):
+        for index in range(num_blocks):
             block_in = in_channels if index == 0 else out_channels
             self.block.append(ResnetBlock(block_in, out_channels, cfg.norm_groups))
             if cfg.has_attention(level):
                 self.attn.append(AttnBlock(out_channels, cfg.norm_groups))
-        if level != cfg.num_levels - 1:
-            self.downsample = Downsample(out_channels)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         for index, block in enumerate(self.block):
@@ -71,8 +74,11 @@ class Encoder(nn.Module):
         self.down = nn.ModuleList()
         channels = cfg.channels
         for level in range(cfg.num_levels):
-            self.down.append(EncoderLevel(cfg, level, channels))
+            resolution = ResolutionLevel(cfg, level, channels, cfg.num_res_blocks)
             channels = cfg.level_channels(level)
+            if level != cfg.num_levels - 1:
+                resolution.downsample = Downsample(channels)
+            self.down.append(resolution)
         self.mid = MidBlock(cfg, channels)
         self.norm_out = GroupNorm(channels, cfg.norm_groups)
         self.conv_out = nn.Conv2d(channels, cfg.z_channels, 3, padding=1)
@@ -89,37 +95,15 @@ class Encoder(nn.Module):
         return self.conv_out(swish(self.norm_out(h))), skips
 
 
-class DecoderLevel(nn.Module):
-    """One resolution of the decoder: ``num_res_blocks + 1`` residual blocks."""
-
-    def __init__(self, cfg: AutoencoderConfig, level: int, in_channels: int) -> None:
-        super().__init__()
-        out_channels = cfg.level_channels(level)
-        self.block = nn.ModuleList()
-        self.attn = nn.ModuleList()
-        for index in range(cfg.num_res_blocks + 1):
-            block_in = in_channels if index == 0 else out_channels
-            self.block.append(ResnetBlock(block_in, out_channels, cfg.norm_groups))
-            if cfg.has_attention(level):
-                self.attn.append(AttnBlock(out_channels, cfg.norm_groups))
-        if level != 0:
-            self.upsample = Upsample(out_channels)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        for index, block in enumerate(self.block):
-            h = block(h)
-            if len(self.attn) > 0:
-                h = self.attn[index](h)
-        return h
-
-
 def build_decoder_levels(cfg: AutoencoderConfig) -> nn.ModuleList:
     """Decoder levels indexed by resolution (0 = full), built coarsest first as in taming."""
     levels: list[nn.Module] = [nn.Identity()] * cfg.num_levels
     channels = cfg.level_channels(cfg.num_levels - 1)
     for level in reversed(range(cfg.num_levels)):
-        levels[level] = DecoderLevel(cfg, level, channels)
+        levels[level] = ResolutionLevel(cfg, level, channels, cfg.num_res_blocks + 1)
         channels = cfg.level_channels(level)
+        if level != 0:
+            levels[level].upsample = Upsample(channels)
     return nn.ModuleList(levels)
 
 

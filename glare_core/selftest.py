@@ -1,0 +1,113 @@
+"""A smoke test for installed and frozen builds: does this copy of Glare Studio enhance a photo?
+
+It loads the bundled weights, enhances the bundled sample photo, writes the result into a new
+temporary folder and reads it back. ``packaging/build`` runs it on every frozen build
+(``glare-studio --self-test``); ``python -m glare_core.selftest`` runs it from a checkout or an
+install. Like :mod:`glare_core.cli`, this is a presentation layer: progress lines go to stdout,
+a failure to stderr as one ``self-test: failed: ...`` line, and the exit code says which.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from glare_core.engine import Enhancer
+from glare_core.errors import GlareError, ImageWriteError, WeightsError
+from glare_core.imageio import read_image, write_image
+from glare_core.log import setup_logging
+from glare_core.resources import RESOURCES_ENV, bundled_weights_path, sample_photo_path
+
+logger = logging.getLogger(__name__)
+
+EXIT_PASSED = 0
+EXIT_FAILED = 1
+PREFIX = "self-test:"
+#: lossless, so reading the result back checks exactly what the network produced
+RESULT_NAME = "sample_glare.png"
+#: an 8-bit round trip moves a value by at most half a step, plus float slack
+ROUND_TRIP_TOLERANCE = 0.5 / 255 + 1e-6
+
+
+def _say(message: str) -> None:
+    print(f"{PREFIX} {message}", flush=True)
+
+
+def _load_enhancer() -> Enhancer:
+    weights = bundled_weights_path()
+    if not weights.is_file():
+        raise WeightsError(
+            f"bundled weights not found at {weights} (put glare-compact.safetensors in "
+            f"resources/weights/ before building, or point {RESOURCES_ENV} at a resources folder)"
+        )
+    started = time.perf_counter()
+    enhancer = Enhancer.load([weights])
+    elapsed = time.perf_counter() - started
+    _say(f"loaded {enhancer.config.name} weights on {enhancer.device} in {elapsed:.2f} s")
+    return enhancer
+
+
+def _check_written(path: Path, expected: np.ndarray) -> None:
+    """The file on disk must hold the enhanced picture: same size, pixels up to 8-bit rounding."""
+    written = read_image(path).rgb
+    if written.shape != expected.shape:
+        raise ImageWriteError(f"{path}: read back as {written.shape}, expected {expected.shape}")
+    largest_difference = float(np.abs(written - expected).max())
+    if largest_difference > ROUND_TRIP_TOLERANCE:
+        raise ImageWriteError(f"{path}: pixels differ by {largest_difference:.4f} after writing")
+
+
+def _enhance_sample(enhancer: Enhancer, output_dir: Path) -> Path:
+    sample_path = sample_photo_path()
+    sample = read_image(sample_path)
+    height, width = sample.rgb.shape[:2]
+    started = time.perf_counter()
+    result = enhancer.enhance(sample.rgb)
+    elapsed = time.perf_counter() - started
+    _say(f"enhanced {sample_path.name} ({width}x{height}) in {elapsed:.2f} s")
+    if not np.isfinite(result).all():
+        raise GlareError("the network produced non-finite pixels")
+    target = output_dir / RESULT_NAME
+    write_image(target, result, source=sample)
+    _check_written(target, result)
+    return target
+
+
+def run_self_test(output_dir: Path | None = None) -> int:
+    """Enhance the bundled sample into ``output_dir`` (default: a new temporary folder).
+
+    Returns :data:`EXIT_PASSED` or :data:`EXIT_FAILED`; never raises for a failure it can name.
+    """
+    started = time.perf_counter()
+    try:
+        enhancer = _load_enhancer()
+        folder = output_dir or Path(tempfile.mkdtemp(prefix="glare-self-test-"))
+        written = _enhance_sample(enhancer, folder)
+    except GlareError as error:
+        print(f"{PREFIX} failed: {_one_line(error)}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # a frozen build missing a module or library fails here
+        logger.debug("self-test crashed", exc_info=True)
+        print(f"{PREFIX} failed: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
+        return EXIT_FAILED
+    _say(f"wrote {written}")
+    _say(f"passed in {time.perf_counter() - started:.2f} s")
+    return EXIT_PASSED
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def main() -> int:
+    setup_logging(0)
+    return run_self_test()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
