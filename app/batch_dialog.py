@@ -1,0 +1,227 @@
+"""Batch dialog: a folder in, a folder out, progress with ETA, failures listed, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dialogs import combo, describe_controls, quality_spin
+from app.settings import EXPORT_FORMATS, Settings
+from app.worker import Worker
+from glare_core.batch import BatchOptions, BatchProgress, BatchSummary
+from glare_core.progress import CancelToken, ProgressFn
+from glare_core.session import BatchRequest, Controls, run_batch_request
+
+BATCH_KIND = "batch"
+PROGRESS_STEPS = 1000
+SECONDS_PER_MINUTE = 60
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    minutes, rest = divmod(round(seconds), SECONDS_PER_MINUTE)
+    return f"{minutes}:{rest:02d} left"
+
+
+def batch_progress_reporter(progress: ProgressFn) -> Callable[[BatchProgress], None]:
+    """Turn the batch engine's detailed progress into the worker's (fraction, text)."""
+
+    def on_progress(state: BatchProgress) -> None:
+        done = (state.index + state.file_fraction) / max(1, state.total)
+        position = f"{state.index + 1}/{state.total} {state.current.name}"
+        progress(done, f"{position} — {format_eta(state.eta_seconds)}")
+
+    return on_progress
+
+
+class FolderField(QWidget):
+    def __init__(self, value: str, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.edit = QLineEdit(value)
+        self._title = title
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.edit, 1)
+        row.addWidget(browse)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, self._title, self.edit.text())
+        if folder:
+            self.edit.setText(folder)
+
+    def path(self) -> Path:
+        return Path(self.edit.text().strip())
+
+
+class BatchDialog(QDialog):
+    """Runs the CLI's batch engine in the app's worker thread with the current controls."""
+
+    #: emitted in the GUI thread once a batch has ended and the dialog shows its outcome
+    batch_finished = Signal()
+
+    def __init__(
+        self,
+        worker: Worker,
+        enhancer_getter: Callable[[], object],
+        controls: Controls,
+        settings: Settings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch enhance")
+        self.setMinimumWidth(560)
+        self._worker = worker
+        self._enhancer_getter = enhancer_getter
+        self._controls = controls
+        self._settings = settings
+        self._generation: int | None = None
+        self.summary: BatchSummary | None = None
+        self._build(settings)
+        runner = worker.runner
+        runner.progress.connect(self._on_progress)
+        runner.result.connect(self._on_result)
+        runner.error.connect(self._on_error)
+        runner.cancelled.connect(self._on_cancelled)
+        runner.finished.connect(self._on_finished)
+
+    def _build(self, settings: Settings) -> None:
+        self.input = FolderField(settings.last_batch_input, "Input folder")
+        self.recursive = QCheckBox("Include subfolders")
+        self.recursive.setChecked(True)
+        self.output = FolderField(settings.last_batch_output, "Output folder")
+        self.format = combo(EXPORT_FORMATS, settings.default_format)
+        self.quality = quality_spin(settings.jpeg_quality)
+        self.existing = QComboBox()
+        self.existing.addItems(["skip", "overwrite"])
+        form = QFormLayout()
+        form.addRow("Input folder", self.input)
+        form.addRow("", self.recursive)
+        form.addRow("Output folder", self.output)
+        form.addRow("Format", self.format)
+        form.addRow("JPEG/WebP quality", self.quality)
+        form.addRow("Existing outputs", self.existing)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.status = QLabel("Settings: " + describe_controls(self._controls))
+        self.status.setWordWrap(True)
+        self.failures = QListWidget()
+        self.start = QPushButton("Start")
+        self.cancel = QPushButton("Cancel")
+        self.close_button = QPushButton("Close")
+        self.cancel.setEnabled(False)
+        self.start.clicked.connect(self.start_batch)
+        self.cancel.clicked.connect(self.cancel_batch)
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for button in (self.start, self.cancel, self.close_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("Failures:"))
+        layout.addWidget(self.failures)
+        layout.addLayout(buttons)
+
+    def options(self) -> BatchOptions:
+        chosen = self.format.currentText()
+        return BatchOptions(
+            format=None if chosen == "same" else chosen,
+            quality=self.quality.value(),
+            overwrite=self.existing.currentText() == "overwrite",
+            recursive=self.recursive.isChecked(),
+        )
+
+    def start_batch(self) -> None:
+        enhancer = self._enhancer_getter()
+        if enhancer is None:
+            self.status.setText("No model is loaded: use File > Load weights… first.")
+            return
+        request = BatchRequest(
+            (self.input.path(),), self.output.path(), self.options(), self._controls
+        )
+        self._settings.last_batch_input = str(request.inputs[0])
+        self._settings.last_batch_output = str(request.output)
+
+        def job(progress: ProgressFn, cancel: CancelToken) -> BatchSummary:
+            reporter = batch_progress_reporter(progress)
+            return run_batch_request(enhancer, request, progress=reporter, cancel=cancel)
+
+        self.failures.clear()
+        self.summary = None
+        self.progress.setValue(0)
+        self.status.setText("Starting…")
+        self._set_running(True)
+        self._generation = self._worker.submit(BATCH_KIND, job)
+
+    def cancel_batch(self) -> None:
+        self._worker.cancel([BATCH_KIND])
+        self.status.setText("Cancelling…")
+
+    def running(self) -> bool:
+        return self._generation is not None
+
+    def _set_running(self, running: bool) -> None:
+        self.start.setEnabled(not running)
+        self.cancel.setEnabled(running)
+        self.close_button.setEnabled(not running)
+
+    def _mine(self, kind: str, generation: int) -> bool:
+        return kind == BATCH_KIND and generation == self._generation
+
+    def _on_progress(self, kind: str, generation: int, fraction: float, text: str) -> None:
+        if self._mine(kind, generation):
+            self.progress.setValue(round(fraction * PROGRESS_STEPS))
+            self.status.setText(text)
+
+    def _on_result(self, kind: str, generation: int, summary: BatchSummary) -> None:
+        if not self._mine(kind, generation):
+            return
+        self.summary = summary
+        for path, reason in summary.failed:
+            self.failures.addItem(f"{path.name}: {reason}")
+        if not summary.cancelled:
+            self.progress.setValue(PROGRESS_STEPS)
+        self.status.setText(
+            ("Cancelled: " if summary.cancelled else "Finished: ") + summary.describe()
+        )
+
+    def _on_error(self, kind: str, generation: int, message: str) -> None:
+        if self._mine(kind, generation):
+            self.status.setText(f"Batch failed: {message}")
+
+    def _on_cancelled(self, kind: str, generation: int) -> None:
+        if self._mine(kind, generation):
+            self.status.setText("Batch cancelled.")
+
+    def _on_finished(self, kind: str, generation: int) -> None:
+        if self._mine(kind, generation):
+            self._generation = None
+            self._set_running(False)
+            self.batch_finished.emit()
+
+    def reject(self) -> None:
+        if self.running():
+            return  # closing mid-batch would orphan it; cancel first
+        super().reject()

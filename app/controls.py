@@ -1,0 +1,119 @@
+"""Strength and temperature sliders, seed field: emits drag steps and settled values."""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider
+from superqt.utils import qdebounced, qthrottled
+
+from glare_core.model.amb import MAX_STRENGTH, MIN_STRENGTH
+from glare_core.session import Controls
+
+MAX_TEMPERATURE = 1.5
+MAX_SEED = 2**31 - 1
+#: at most one drag preview request per this many milliseconds while a slider moves
+DRAG_THROTTLE_MS = 40
+#: a typed or keyboard change settles after this quiet time
+SETTLE_DEBOUNCE_MS = 300
+SLIDER_DECIMALS = 2
+
+
+def _slider(minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlider:
+    slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+    slider.setRange(minimum, maximum)
+    slider.setDecimals(SLIDER_DECIMALS)
+    slider.setSingleStep(0.01)
+    slider.setToolTip(tooltip)
+    return slider
+
+
+class ControlsPanel(QWidget):
+    dragged = Signal(object)  # Controls, throttled while a slider moves
+    settled = Signal(object)  # Controls, once a change is complete
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.strength = _slider(
+            MIN_STRENGTH,
+            MAX_STRENGTH,
+            "How much of the original's detail is mixed back in (1 = trained model, "
+            "0 = most generated, 2 = most faithful to the photo)",
+        )
+        self.temperature = _slider(
+            0.0,
+            MAX_TEMPERATURE,
+            "Sampling temperature of the flow: 0 = deterministic, higher = more varied",
+        )
+        self.seed = QSpinBox()
+        self.seed.setRange(0, MAX_SEED)
+        self.seed.setToolTip("Noise seed (matters when temperature > 0)")
+        self.new_seed = QPushButton("New seed")
+        self._layout()
+        self._throttled_drag = qthrottled(self._emit_dragged, timeout=DRAG_THROTTLE_MS, parent=self)
+        self._debounced_settle = qdebounced(
+            self._emit_settled, timeout=SETTLE_DEBOUNCE_MS, parent=self
+        )
+        for slider in (self.strength, self.temperature):
+            slider.valueChanged.connect(self._slider_changed)
+            slider.sliderReleased.connect(self._slider_released)
+        self.seed.valueChanged.connect(lambda _: self._debounced_settle())
+        self.new_seed.clicked.connect(self.roll_seed)
+
+    def _layout(self) -> None:
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.new_seed)
+        form = QFormLayout(self)
+        form.addRow("Strength", self.strength)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Seed", seed_row)
+
+    def controls(self) -> Controls:
+        return Controls(
+            round(self.strength.value(), SLIDER_DECIMALS),
+            round(self.temperature.value(), SLIDER_DECIMALS),
+            self.seed.value(),
+        )
+
+    def set_controls(self, controls: Controls) -> None:
+        """Show ``controls`` without emitting anything."""
+        for widget, value in (
+            (self.strength, controls.strength),
+            (self.temperature, controls.temperature),
+            (self.seed, controls.seed),
+        ):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+
+    def roll_seed(self) -> None:
+        self.seed.setValue(random.randint(0, MAX_SEED))
+
+    def _dragging(self) -> bool:
+        return self.strength.isSliderDown() or self.temperature.isSliderDown()
+
+    def _slider_changed(self, _value: float) -> None:
+        if self._dragging():
+            self._throttled_drag()
+        else:
+            self._debounced_settle()
+
+    def _slider_released(self) -> None:
+        self._throttled_drag.cancel()
+        self._debounced_settle.cancel()
+        self._emit_settled()
+
+    def _emit_dragged(self) -> None:
+        self.dragged.emit(self.controls())
+
+    def _emit_settled(self) -> None:
+        self.settled.emit(self.controls())

@@ -1,0 +1,70 @@
+"""``glare-studio [PHOTO]``: start the desktop app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.main_window import FULL, MainWindow
+from app.settings import APP_NAME, load_settings
+
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=APP_NAME, description="Enhance dark photos with GLARE.")
+    parser.add_argument("photo", nargs="?", type=Path, help="photo to open")
+    # for docs and checks: save a screenshot of the window after the first full result, quit
+    parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def install_excepthook(window: MainWindow) -> None:
+    """An unexpected error in the GUI thread becomes a dialog, not a crash."""
+
+    def hook(kind, value, traceback) -> None:
+        logger.error("unexpected error", exc_info=(kind, value, traceback))
+        QMessageBox.critical(window, "Glare Studio", f"Unexpected error: {value}")
+
+    sys.excepthook = hook
+
+
+def save_screenshot_after_full(window: MainWindow, path: Path) -> None:
+    def on_shown(kind: str) -> None:
+        if kind == FULL:
+            # let the view repaint with the new pixmap before grabbing
+            QTimer.singleShot(200, lambda: _grab_and_quit(window, path))
+
+    window.shown.connect(on_shown)
+
+
+def _grab_and_quit(window: MainWindow, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(path))
+    logger.info("screenshot saved to %s", path)
+    window.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    window = MainWindow(load_settings())
+    install_excepthook(window)
+    if args.screenshot is not None:
+        save_screenshot_after_full(window, args.screenshot)
+    window.show()
+    window.load_model()
+    window.open_initial(args.photo)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,613 @@
+"""The main window: a thin view over :class:`glare_core.session.Session` and the worker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.batch_dialog import BatchDialog
+from app.compare_view import CompareMode, CompareView
+from app.controls import ControlsPanel
+from app.dialogs import SettingsDialog, VariantsDialog
+from app.images import pixmap_from_rgb8
+from app.settings import Settings, save_settings
+from app.worker import Worker
+from glare_core.engine import Enhancer
+from glare_core.progress import CancelToken, ProgressFn
+from glare_core.resources import sample_photo_path
+from glare_core.session import (
+    Controls,
+    ModelChoice,
+    OpenedPhoto,
+    Session,
+    VariantAxis,
+    load_enhancer,
+    to_display,
+)
+
+logger = logging.getLogger(__name__)
+
+EnhancerLoader = Callable[[ModelChoice], Enhancer]
+
+# request kinds, and which queued or running work each one makes stale
+MODEL, OPEN, DRAG, SCREEN, FULL, VARIANTS, SAVE = (
+    "model",
+    "open",
+    "drag",
+    "screen",
+    "full",
+    "variants",
+    "save",
+)
+RENDERS = (DRAG, SCREEN, FULL, VARIANTS)
+SUPERSEDES = {
+    MODEL: (OPEN, *RENDERS),
+    OPEN: RENDERS,
+    DRAG: RENDERS,
+    SCREEN: (FULL, VARIANTS),
+    FULL: (),
+    VARIANTS: (),
+    SAVE: (),
+}
+#: kinds that show the progress bar and the cancel button
+LONG_KINDS = (MODEL, OPEN, SCREEN, FULL, VARIANTS, SAVE)
+CANCELLABLE = (OPEN, SCREEN, FULL, VARIANTS, SAVE)
+PROGRESS_STEPS = 1000
+STATUS_MESSAGE_MS = 8000
+PANEL_WIDTH = 320
+DEFAULT_WINDOW = QSize(1400, 900)
+DEFAULT_VARIANTS = 4
+MAX_VARIANTS = 8
+PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
+WEIGHTS_FILTER = "GLARE weights (*.safetensors *.pth *.pt *.ckpt *.yml *.yaml);;All files (*)"
+CONFIG_SUFFIXES = (".yml", ".yaml")
+EXPORT_FILTERS = {
+    "png": "PNG (*.png)",
+    "jpeg": "JPEG (*.jpg *.jpeg)",
+    "tiff": "TIFF (*.tif *.tiff)",
+    "webp": "WebP (*.webp)",
+}
+EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp"}
+OUTPUT_SUFFIX = "_glare"
+
+
+class MainWindow(QMainWindow):
+    """Open, compare, tune, export; all model work in the one worker thread."""
+
+    # Emitted in the GUI thread after the window has handled the worker's signal (the worker's
+    # own signals reach plain Python callables in the worker thread; wait for these instead).
+    #: a kind, after its result is on screen (tests and --screenshot)
+    shown = Signal(str)
+    #: a kind and the message shown for its failure
+    failed = Signal(str, str)
+    #: a kind whose request was cancelled
+    cancelled = Signal(str)
+
+    def __init__(
+        self,
+        settings: Settings,
+        enhancer_loader: EnhancerLoader = load_enhancer,
+        settings_file: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Glare Studio")
+        self.setAcceptDrops(True)
+        self.settings = settings
+        self._settings_file = settings_file
+        self._enhancer_loader = enhancer_loader
+        self.session = Session()
+        self.worker = Worker(self)
+        self.enhancer: Enhancer | None = None
+        self.photo: OpenedPhoto | None = None
+        self.last_error: str | None = None
+        self.error_box: QMessageBox | None = None
+        self._shown_generation = 0
+        self._open_generation = 0
+        self._long_running: tuple[str, int] | None = None
+        self._user_cancelled = False
+        self._pending_weights: ModelChoice | None = None
+        self._build_widgets()
+        self._build_actions()
+        self._build_status_bar()
+        self._connect_worker()
+        self.controls.set_controls(settings.controls)
+        self._restore_geometry()
+
+    # -- construction -----------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.compare = CompareView()
+        self.controls = ControlsPanel()
+        self.controls.dragged.connect(self.preview_drag)
+        self.controls.settled.connect(self.render_settled)
+        panel = QWidget()
+        panel.setFixedWidth(PANEL_WIDTH)
+        column = QVBoxLayout(panel)
+        column.addWidget(self._group("Enhancement", self.controls))
+        column.addWidget(self._group("Compare", self._compare_box()))
+        column.addWidget(self._group("Variants", self._variants_box()))
+        column.addStretch(1)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.compare, 1)
+        row.addWidget(panel)
+        self.setCentralWidget(central)
+
+    @staticmethod
+    def _group(title: str, content: QWidget) -> QGroupBox:
+        box = QGroupBox(title)
+        layout = QVBoxLayout(box)
+        layout.addWidget(content)
+        return box
+
+    def _compare_box(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.mode_buttons = QButtonGroup(box)
+        for mode in CompareMode:
+            button = QRadioButton(mode.value.capitalize())
+            button.setChecked(mode is self.compare.mode)
+            button.toggled.connect(lambda on, chosen=mode: on and self.compare.set_mode(chosen))
+            self.mode_buttons.addButton(button)
+            layout.addWidget(button)
+        self.hold_original = QPushButton("Hold to see the original")
+        self.hold_original.pressed.connect(lambda: self.compare.set_showing_original(True))
+        self.hold_original.released.connect(lambda: self.compare.set_showing_original(False))
+        layout.addWidget(self.hold_original)
+        return box
+
+    def _variants_box(self) -> QWidget:
+        box = QWidget()
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.variant_count = QSpinBox()
+        self.variant_count.setRange(2, MAX_VARIANTS)
+        self.variant_count.setValue(DEFAULT_VARIANTS)
+        self.variant_axis = QComboBox()
+        self.variant_axis.addItems([axis.value for axis in VariantAxis])
+        render = QPushButton("Render…")
+        render.clicked.connect(self.render_variants)
+        layout.addWidget(self.variant_count)
+        layout.addWidget(self.variant_axis, 1)
+        layout.addWidget(render)
+        return box
+
+    def _action(
+        self, menu: QMenu, text: str, slot: Callable[[], object], shortcut: object = None
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open…", self.choose_photo, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.save_action = self._action(
+            file_menu, "&Export result…", self.choose_export, QKeySequence.StandardKey.Save
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Batch…", self.open_batch, "Ctrl+B")
+        self._action(file_menu, "Load &weights…", self.choose_weights)
+        self._action(file_menu, "&Settings…", self.open_settings, "Ctrl+,")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = bar.addMenu("&View")
+        self._action(view_menu, "Zoom to &fit", self.compare.fit, "Ctrl+0")
+        self._action(view_menu, "&100%", lambda: self.compare.set_zoom(1.0), "Ctrl+1")
+        self._action(
+            view_menu, "Zoom &in", lambda: self._zoom_by(2.0), QKeySequence.StandardKey.ZoomIn
+        )
+        self._action(
+            view_menu, "Zoom &out", lambda: self._zoom_by(0.5), QKeySequence.StandardKey.ZoomOut
+        )
+        enhance_menu = bar.addMenu("&Enhance")
+        self._action(enhance_menu, "&New seed", self.controls.roll_seed, "Ctrl+R")
+        self._action(enhance_menu, "Render &variants…", self.render_variants)
+        self._action(enhance_menu, "&Cancel", self.cancel_work, "Esc")
+
+    def _zoom_by(self, factor: float) -> None:
+        self.compare.set_zoom(self.compare.zoom() * factor)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.file_label, self.size_label = QLabel("No photo"), QLabel()
+        self.device_label, self.time_label = QLabel("Model: loading…"), QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_work)
+        for widget in (self.file_label, self.size_label, self.device_label, self.time_label):
+            status.addPermanentWidget(widget)
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel_button)
+        self._set_busy(False)
+
+    def _connect_worker(self) -> None:
+        runner = self.worker.runner
+        runner.started.connect(self._on_started)
+        runner.progress.connect(self._on_progress)
+        runner.result.connect(self._on_result)
+        runner.error.connect(self._on_error)
+        runner.cancelled.connect(self._on_cancelled)
+        runner.finished.connect(self._on_finished)
+
+    def _restore_geometry(self) -> None:
+        if self.settings.geometry:
+            self.restoreGeometry(QByteArray.fromBase64(self.settings.geometry.encode("ascii")))
+        else:
+            self.resize(DEFAULT_WINDOW)
+
+    # -- submitting work --------------------------------------------------------------
+    def _submit(self, kind: str, job: Callable[[ProgressFn, CancelToken], object]) -> int:
+        return self.worker.submit(kind, job, SUPERSEDES[kind])
+
+    def _update_view_size(self) -> None:
+        ratio = self.compare.devicePixelRatioF()
+        size = self.compare.size()
+        self.session.view_size = (round(size.width() * ratio), round(size.height() * ratio))
+
+    def load_model(self, choice: ModelChoice | None = None) -> int:
+        choice = choice or self.settings.model_choice
+        session, loader = self.session, self._enhancer_loader
+
+        def job(progress: ProgressFn, cancel: CancelToken) -> Enhancer:
+            progress(0.0, "loading the model")
+            enhancer = loader(choice)
+            session.set_enhancer(enhancer)
+            return enhancer
+
+        self.device_label.setText("Model: loading…")
+        return self._submit(MODEL, job)
+
+    def open_photo(self, path: str | Path) -> int:
+        """Open a photo in the background; its first preview follows."""
+        self._update_view_size()
+        session, controls = self.session, self.controls.controls()
+
+        def job(progress: ProgressFn, cancel: CancelToken) -> OpenedPhoto:
+            return session.open(path, controls, progress=progress, cancel=cancel)
+
+        self.statusBar().showMessage(f"Opening {Path(path).name}…", STATUS_MESSAGE_MS)
+        self._open_generation = self._submit(OPEN, job)
+        return self._open_generation
+
+    def open_initial(self, path: str | Path | None) -> None:
+        """The photo from the command line, else the bundled sample (if present)."""
+        if path is not None:
+            self.open_photo(path)
+        elif sample_photo_path().is_file():
+            self.open_photo(sample_photo_path())
+
+    def _render_job(self, kind: str, controls: Controls) -> int:
+        session = self.session
+
+        def job(progress: ProgressFn, cancel: CancelToken) -> tuple[np.ndarray, float]:
+            started = time.perf_counter()
+            if kind == DRAG:
+                rgb = session.drag_preview(controls, cancel=cancel)
+            elif kind == SCREEN:
+                rgb = session.screen_preview(controls, cancel=cancel)
+            else:
+                rgb = session.full_result(controls, progress=progress, cancel=cancel)
+            return to_display(rgb), time.perf_counter() - started
+
+        return self._submit(kind, job)
+
+    def _ready(self) -> bool:
+        return self.photo is not None and self.enhancer is not None
+
+    def preview_drag(self, controls: Controls) -> None:
+        if self._ready():
+            self._render_job(DRAG, controls)
+
+    def render_settled(self, controls: Controls) -> None:
+        """After a slider is released: the screen-size preview, then full resolution."""
+        self.settings.remember_controls(controls)
+        if self._ready():
+            self._update_view_size()
+            self._render_job(SCREEN, controls)
+            self._render_job(FULL, controls)
+
+    def render_variants(self) -> None:
+        if not self._ready():
+            self._show_error("Open a photo (and load a model) before rendering variants.")
+            return
+        session, controls = self.session, self.controls.controls()
+        axis = VariantAxis(self.variant_axis.currentText())
+        count = self.variant_count.value()
+
+        def job(progress: ProgressFn, cancel: CancelToken) -> list[tuple[Controls, np.ndarray]]:
+            rendered = []
+            for index, (chosen, rgb) in enumerate(
+                session.variants(controls, axis, count, cancel=cancel)
+            ):
+                progress(index / count, f"variant {index + 1}/{count}")
+                rendered.append((chosen, to_display(rgb)))
+            return rendered
+
+        self._submit(VARIANTS, job)
+
+    def cancel_work(self) -> None:
+        self._user_cancelled = self._long_running is not None
+        self.worker.cancel(CANCELLABLE)
+
+    # -- user actions -----------------------------------------------------------------
+    def choose_photo(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a photo", self.settings.last_open_dir, PHOTO_FILTER
+        )
+        if path:
+            self.settings.last_open_dir = str(Path(path).parent)
+            self.open_photo(path)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for entry in self.settings.recent_files:
+            self._action(self.recent_menu, entry, lambda chosen=entry: self.open_photo(chosen))
+        if not self.settings.recent_files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def suggested_export_path(self) -> Path:
+        source = self.photo.path if self.photo and self.photo.path else Path("photo.png")
+        chosen = self.settings.default_format
+        extension = source.suffix if chosen == "same" else EXTENSIONS[chosen]
+        folder = Path(self.settings.last_save_dir or source.parent)
+        return folder / f"{source.stem}{OUTPUT_SUFFIX}{extension}"
+
+    def choose_export(self) -> None:
+        if not self._ready():
+            self._show_error("Nothing to export yet: open a photo first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export the result",
+            str(self.suggested_export_path()),
+            ";;".join(EXPORT_FILTERS.values()),
+        )
+        if not path:
+            return
+        replace_source = self.session.is_source(path)
+        if replace_source and not self._confirm_overwrite_original(Path(path)):
+            return
+        self.settings.last_save_dir = str(Path(path).parent)
+        self.export(path, replace_source=replace_source)
+
+    def _confirm_overwrite_original(self, path: Path) -> bool:
+        answer = QMessageBox.warning(
+            self,
+            "Overwrite the original?",
+            f"{path.name} is the original photo. Replace it with the enhanced result?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def export(self, path: str | Path, *, replace_source: bool = False) -> int:
+        """Write the full-resolution result for the current controls in the background."""
+        session, controls = self.session, self.controls.controls()
+        quality = self.settings.jpeg_quality
+
+        def job(progress: ProgressFn, cancel: CancelToken) -> Path:
+            return session.save(
+                path,
+                controls,
+                quality=quality,
+                replace_source=replace_source,
+                progress=progress,
+                cancel=cancel,
+            )
+
+        return self._submit(SAVE, job)
+
+    def choose_weights(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Load GLARE weights", "", WEIGHTS_FILTER)
+        if paths:
+            self.load_weights([Path(p) for p in paths])
+
+    def load_weights(self, paths: list[Path]) -> int:
+        configs = [p for p in paths if p.suffix.lower() in CONFIG_SUFFIXES]
+        weights = [str(p) for p in paths if p.suffix.lower() not in CONFIG_SUFFIXES]
+        if len(configs) > 1 or not weights:
+            self._show_error("Choose one or more weight files and at most one .yml config.")
+            return 0
+        config = str(configs[0]) if configs else None
+        base = self.settings.model_choice
+        choice = ModelChoice(tuple(weights), config, base.device, base.threads, base.tile_size)
+        self._pending_weights = choice
+        return self.load_model(choice)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            previous = self.settings.model_choice
+            self.settings = dialog.updated()
+            if self.settings.model_choice != previous:
+                self.load_model()
+
+    def open_batch(self) -> BatchDialog:
+        dialog = BatchDialog(
+            self.worker, lambda: self.enhancer, self.controls.controls(), self.settings, self
+        )
+        dialog.setModal(True)
+        dialog.show()
+        return dialog
+
+    # -- worker signals ---------------------------------------------------------------
+    def _set_busy(self, busy: bool, text: str = "") -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setValue(0)
+        self.progress.setFormat(text or "%p%")
+
+    def _on_started(self, kind: str, generation: int) -> None:
+        if kind in LONG_KINDS:
+            self._long_running = (kind, generation)
+            self._set_busy(True, kind)
+            self.cancel_button.setEnabled(kind in CANCELLABLE)
+
+    @property
+    def running_kind(self) -> str | None:
+        """The kind of the long request whose progress the status bar shows, if any."""
+        return self._long_running[0] if self._long_running else None
+
+    def _on_progress(self, kind: str, generation: int, fraction: float, stage: str) -> None:
+        if self._long_running == (kind, generation):
+            self.progress.setValue(round(fraction * PROGRESS_STEPS))
+            self.progress.setFormat(f"{stage} %p%")
+
+    def _on_finished(self, kind: str, generation: int) -> None:
+        if self._long_running == (kind, generation):
+            self._long_running = None
+            self._set_busy(False)
+
+    def _on_cancelled(self, kind: str, generation: int) -> None:
+        if self._user_cancelled:  # work superseded by newer requests is not news
+            self._user_cancelled = False
+            self.statusBar().showMessage(f"Cancelled ({kind})", STATUS_MESSAGE_MS)
+        self.cancelled.emit(kind)
+
+    def _on_error(self, kind: str, generation: int, message: str) -> None:
+        if kind not in SUPERSEDES:
+            return  # a batch's failure is shown by its dialog
+        if kind in (DRAG, SCREEN):
+            self.statusBar().showMessage(f"Preview failed: {message}", STATUS_MESSAGE_MS)
+            self.last_error = message
+        else:
+            self._show_error(message, offer_weights=kind == MODEL)
+        if kind == MODEL:
+            self.device_label.setText("Model: none")
+        self.failed.emit(kind, message)
+
+    def _show_error(self, message: str, offer_weights: bool = False) -> None:
+        """A non-blocking dialog; the app keeps working behind it."""
+        self.last_error = message
+        box = QMessageBox(QMessageBox.Icon.Warning, "Glare Studio", message, parent=self)
+        box.addButton(QMessageBox.StandardButton.Close)
+        if offer_weights:
+            load = box.addButton("Load weights…", QMessageBox.ButtonRole.ActionRole)
+            load.clicked.connect(self.choose_weights)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.error_box = box
+
+    def _on_result(self, kind: str, generation: int, value: object) -> None:
+        handlers = {
+            MODEL: self._model_loaded,
+            OPEN: self._photo_opened,
+            VARIANTS: self._variants_ready,
+            SAVE: self._saved,
+        }
+        if kind in handlers:
+            handlers[kind](value)
+        elif kind in (DRAG, SCREEN, FULL):
+            self._show_render(kind, generation, value)
+        # other kinds (a batch) belong to the dialog that submitted them
+
+    def _model_loaded(self, enhancer: Enhancer) -> None:
+        self.enhancer = enhancer
+        self.device_label.setText(f"Device: {enhancer.device.type.upper()}")
+        choice = self._pending_weights
+        if choice is not None:
+            self.settings.weights, self.settings.weights_config = (
+                list(choice.weights),
+                choice.config,
+            )
+            self._pending_weights = None
+        if self.photo is not None:
+            self.render_settled(self.controls.controls())
+        self.shown.emit(MODEL)
+
+    def _photo_opened(self, photo: OpenedPhoto) -> None:
+        self.photo = photo
+        width, height = photo.size
+        self.file_label.setText(photo.path.name if photo.path else "untitled")
+        self.size_label.setText(f"{width}×{height} px, {photo.bit_depth}-bit")
+        self.compare.set_photo(pixmap_from_rgb8(photo.original), QSize(width, height))
+        if photo.path is not None:
+            self.settings.add_recent(photo.path)
+        self._shown_generation = self._open_generation
+        if photo.drag_preview is not None:
+            self.compare.set_after(pixmap_from_rgb8(photo.drag_preview))
+            self.render_settled(self.controls.controls())
+        else:
+            self.statusBar().showMessage("No model loaded: showing the original only.")
+        self.shown.emit(OPEN)
+
+    def _show_render(self, kind: str, generation: int, value: tuple[np.ndarray, float]) -> None:
+        if generation <= max(self._shown_generation, self._open_generation):
+            return  # a newer picture is already on screen
+        rgb, seconds = value
+        self._shown_generation = generation
+        self.compare.set_after(pixmap_from_rgb8(rgb))
+        self.time_label.setText(f"{kind}: {seconds * 1000:.0f} ms")
+        self.shown.emit(kind)
+
+    def _variants_ready(self, variants: list[tuple[Controls, np.ndarray]]) -> None:
+        dialog = VariantsDialog(variants, self)
+        dialog.picked.connect(self._variant_picked)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.variants_dialog = dialog
+        self.shown.emit(VARIANTS)
+
+    def _variant_picked(self, controls: Controls) -> None:
+        self.controls.set_controls(controls)
+        self.render_settled(controls)
+
+    def _saved(self, path: Path) -> None:
+        self.statusBar().showMessage(f"Saved {path}", STATUS_MESSAGE_MS)
+        self.shown.emit(SAVE)
+
+    # -- drag and drop, closing ---------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        local = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if local:
+            self.open_photo(local[0])
+            event.acceptProposedAction()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._update_view_size)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.settings.geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
+        self.settings.remember_controls(self.controls.controls())
+        save_settings(self.settings, self._settings_file)
+        self.worker.stop()
+        super().closeEvent(event)

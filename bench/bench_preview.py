@@ -1,0 +1,100 @@
+"""What a user of the app waits for, printed as a table: time to the first preview of a
+12 MP photo, latency of one slider step while dragging, and the screen preview after release.
+
+    .venv/bin/python bench/bench_preview.py [--threads N] [--steps N] [--weights FILE]
+
+It drives :class:`glare_core.session.Session`, the Qt-free state the app's worker runs, so the
+numbers are the app's own minus painting. Goal (2 CPU cores, bundled model): one slider step
+<= 100 ms. The 12 MP photo is the largest real photo in ../shared/data/photos, scaled to
+4000x3000 and saved as a JPEG (what a phone gives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTOS = REPO.parent / "shared" / "data" / "photos"
+PHOTO_SIZE = (4000, 3000)
+#: a maximised window on a 1920x1080 screen, less the side panel
+VIEW_SIZE = (1560, 960)
+
+
+def _twelve_megapixel_jpeg(folder: Path) -> Path:
+    from PIL import Image
+
+    largest = max(PHOTOS.glob("*.png"), key=lambda p: Image.open(p).size[0])
+    path = folder / "photo-12mp.jpg"
+    Image.open(largest).convert("RGB").resize(PHOTO_SIZE, Image.LANCZOS).save(path, quality=92)
+    return path
+
+
+def _percentiles(seconds: list[float]) -> str:
+    ms = 1000 * np.asarray(seconds)
+    return f"{np.median(ms):.0f} / {np.percentile(ms, 90):.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20, help="slider steps per control")
+    parser.add_argument("--weights", help="weights file (default: the bundled model)")
+    args = parser.parse_args()
+
+    import torch
+
+    from glare_core.session import Controls, ModelChoice, Session, fit_box, load_enhancer
+
+    torch.set_num_threads(args.threads)
+    weights = (args.weights,) if args.weights else ()
+    enhancer = load_enhancer(ModelChoice(weights=weights, device="cpu"))
+    session = Session(enhancer)
+    session.view_size = VIEW_SIZE
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        photo = _twelve_megapixel_jpeg(Path(folder))
+        started = time.perf_counter()
+        opened = session.open(photo, Controls())
+        first_preview = time.perf_counter() - started
+    rows.append(("open 12 MP JPEG -> first preview (s)", f"{first_preview:.2f}"))
+    drag = session.drag_size()
+    rows.append(("drag preview size", f"{drag[0]}x{drag[1]} ({drag[0] * drag[1] / 1e6:.2f} MP)"))
+    assert opened.drag_preview is not None
+
+    for name, controls in (
+        ("strength", [Controls(strength=s) for s in np.linspace(0.0, 2.0, args.steps)]),
+        ("temperature", [Controls(temperature=t) for t in np.linspace(0.05, 1.0, args.steps)]),
+    ):
+        times = []
+        for step in controls:
+            started = time.perf_counter()
+            session.drag_preview(step)
+            times.append(time.perf_counter() - started)
+        rows.append((f"{name} slider step, median / p90 (ms)", _percentiles(times)))
+
+    started = time.perf_counter()
+    session.screen_preview(Controls(strength=1.5))
+    screen = fit_box(session.photo_size, session.view_size)
+    rows.append(
+        (
+            f"screen preview {screen[0]}x{screen[1]} after release, first (s)",
+            f"{time.perf_counter() - started:.2f}",
+        )
+    )
+    started = time.perf_counter()
+    session.screen_preview(Controls(strength=0.5))
+    rows.append(("screen preview, next release (s)", f"{time.perf_counter() - started:.2f}"))
+
+    print(f"| bench_preview ({args.threads} threads, view {VIEW_SIZE[0]}x{VIEW_SIZE[1]}) | |")
+    print("|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The desktop app under pytest-qt (offscreen), with the real network on tiny photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from app.compare_view import CompareMode
+from app.images import rgb8_from_qimage
+from app.main_window import FULL, SAVE, MainWindow
+from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
+from glare_core.engine import Enhancer, TilingConfig
+from glare_core.resources import bundled_weights_path
+from glare_core.session import Controls
+
+SMALL = (64, 48)  # width, height
+RENDER_TIMEOUT_MS = 60_000
+#: a photo big enough, with tiles small enough, that a full render takes many steps
+LONG_PHOTO = (640, 480)
+LONG_TILING = TilingConfig(tile_size=128, context=16, min_tile_size=128)
+
+
+@pytest.fixture(scope="module")
+def enhancer() -> Enhancer:
+    if bundled_weights_path().is_file():
+        return Enhancer.load(device="cpu")
+    return Enhancer.from_config("compact", device="cpu")
+
+
+def write_photo(pairs_dir: Path, path: Path, size: tuple[int, int] = SMALL, index: int = 0) -> Path:
+    source = sorted((pairs_dir / "eval" / "low").glob("*.png"))[index]
+    pixels = cv2.resize(cv2.imread(str(source)), size, interpolation=cv2.INTER_AREA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), pixels)
+    return path
+
+
+@pytest.fixture
+def photo(pairs_dir: Path, tmp_path: Path) -> Path:
+    return write_photo(pairs_dir, tmp_path / "photos" / "dark.png")
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch) -> Path:
+    folder = tmp_path / "config"
+    monkeypatch.setenv(CONFIG_DIR_ENV, str(folder))
+    return folder
+
+
+def make_window(qtbot, enhancer: Enhancer) -> MainWindow:
+    window = MainWindow(Settings(), enhancer_loader=lambda choice: enhancer)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.shown, timeout=RENDER_TIMEOUT_MS):
+        window.load_model()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, enhancer: Enhancer, config_dir: Path):
+    window = make_window(qtbot, enhancer)
+    yield window
+    window.close()
+
+
+def wait_shown(qtbot, window: MainWindow, kind: str):
+    return qtbot.waitSignal(
+        window.shown, timeout=RENDER_TIMEOUT_MS, check_params_cb=lambda shown: shown == kind
+    )
+
+
+def displayed(window: MainWindow) -> np.ndarray:
+    return rgb8_from_qimage(window.compare.after.toImage())
+
+
+def open_and_render(qtbot, window: MainWindow, photo: Path) -> np.ndarray:
+    with wait_shown(qtbot, window, FULL):
+        window.open_photo(photo)
+    return displayed(window)
+
+
+def test_open_shows_full_result_from_the_worker(qtbot, window: MainWindow, photo: Path) -> None:
+    result = open_and_render(qtbot, window, photo)
+    assert result.shape == (SMALL[1], SMALL[0], 3)
+    assert window.file_label.text() == "dark.png"
+    assert "64×48" in window.size_label.text()
+    assert window.device_label.text() == "Device: CPU"
+    assert window.time_label.text().startswith("full:")
+    original = rgb8_from_qimage(window.compare._before.toImage())
+    assert np.abs(result.astype(int) - original.astype(int)).mean() > 1
+
+
+def test_moving_strength_slider_changes_the_result(qtbot, window: MainWindow, photo: Path) -> None:
+    before = open_and_render(qtbot, window, photo)
+    slider = window.controls.strength
+    with wait_shown(qtbot, window, "drag"):
+        slider.setSliderDown(True)
+        slider.setValue(1.9)
+    dragged = displayed(window)
+    with wait_shown(qtbot, window, FULL):
+        slider.setSliderDown(False)  # emits sliderReleased: screen preview, then full
+    released = displayed(window)
+    assert released.shape == before.shape
+    assert np.abs(released.astype(int) - before.astype(int)).mean() > 0.5
+    assert dragged.shape[2] == 3
+    assert window.settings.strength == pytest.approx(1.9)
+
+
+def test_temperature_with_fixed_seed_is_reproducible(
+    qtbot, window: MainWindow, photo: Path
+) -> None:
+    open_and_render(qtbot, window, photo)
+
+    def render(controls: Controls) -> np.ndarray:
+        window.controls.set_controls(controls)
+        with wait_shown(qtbot, window, FULL):
+            window.render_settled(controls)
+        return displayed(window)
+
+    first = render(Controls(temperature=0.9, seed=11))
+    other = render(Controls(temperature=0.9, seed=12))
+    again = render(Controls(temperature=0.9, seed=11))
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first.astype(int) - other.astype(int)).mean() > 0.1
+
+
+def test_cancel_stops_a_long_render(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    tiled = Enhancer(enhancer.model, enhancer.device, LONG_TILING)
+    window = make_window(qtbot, tiled)
+    big = write_photo(pairs_dir, tmp_path / "big.png", LONG_PHOTO)
+    full_results: list[str] = []
+    window.shown.connect(lambda kind: kind == FULL and full_results.append(kind))
+    window.open_photo(big)
+    qtbot.waitUntil(
+        lambda: window.running_kind == FULL and window.progress.value() > 0,
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    assert window.cancel_button.isVisible()
+    with qtbot.waitSignal(window.cancelled, timeout=RENDER_TIMEOUT_MS):
+        window.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=RENDER_TIMEOUT_MS)
+    assert full_results == []
+    assert "Cancelled" in window.statusBar().currentMessage()
+    with wait_shown(qtbot, window, "drag"):  # the app keeps working
+        window.preview_drag(Controls(strength=0.5))
+    window.close()
+
+
+def test_bad_file_shows_an_error_and_the_app_stays_usable(
+    qtbot, window: MainWindow, photo: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.open_photo(broken)
+    assert "broken.jpg" in window.last_error
+    assert window.error_box is not None and window.error_box.isVisible()
+    window.error_box.close()
+    result = open_and_render(qtbot, window, photo)
+    assert result.shape == (SMALL[1], SMALL[0], 3)
+
+
+def test_missing_weights_offers_load_weights(qtbot, config_dir: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("GLARE_RESOURCES", str(tmp_path))  # no bundled weights there
+    window = MainWindow(Settings())
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.load_model()
+    assert "Load weights" in window.last_error
+    labels = [button.text() for button in window.error_box.buttons()]
+    assert "Load weights…" in labels
+    assert window.device_label.text() == "Model: none"
+    window.close()
+
+
+def test_export_writes_the_full_result_and_never_the_original(
+    qtbot, window: MainWindow, photo: Path, tmp_path: Path
+) -> None:
+    open_and_render(qtbot, window, photo)
+    target = tmp_path / "export" / "dark_glare.png"
+    with wait_shown(qtbot, window, SAVE):
+        window.export(target)
+    written = cv2.imread(str(target))
+    assert written.shape == (SMALL[1], SMALL[0], 3)
+    original = photo.read_bytes()
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.export(photo)
+    assert photo.read_bytes() == original
+    assert "overwrite" in window.last_error
+
+
+def test_batch_dialog_reports_the_corrupt_file(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "batch-in"
+    for index in range(2):
+        write_photo(pairs_dir, inputs / f"photo{index}.png", index=index)
+    (inputs / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    dialog = window.open_batch()
+    dialog.input.edit.setText(str(inputs))
+    dialog.output.edit.setText(str(tmp_path / "batch-out"))
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        dialog.start.click()
+    assert dialog.summary is not None
+    assert len(dialog.summary.done) == 2
+    assert dialog.failures.count() == 1
+    assert dialog.failures.item(0).text().startswith("corrupt.png")
+    assert dialog.progress.value() == dialog.progress.maximum()
+    assert dialog.start.isEnabled()
+    assert len(list((tmp_path / "batch-out").glob("*.png"))) == 2
+    dialog.close()
+
+
+def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config_dir: Path):
+    window = make_window(qtbot, enhancer)
+    window.controls.set_controls(Controls(strength=1.4, temperature=0.3, seed=9))
+    window.settings.last_open_dir = "/photos"
+    window.close()
+    saved = json.loads(settings_path().read_text())
+    assert saved["strength"] == 1.4 and saved["seed"] == 9
+    restored = load_settings()
+    assert restored.controls == Controls(1.4, 0.3, 9) and restored.geometry
+    assert settings_path().parent == config_dir
+
+
+def test_compare_view_divider_zoom_and_modes(qtbot, window: MainWindow, photo: Path) -> None:
+    open_and_render(qtbot, window, photo)
+    view = window.compare
+    fit_zoom = view.zoom()
+    # the tiny photo fits at more than the largest zoom: zoom out, anchored off-centre
+    view.set_zoom(fit_zoom / 2, QPointF(10, 10))
+    assert view.zoom() == pytest.approx(fit_zoom / 2)
+    view.fit()
+    assert view.zoom() == pytest.approx(fit_zoom)
+    start = QPointF(view.width() / 2, view.height() / 2)
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=start.toPoint())
+    qtbot.mouseMove(view, pos=QPointF(view.width() / 4, start.y()).toPoint())
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPointF(view.width() / 4, 1).toPoint())
+    assert view.split == pytest.approx(0.25, abs=0.02)
+    for mode in CompareMode:
+        view.set_mode(mode)
+        frame = rgb8_from_qimage(view.grab().toImage())
+        assert frame.std() > 1  # something other than the empty background is drawn
