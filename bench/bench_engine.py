@@ -108,8 +108,10 @@ def main() -> None:
         _child(*args.case, args.threads, args.weights)
         return
     presets = ["compact"] + ([] if args.skip_official else ["official"])
-    print(f"| preset | case | size | seconds | strength re-render ms | temperature re-render ms "
-          f"| peak RSS GB |  ({args.threads} threads)")
+    print(
+        f"| preset | case | size | seconds | strength re-render ms | temperature re-render ms "
+        f"| peak RSS GB |  ({args.threads} threads)"
+    )
     print("|---|---|---|---|---|---|---|")
     for preset in presets:
         for size in SIZES:
@@ -117,13 +119,17 @@ def main() -> None:
                 print("| official | enhance | 12 MP | not run: ~50x the 600x400 time | | | |")
                 continue
             result = _run_case("enhance", preset, size, args.threads, args.weights)
-            print(f"| {preset} | enhance | {size} | {result['seconds']:.2f} | | "
-                  f"| {result['peak_rss_gb']:.2f} |")
+            print(
+                f"| {preset} | enhance | {size} | {result['seconds']:.2f} | | "
+                f"| {result['peak_rss_gb']:.2f} |"
+            )
         for size in PREVIEW_SIZES:
             result = _run_case("render", preset, size, args.threads, args.weights)
-            print(f"| {preset} | prepare+render | {size} | {result['seconds']:.2f} "
-                  f"| {result['strength_ms']:.0f} | {result['temperature_ms']:.0f} "
-                  f"| {result['peak_rss_gb']:.2f} |")
+            print(
+                f"| {preset} | prepare+render | {size} | {result['seconds']:.2f} "
+                f"| {result['strength_ms']:.0f} | {result['temperature_ms']:.0f} "
+                f"| {result['peak_rss_gb']:.2f} |"
+            )
 
 
 if __name__ == "__main__":
