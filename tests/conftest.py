@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +44,25 @@ def photos_dir(shared_dir: Path) -> Path:
 def fixture_dir(shared_dir: Path) -> Path:
     """The official GLARE parity fixture: a small random model, inputs and every intermediate."""
     return _existing(shared_dir / "fixtures" / "official-small")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """An empty folder nobody may create files in, root included.
+
+    chmod 555 does not stop root (CI containers often run as root); the immutable attribute
+    does, where the file system and the container allow ``chattr``. Elsewhere the test skips.
+    """
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("running as root without chattr +i: cannot make a read-only folder")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
