@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.main_window import FULL, MainWindow
 from app.settings import APP_NAME, load_settings
+from glare_core.resources import app_icon_path
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
+    app.setWindowIcon(QIcon(str(app_icon_path())))
     window = MainWindow(load_settings())
     install_excepthook(window)
     if args.screenshot is not None:

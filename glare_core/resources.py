@@ -15,6 +15,7 @@ from pathlib import Path
 RESOURCES_ENV = "GLARE_RESOURCES"
 BUNDLED_WEIGHTS = Path("weights") / "glare-compact.safetensors"
 SAMPLE_PHOTO = Path("sample.jpg")
+APP_ICON = Path("icons") / "glare-studio.png"
 
 
 def resources_dir() -> Path:
@@ -34,3 +35,7 @@ def bundled_weights_path() -> Path:
 
 def sample_photo_path() -> Path:
     return resources_dir() / SAMPLE_PHOTO
+
+
+def app_icon_path() -> Path:
+    return resources_dir() / APP_ICON
