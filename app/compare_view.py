@@ -162,9 +162,12 @@ class CompareView(QWidget):
         else:
             self._paint_split(painter, after)
 
-    def _draw(self, painter: QPainter, pixmap: QPixmap, viewport: QRectF) -> None:
+    def _draw(
+        self, painter: QPainter, pixmap: QPixmap, viewport: QRectF, clip: QRectF | None = None
+    ) -> None:
+        """Draw ``pixmap`` where the photo lies in ``viewport``, only inside ``clip``."""
         painter.save()
-        painter.setClipRect(viewport)
+        painter.setClipRect(clip if clip is not None else viewport)
         painter.drawPixmap(self._photo_rect(viewport), pixmap, QRectF(pixmap.rect()))
         painter.restore()
 
@@ -184,7 +187,8 @@ class CompareView(QWidget):
         left = QRectF(
             viewport.left(), viewport.top(), divider_x - viewport.left(), viewport.height()
         )
-        self._draw(painter, self._before, left)
+        # the original is placed like the result (same viewport), only clipped to the left
+        self._draw(painter, self._before, viewport, clip=left)
         painter.setPen(QPen(DIVIDER_COLOR, 2))
         painter.drawLine(QPointF(divider_x, viewport.top()), QPointF(divider_x, viewport.bottom()))
         painter.setBrush(DIVIDER_COLOR)

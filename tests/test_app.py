@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QSize, Qt
 
-from app.compare_view import CompareMode
-from app.images import rgb8_from_qimage
+from app.compare_view import CompareMode, CompareView
+from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import FULL, SAVE, MainWindow
 from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
 from glare_core.engine import Enhancer, TilingConfig
@@ -248,3 +248,24 @@ def test_compare_view_divider_zoom_and_modes(qtbot, window: MainWindow, photo: P
         view.set_mode(mode)
         frame = rgb8_from_qimage(view.grab().toImage())
         assert frame.std() > 1  # something other than the empty background is drawn
+
+
+def test_split_view_lines_the_original_up_with_the_result(qtbot, pairs_dir: Path) -> None:
+    """With the result equal to the original, the split view must look like the plain photo."""
+    source = sorted((pairs_dir / "eval" / "high").glob("*.png"))[0]
+    rgb = cv2.cvtColor(cv2.imread(str(source)), cv2.COLOR_BGR2RGB)
+    view = CompareView()
+    qtbot.addWidget(view)
+    view.resize(800, 500)
+    pixmap = pixmap_from_rgb8(rgb)
+    view.set_photo(pixmap, QSize(rgb.shape[1], rgb.shape[0]))
+    view.set_after(pixmap_from_rgb8(rgb.copy()))
+    view.set_zoom(view.zoom() * 1.5, QPointF(300, 200))  # off-centre: both sides must follow
+    view.set_split(0.4)
+    split = rgb8_from_qimage(view.grab().toImage()).astype(int)
+    view.set_mode(CompareMode.TOGGLE)
+    plain = rgb8_from_qimage(view.grab().toImage()).astype(int)
+    divider = round(0.4 * view.width())
+    below_labels = slice(60, view.height())
+    for columns in (slice(0, divider - 12), slice(divider + 12, view.width())):
+        assert np.abs(split[below_labels, columns] - plain[below_labels, columns]).max() <= 1
