@@ -36,6 +36,7 @@ from app.images import pixmap_from_rgb8
 from app.settings import Settings, save_settings
 from app.worker import Worker
 from glare_core.engine import Enhancer
+from glare_core.imageio import FORMAT_EXTENSIONS, SUPPORTED_EXTENSIONS
 from glare_core.progress import CancelToken, ProgressFn
 from glare_core.resources import sample_photo_path
 from glare_core.session import (
@@ -81,7 +82,10 @@ PANEL_WIDTH = 320
 DEFAULT_WINDOW = QSize(1400, 900)
 DEFAULT_VARIANTS = 4
 MAX_VARIANTS = 8
-PHOTO_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
+#: every extension the reader accepts (HEIC only with the optional pillow-heif)
+PHOTO_FILTER = (
+    "Images (" + " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS)) + ");;All files (*)"
+)
 WEIGHTS_FILTER = "GLARE weights (*.safetensors *.pth *.pt *.ckpt *.yml *.yaml);;All files (*)"
 CONFIG_SUFFIXES = (".yml", ".yaml")
 EXPORT_FILTERS = {
@@ -90,7 +94,6 @@ EXPORT_FILTERS = {
     "tiff": "TIFF (*.tif *.tiff)",
     "webp": "WebP (*.webp)",
 }
-EXTENSIONS = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "webp": ".webp", "bmp": ".bmp"}
 OUTPUT_SUFFIX = "_glare"
 
 
@@ -382,7 +385,7 @@ class MainWindow(QMainWindow):
     def suggested_export_path(self) -> Path:
         source = self.photo.path if self.photo and self.photo.path else Path("photo.png")
         chosen = self.settings.default_format
-        extension = source.suffix if chosen == "same" else EXTENSIONS[chosen]
+        extension = source.suffix if chosen == "same" else FORMAT_EXTENSIONS[chosen.upper()][0]
         folder = Path(self.settings.last_save_dir or source.parent)
         return folder / f"{source.stem}{OUTPUT_SUFFIX}{extension}"
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from platformdirs import user_config_dir
 
+from glare_core.atomic import atomic_write_bytes
 from glare_core.session import Controls, ModelChoice
 
 logger = logging.getLogger(__name__)
@@ -102,8 +103,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     path = path or settings_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
-        temporary.replace(path)
+        text = json.dumps(dataclasses.asdict(settings), indent=2)
+        atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
         logger.warning("could not save settings to %s: %s", path, exc)
