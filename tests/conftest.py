@@ -57,12 +57,12 @@ def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     folder.mkdir()
     if os.geteuid() != 0:
         folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
-        return
-    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        unlock = ["chmod", "755", str(folder)]
+    elif subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        unlock = ["chattr", "-i", str(folder)]
+    else:
         pytest.skip("running as root without chattr +i: cannot make a read-only folder")
     try:
         yield folder
-    finally:
-        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    finally:  # even after a failed test, so that pytest can delete tmp_path
+        subprocess.run(unlock, check=True)
