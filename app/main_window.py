@@ -554,6 +554,7 @@ class MainWindow(QMainWindow):
 
     def _photo_opened(self, photo: OpenedPhoto) -> None:
         self.photo = photo
+        self.statusBar().clearMessage()  # "Opening …" is done
         width, height = photo.size
         self.file_label.setText(photo.path.name if photo.path else "untitled")
         self.size_label.setText(f"{width}×{height} px, {photo.bit_depth}-bit")
