@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from glare_core.errors import ConfigError
+from glare_core.exposure import ExposureRange
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,15 @@ class InputConfig:
     pad_multiple: int = 16
     log_input: bool = True
     log_eps: float = 1e-3
+    #: mean luma (sRGB) below which an input is re-exposed up to it (None: never; the
+    #: official code never does); see glare_core.exposure
+    exposure_floor: float | None = None
+    #: mean luma above which an input is re-exposed down to it (None: never)
+    exposure_ceiling: float | None = None
+
+    @property
+    def exposure(self) -> ExposureRange:
+        return ExposureRange(self.exposure_floor, self.exposure_ceiling)
 
 
 @dataclass(frozen=True)
@@ -161,12 +171,18 @@ def official_config() -> GlareConfig:
     return GlareConfig(name="official")
 
 
+#: the compact model's exposure range (mean sRGB luma): the floor lies near the 15th
+#: percentile of the train split's low images, the ceiling at its 95th (0.136)
+COMPACT_EXPOSURE = ExposureRange(floor=0.045, ceiling=0.14)
+
+
 def compact_config() -> GlareConfig:
     """A small GLARE for CPU training and interactive use.
 
     No attention anywhere (attention is global and quadratic in pixels, which rules
     out tiling and interactive rates); narrow widths with 8 GroupNorm groups. Widths
-    were chosen from measurement (``bench/bench_engine.py``).
+    were chosen from measurement (``bench/bench_engine.py``). Inputs are re-exposed into
+    the mean-luma range the model trains on (see :data:`COMPACT_EXPOSURE`).
     """
     no_attention = AutoencoderConfig(
         channels=16,
@@ -184,6 +200,9 @@ def compact_config() -> GlareConfig:
         fusion_decoder=FusionDecoderConfig(
             autoencoder=dataclasses.replace(no_attention, num_res_blocks=0),
             deformable_groups=2,
+        ),
+        input=InputConfig(
+            exposure_floor=COMPACT_EXPOSURE.floor, exposure_ceiling=COMPACT_EXPOSURE.ceiling
         ),
     )
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from glare_core.config import GlareConfig, load_config
+from glare_core.exposure import normalize_exposure
 from glare_core.model import global_stats
 from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
@@ -173,6 +174,10 @@ class Enhancer:
         return cls(GlareNet(load_config(config)), _resolve_device(device))
 
     # -- building blocks ----------------------------------------------------------------
+    def _normalized(self, image: np.ndarray) -> np.ndarray:
+        """A checked image, re-exposed into the model's trained range (glare_core.exposure)."""
+        return normalize_exposure(_check_image(image), self.config.input.exposure)
+
     def _network_input(self, padded: np.ndarray) -> torch.Tensor:
         return to_network_input(to_tensor(padded), self.config.input).to(self.device)
 
@@ -205,7 +210,7 @@ class Enhancer:
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
         """Enhance an HxWx3 float RGB image in [0, 1]; returns the same shape."""
-        image = _check_image(image)
+        image = self._normalized(image)
         check_strength(strength)
         started = time.perf_counter()
         padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
@@ -311,7 +316,7 @@ class Enhancer:
         cancel: CancelToken | None = None,
     ) -> PreparedImage:
         """Run what no control changes (the conditional encoder) once for ``image``."""
-        image = _check_image(image)
+        image = self._normalized(image)
         check(cancel)
         report(progress, 0.0, "encoding")
         padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)

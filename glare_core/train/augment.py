@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: the power law between stored sRGB values and linear light used by every augmentation
-DISPLAY_GAMMA = 2.2
+from glare_core.exposure import DISPLAY_GAMMA
+
 CHANNELS = 3
 
 
@@ -55,6 +55,9 @@ class AugmentConfig:
     synthetic_exposure_range: tuple[float, float] = (0.003, 0.06)
     #: share of synthesised low images that also get a colour cast
     synthetic_cast_probability: float = 0.5
+    #: the augmented low image is stored with this many levels above black, as a camera's
+    #: 8-bit file would (a darkened image loses its shadows to quantization); 0 keeps floats
+    quantize_levels: int = 255
 
     @classmethod
     def disabled(cls) -> AugmentConfig:
@@ -162,5 +165,14 @@ def augment_pair(
 ) -> np.ndarray:
     """The low-light input for the pair ``(low, high)``: augmented real, or synthesised."""
     if rng.random() < config.synthetic_probability:
-        return synthesize_low(high, rng, config)
-    return augment_low(low, rng, config)
+        result = synthesize_low(high, rng, config)
+    else:
+        result = augment_low(low, rng, config)
+    return quantize(result, config.quantize_levels)
+
+
+def quantize(image: np.ndarray, levels: int) -> np.ndarray:
+    """``image`` rounded to ``levels`` steps above black (unchanged when ``levels`` is 0)."""
+    if levels <= 0:
+        return image
+    return (np.round(image * levels) / np.float32(levels)).astype(np.float32)

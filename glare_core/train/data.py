@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from glare_core.errors import ConfigError, GlareError
+from glare_core.exposure import ExposureRange, normalize_exposure
 from glare_core.metrics import psnr, ssim
 from glare_core.train.augment import DEFAULT_AUGMENT, AugmentConfig, augment_pair
 
@@ -140,18 +141,23 @@ class PairedCrops:
         pairs: Sequence[ImagePair],
         crop_size: int,
         augment: AugmentConfig = DEFAULT_AUGMENT,
+        exposure: ExposureRange = ExposureRange(),
     ) -> None:
         _refuse_eval(pairs)
         self.pairs = list(pairs)
         self.crop_size = crop_size
         self.augment = augment
+        #: the model's input normalisation, applied to each augmented crop as inference
+        #: applies it to the whole image
+        self.exposure = exposure
 
     def _sample_one(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         pair = self.pairs[int(rng.integers(len(self.pairs)))]
         rows, cols = _random_window(pair.low.shape, self.crop_size, rng)
         low, high = _random_geometry((pair.low[rows, cols], pair.high[rows, cols]), rng)
         high_float = _as_float(high)
-        return augment_pair(_as_float(low), high_float, rng, self.augment), high_float
+        low_float = augment_pair(_as_float(low), high_float, rng, self.augment)
+        return normalize_exposure(low_float, self.exposure), high_float
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         lows, highs = zip(*(self._sample_one(rng) for _ in range(batch_size)), strict=True)

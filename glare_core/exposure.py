@@ -1,0 +1,90 @@
+"""Exposure normalisation: bringing a photo's overall brightness into the trained range.
+
+A network trained on pairs whose low images have a mean luma between about 0.02 and 0.14
+(5th and 95th percentile of ``lowlight-pairs/train``) meets much darker and much brighter
+photos in users' hands. Outside its range it guesses the gain badly: too dark a photo comes
+out dark, a dusk photo comes out washed out. Before the network, an image whose mean luma
+lies below ``floor`` is re-exposed to ``floor``, one above ``ceiling`` down to ``ceiling``;
+images in between pass untouched, so the network sees them exactly as in training.
+
+Re-exposing multiplies linear light (sRGB values treated as ``v ** DISPLAY_GAMMA``, as the
+training augmentations do): what a longer or shorter exposure of the same scene records.
+The gain is one number for the whole image, measured on a subsampled copy, so a tile, a
+preview and the full image all get the same one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the power law between stored sRGB values and linear light
+DISPLAY_GAMMA = 2.2
+#: ITU-R BT.601 luma weights
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+#: pixels farther apart than this are enough to measure an image-wide mean
+MEASURE_STRIDE = 4
+#: bisection over log(gain) in this range, this many times (1e-4 relative precision)
+GAIN_RANGE = (1e-3, 1e3)
+BISECTION_STEPS = 40
+
+
+@dataclass(frozen=True)
+class ExposureRange:
+    """Mean luma (sRGB, in [0, 1]) an input is brought into; ``None`` leaves that side open."""
+
+    floor: float | None = None
+    ceiling: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.floor is not None or self.ceiling is not None
+
+
+def mean_luma(image: np.ndarray) -> float:
+    """Mean BT.601 luma of an ``HxWx3`` float image in [0, 1], from a subsampled copy."""
+    sample = image[::MEASURE_STRIDE, ::MEASURE_STRIDE]
+    return float(np.mean(sample @ LUMA_WEIGHTS))
+
+
+def _reexposed(linear: np.ndarray, gain: float) -> np.ndarray:
+    return np.power(np.clip(linear * np.float32(gain), 0.0, 1.0), 1.0 / DISPLAY_GAMMA)
+
+
+def gain_for_luma(image: np.ndarray, target: float) -> float:
+    """The linear-light gain that gives ``image`` the mean luma ``target`` (clipping included)."""
+    linear = np.power(image[::MEASURE_STRIDE, ::MEASURE_STRIDE], DISPLAY_GAMMA)
+    low, high = np.log(GAIN_RANGE[0]), np.log(GAIN_RANGE[1])
+    for _ in range(BISECTION_STEPS):
+        middle = 0.5 * (low + high)
+        if float(np.mean(_reexposed(linear, np.exp(middle)) @ LUMA_WEIGHTS)) < target:
+            low = middle
+        else:
+            high = middle
+    return float(np.exp(0.5 * (low + high)))
+
+
+def exposure_gain(image: np.ndarray, bounds: ExposureRange) -> float:
+    """1.0 when the mean luma lies within ``bounds``, else the gain to the nearer bound."""
+    luma = mean_luma(image)
+    if bounds.floor is not None and luma < bounds.floor:
+        return gain_for_luma(image, bounds.floor)
+    if bounds.ceiling is not None and luma > bounds.ceiling:
+        return gain_for_luma(image, bounds.ceiling)
+    return 1.0
+
+
+def apply_gain(image: np.ndarray, gain: float) -> np.ndarray:
+    """``image`` re-exposed by the linear-light ``gain`` (the same array when gain is 1)."""
+    if gain == 1.0:
+        return image
+    linear = np.power(image, DISPLAY_GAMMA, dtype=np.float32)
+    return _reexposed(linear, gain).astype(np.float32, copy=False)
+
+
+def normalize_exposure(image: np.ndarray, bounds: ExposureRange) -> np.ndarray:
+    """``image`` with its mean luma brought within ``bounds`` (unchanged when already inside)."""
+    if not bounds.enabled:
+        return image
+    return apply_gain(image, exposure_gain(image, bounds))

@@ -1,0 +1,83 @@
+"""Exposure normalisation: inputs outside the trained brightness range are re-exposed into it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glare_core.config import COMPACT_EXPOSURE, preset
+from glare_core.engine import Enhancer
+from glare_core.exposure import (
+    DISPLAY_GAMMA,
+    ExposureRange,
+    apply_gain,
+    mean_luma,
+    normalize_exposure,
+)
+from glare_core.imageio import read_image
+from glare_core.train.augment import AugmentConfig, augment_pair
+
+BOUNDS = ExposureRange(floor=0.045, ceiling=0.14)
+
+
+@pytest.fixture(scope="module")
+def low(pairs_dir: Path) -> np.ndarray:
+    return read_image(pairs_dir / "eval" / "low" / "148.png").rgb
+
+
+def _darker(image: np.ndarray, linear_factor: float) -> np.ndarray:
+    """What a shorter exposure records: linear light times the factor."""
+    return np.power(np.power(image, DISPLAY_GAMMA) * linear_factor, 1 / DISPLAY_GAMMA)
+
+
+def test_images_in_range_pass_untouched(low) -> None:
+    assert BOUNDS.floor < mean_luma(low) < BOUNDS.ceiling
+    assert normalize_exposure(low, BOUNDS) is low
+
+
+def test_a_darker_exposure_is_lifted_to_the_floor_and_recovers_the_scene(low) -> None:
+    darker = _darker(low, 0.05)
+    assert mean_luma(darker) < BOUNDS.floor
+    lifted = normalize_exposure(darker, BOUNDS)
+    assert mean_luma(lifted) == pytest.approx(BOUNDS.floor, abs=1e-3)
+    # the same scene at the floor's exposure, whichever exposure it was captured at
+    at_floor = normalize_exposure(_darker(low, 0.2), BOUNDS)
+    assert np.abs(lifted - at_floor).max() < 1e-3
+
+
+def test_a_bright_photo_is_brought_down_to_the_ceiling(photos_dir: Path) -> None:
+    dusk = read_image(photos_dir / "435_0_.png").rgb[::4, ::4]
+    assert mean_luma(dusk) > BOUNDS.ceiling
+    assert mean_luma(normalize_exposure(dusk, BOUNDS)) == pytest.approx(BOUNDS.ceiling, abs=1e-3)
+
+
+def test_no_bounds_and_unit_gain_change_nothing(low) -> None:
+    very_dark = _darker(low, 0.01)
+    assert normalize_exposure(very_dark, ExposureRange()) is very_dark
+    assert apply_gain(low, 1.0) is low
+    assert not ExposureRange().enabled
+
+
+def test_the_official_preset_never_reexposes_and_the_compact_one_does() -> None:
+    assert not preset("official").input.exposure.enabled
+    assert preset("compact").input.exposure == COMPACT_EXPOSURE
+
+
+def test_the_engine_gives_one_result_for_every_darker_exposure(low) -> None:
+    enhancer = Enhancer.from_config("compact", device="cpu", seed=0)
+    crop = low[:128, :160]
+    darker, darkest = (
+        enhancer.enhance(_darker(crop, factor), strength=1.0) for factor in (0.1, 0.02)
+    )
+    assert np.abs(darker - darkest).mean() < 2e-3
+
+
+def test_training_inputs_are_quantized_like_an_8_bit_file(low, pairs_dir: Path) -> None:
+    high = read_image(pairs_dir / "eval" / "high" / "148.png").rgb[:64, :64]
+    rng = np.random.default_rng(0)
+    augmented = augment_pair(low[:64, :64], high, rng, AugmentConfig())
+    np.testing.assert_allclose(augmented * 255, np.round(augmented * 255), atol=1e-3)
+    floats = augment_pair(low[:64, :64], high, rng, AugmentConfig(quantize_levels=0))
+    assert np.abs(floats * 255 - np.round(floats * 255)).max() > 0.01
