@@ -10,7 +10,9 @@ Two ways in:
 * :meth:`Enhancer.prepare` + :meth:`Enhancer.render` — for interactive controls.
   ``prepare`` runs the conditional encoder once; ``render`` re-runs the flow, the
   codebook and the decoder head only when temperature or seed change, and only the
-  fusion decoder's tail (after the first AMB) when just the strength changes.
+  fusion decoder's tail (after the first AMB) when just the strength changes. While a
+  slider is dragged, ``render(..., draft=n)`` runs that tail on features averaged down
+  ``2**n`` times and scales its result back up: softer, about ``4**n`` times cheaper.
 
 Temperature: the flow's base Gaussian is N(color_map, T^2 I). T = 0 reproduces the
 official deterministic output; T > 0 draws the noise from ``seed``, on the CPU, for
@@ -31,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from glare_core.config import GlareConfig, load_config
 from glare_core.exposure import normalize_exposure
@@ -79,6 +82,9 @@ def default_tiling(config: GlareConfig) -> TilingConfig:
 
 #: how many (temperature, seed) results a prepared image keeps for instant re-use
 RENDER_CACHE_SIZE = 4
+#: most halvings a draft render may apply: padded sizes are multiples of 16, so the
+#: half-resolution features of the tail stay whole pixels down to 1/4
+MAX_DRAFT = 2
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -118,6 +124,31 @@ class Controls:
     noise: torch.Tensor | None
 
 
+@dataclass(frozen=True)
+class TailInputs:
+    """What the fusion decoder's tail reads besides the strength."""
+
+    head: torch.Tensor
+    vq_features: list[torch.Tensor]
+    skips: list[torch.Tensor]
+
+    def averaged_down(self, factor: int) -> TailInputs:
+        def shrink(feature: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool2d(feature, factor)
+
+        return TailInputs(
+            shrink(self.head),
+            [shrink(f) for f in self.vq_features],
+            [shrink(f) for f in self.skips],
+        )
+
+
+def _remember(cache: OrderedDict, key: object, value: object) -> None:
+    cache[key] = value
+    while len(cache) > RENDER_CACHE_SIZE:
+        cache.popitem(last=False)
+
+
 @dataclass
 class PreparedImage:
     """Cached, control-independent work for one (preview-size) image."""
@@ -128,6 +159,8 @@ class PreparedImage:
     renders: OrderedDict[tuple[float, int], tuple[Generated, torch.Tensor]] = field(
         default_factory=OrderedDict
     )
+    #: (temperature, seed, draft) -> the fusion tail's inputs averaged down 2**draft times
+    drafts: OrderedDict[tuple[float, int, int], TailInputs] = field(default_factory=OrderedDict)
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -332,29 +365,49 @@ class Enhancer:
         temperature: float = 0.0,
         seed: int = 0,
         *,
+        draft: int = 0,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
-        """The result for these controls at the prepared size; cheap when only strength moves."""
+        """The result for these controls at the prepared size; cheap when only strength moves.
+
+        ``draft`` > 0 runs the fusion tail ``2**draft`` times smaller (see the module doc).
+        """
         check_strength(strength)
+        if not 0 <= draft <= MAX_DRAFT:
+            raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
         check(cancel)
-        generated, head = self._generated(prepared, temperature, seed)
+        inputs = self._tail_inputs(prepared, temperature, seed, draft)
         check(cancel)
         output = self.model.fusion_decoder.tail(
-            head, generated.vq_features, prepared.condition.skips, strength
+            inputs.head, inputs.vq_features, inputs.skips, strength
         )
+        if draft:
+            output = F.interpolate(output, scale_factor=2**draft, mode="bilinear")
         return self._to_image(output, prepared.padding)
 
-    def _generated(
-        self, prepared: PreparedImage, temperature: float, seed: int
-    ) -> tuple[Generated, torch.Tensor]:
+    def _tail_inputs(
+        self, prepared: PreparedImage, temperature: float, seed: int, draft: int
+    ) -> TailInputs:
         key = (float(temperature), int(seed) if temperature > 0 else 0)
+        if (*key, draft) in prepared.drafts:
+            prepared.drafts.move_to_end((*key, draft))
+            return prepared.drafts[(*key, draft)]
+        generated, head = self._generated(prepared, key)
+        inputs = TailInputs(head, generated.vq_features, prepared.condition.skips)
+        if draft:
+            inputs = inputs.averaged_down(2**draft)
+            _remember(prepared.drafts, (*key, draft), inputs)
+        return inputs
+
+    def _generated(
+        self, prepared: PreparedImage, key: tuple[float, int]
+    ) -> tuple[Generated, torch.Tensor]:
         if key in prepared.renders:
             prepared.renders.move_to_end(key)
             return prepared.renders[key]
+        temperature, seed = key
         noise = self._noise(prepared.latent_shape, temperature, seed)
         generated = self.model.generate(prepared.condition, temperature, noise)
         head = self.model.fusion_decoder.head(generated.latent)
-        prepared.renders[key] = (generated, head)
-        while len(prepared.renders) > RENDER_CACHE_SIZE:
-            prepared.renders.popitem(last=False)
+        _remember(prepared.renders, key, (generated, head))
         return generated, head

@@ -42,6 +42,10 @@ class ExposureRange:
         return self.floor is not None or self.ceiling is not None
 
 
+#: no re-exposure at all (the official network's behaviour)
+UNBOUNDED = ExposureRange()
+
+
 def mean_luma(image: np.ndarray) -> float:
     """Mean BT.601 luma of an ``HxWx3`` float image in [0, 1], from a subsampled copy."""
     sample = image[::MEASURE_STRIDE, ::MEASURE_STRIDE]

@@ -9,7 +9,8 @@ newer requests dropping the stale ones they supersede and cancelling the running
 Three render sizes keep the sliders live:
 
 * *drag* — while a slider moves: features prepared once per photo at about 0.3 MP
-  (smaller when the view is small or the machine is slow, see :class:`PreviewPolicy`).
+  (smaller when the view is small or the machine is slow, see :class:`PreviewPolicy`),
+  the fusion tail rendered as a draft at half that size.
 * *screen* — when the slider is released: the photo at the view's size.
 * *full* — the full-resolution result that is saved and exported.
 """
@@ -112,6 +113,8 @@ class PreviewPolicy:
     min_drag_pixels: int = 20_000
     #: time one slider step may take
     target_step_seconds: float = 0.1
+    #: the fusion tail runs 2**drag_draft times smaller while dragging (Enhancer.render)
+    drag_draft: int = 1
 
     def drag_pixels(self, view: Size, seconds_per_pixel: float | None) -> int:
         budget = min(self.max_drag_pixels, view[0] * view[1])
@@ -231,11 +234,22 @@ class Session:
         return self._screen
 
     # -- rendering --------------------------------------------------------------------
-    def _render(self, features: _PreparedAt, controls: Controls, cancel: CancelToken | None):
+    def _render(
+        self,
+        features: _PreparedAt,
+        controls: Controls,
+        cancel: CancelToken | None,
+        draft: int = 0,
+    ):
         _, enhancer = self._require()
         started = time.perf_counter()
         rgb = enhancer.render(
-            features.prepared, controls.strength, controls.temperature, controls.seed, cancel=cancel
+            features.prepared,
+            controls.strength,
+            controls.temperature,
+            controls.seed,
+            draft=draft,
+            cancel=cancel,
         )
         self.last_render_seconds = time.perf_counter() - started
         return rgb
@@ -243,7 +257,7 @@ class Session:
     def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
         """The result for ``controls`` at the drag size, from cached features."""
         features = self._drag_features(cancel)
-        rgb = self._render(features, controls, cancel)
+        rgb = self._render(features, controls, cancel, draft=self.policy.drag_draft)
         self._record_cost(features.size, self.last_render_seconds or 0.0)
         return rgb
 

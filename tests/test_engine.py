@@ -41,6 +41,21 @@ def test_strength_ends_differ_and_one_is_the_trained_model(compact, photo) -> No
     assert np.abs(compact.render(prepared, 1.2) - trained).mean() > 0
 
 
+def test_a_draft_render_is_a_soft_version_of_the_full_one(photo) -> None:
+    bundled = Enhancer.load(device="cpu")  # trained features: random ones have no scale
+    prepared = bundled.prepare(photo)
+    full = {strength: bundled.render(prepared, strength) for strength in (0.0, 2.0)}
+    for draft in (1, 2):
+        drafts = {s: bundled.render(prepared, s, draft=draft) for s in (0.0, 2.0)}
+        assert drafts[0.0].shape == photo.shape
+        # each draft stays nearer its own full render than the strength ends are apart
+        apart = np.abs(full[0.0] - full[2.0]).mean()
+        assert np.abs(drafts[0.0] - full[0.0]).mean() < apart / 2
+        assert np.abs(drafts[2.0] - full[2.0]).mean() < apart / 2
+    with pytest.raises(ValueError, match="draft"):
+        bundled.render(prepared, 1.0, draft=3)
+
+
 def test_temperature_zero_is_deterministic_and_seeds_reproduce(compact, photo) -> None:
     prepared = compact.prepare(photo)
     zero = compact.render(prepared, temperature=0.0, seed=1)

@@ -43,4 +43,4 @@ class AdaptiveMixUp(nn.Module):
         self, enc: torch.Tensor, generated: torch.Tensor, strength: float = TRAINED_STRENGTH
     ) -> torch.Tensor:
         mix = strength_to_mix(torch.sigmoid(self.w), strength)
-        return enc * mix + generated * (1 - mix)
+        return torch.lerp(generated, enc, mix)  # generated + mix * (enc - generated)

@@ -15,10 +15,35 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _base_grid(height: int, width: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    ys = torch.arange(height, dtype=like.dtype, device=like.device).view(1, 1, height, 1)
-    xs = torch.arange(width, dtype=like.dtype, device=like.device).view(1, 1, 1, width)
-    return ys, xs
+def _normalized_positions(size: int, like: torch.Tensor) -> torch.Tensor:
+    """Pixel centres 0..size-1 in grid_sample's align_corners=False coordinates: (2i+1)/size-1."""
+    positions = torch.arange(size, dtype=like.dtype, device=like.device)
+    return (2 * positions + 1) / size - 1
+
+
+def _sampling_grids(
+    offset: torch.Tensor, kernel_h: int, kernel_w: int, padding: int
+) -> torch.Tensor:
+    """Every tap's grid_sample grid at once: ``(B, G, K, H, W, 2)`` holding ``(x, y)``.
+
+    ``offset`` is ``(B, G, K, 2, H, W)`` in pixels, ``(dy, dx)`` per tap. Tap ``(row, col)``
+    of output pixel ``(y, x)`` reads input position ``(y - padding + row + dy, ...)``; in
+    normalised coordinates that is the pixel's own position plus ``(row - padding + dy)``
+    times ``2 / size``, so the grids cost one multiply-add over the offsets.
+    """
+    height, width = offset.shape[-2:]
+    rows = torch.arange(kernel_h, dtype=offset.dtype, device=offset.device) - padding
+    cols = torch.arange(kernel_w, dtype=offset.dtype, device=offset.device) - padding
+    base_y = _normalized_positions(height, offset).view(1, height, 1) + (
+        2 / height * rows.repeat_interleave(kernel_w).view(-1, 1, 1)
+    )
+    base_x = _normalized_positions(width, offset).view(1, 1, width) + (
+        2 / width * cols.repeat(kernel_h).view(-1, 1, 1)
+    )
+    base = torch.stack(torch.broadcast_tensors(base_x, base_y), dim=1)  # (K, 2, H, W)
+    scale = offset.new_tensor([2 / width, 2 / height]).view(1, 2, 1, 1)
+    grids = torch.addcmul(base, offset.flip(3), scale)  # (B, G, K, 2, H, W), x first
+    return grids.permute(0, 1, 2, 4, 5, 3).contiguous()
 
 
 def modulated_deform_conv2d(
@@ -42,29 +67,30 @@ def modulated_deform_conv2d(
     groups = deformable_groups
     out_h = height + 2 * padding - kernel_h + 1
     out_w = width + 2 * padding - kernel_w + 1
+    if (out_h, out_w) != (height, width):
+        raise ValueError("only size-preserving padding is supported")
     grouped_x = x.reshape(batch * groups, channels // groups, height, width)
-    offset = offset.reshape(batch, groups, taps, 2, out_h, out_w)
-    mask = mask.reshape(batch, groups, taps, out_h, out_w)
-    ys, xs = _base_grid(out_h, out_w, x)
-    out = x.new_zeros(batch, out_channels, out_h * out_w)
+    grids = _sampling_grids(
+        offset.reshape(batch, groups, taps, 2, out_h, out_w), kernel_h, kernel_w, padding
+    )
+    mask = mask.reshape(batch, groups, 1, taps, out_h, out_w)
+    if bias is None:
+        out = x.new_zeros(batch, out_channels, out_h * out_w)
+    else:
+        out = bias.view(1, -1, 1).expand(batch, out_channels, out_h * out_w).clone()
     for tap in range(taps):
         row, col = divmod(tap, kernel_w)
-        sample_y = ys - padding + row + offset[:, :, tap, 0]
-        sample_x = xs - padding + col + offset[:, :, tap, 1]
-        # grid_sample's align_corners=False convention: pixel i sits at (2i + 1) / size - 1
-        grid = torch.stack(
-            ((2 * sample_x + 1) / width - 1, (2 * sample_y + 1) / height - 1), dim=-1
-        ).reshape(batch * groups, out_h, out_w, 2)
         sampled = F.grid_sample(
-            grouped_x, grid, mode="bilinear", padding_mode="zeros", align_corners=False
-        )
-        sampled = sampled.reshape(batch, groups, channels // groups, out_h, out_w)
-        sampled = (sampled * mask[:, :, tap, None]).reshape(batch, channels, out_h * out_w)
-        out = out + torch.matmul(weight[:, :, row, col], sampled)
-    out = out.reshape(batch, out_channels, out_h, out_w)
-    if bias is not None:
-        out = out + bias.view(1, -1, 1, 1)
-    return out
+            grouped_x,
+            grids[:, :, tap].reshape(batch * groups, out_h, out_w, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        ).view(batch, groups, channels // groups, out_h, out_w)
+        modulated = (sampled * mask[:, :, :, tap]).view(batch, channels, out_h * out_w)
+        # accumulate in place: one pass over the output per tap instead of three
+        out.baddbmm_(weight[:, :, row, col].expand(batch, -1, -1), modulated)
+    return out.view(batch, out_channels, out_h, out_w)
 
 
 class ModulatedDeformConv2d(nn.Module):

@@ -42,7 +42,7 @@ class WarpBlock(nn.Module, GlobalStatistics):
         warped = self.dcn(vq_feature, guide)
         h_mean = self.statistic("h_mean", h.mean)
         warped_mean = self.statistic("warped_mean", warped.mean)
-        return h + warped * (h_mean / warped_mean)
+        return torch.addcmul(h, warped, h_mean / warped_mean)
 
 
 class FusionDecoder(nn.Module):

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from glare_core.errors import ConfigError, GlareError
-from glare_core.exposure import ExposureRange, normalize_exposure
+from glare_core.exposure import UNBOUNDED, ExposureRange, normalize_exposure
 from glare_core.metrics import psnr, ssim
 from glare_core.train.augment import DEFAULT_AUGMENT, AugmentConfig, augment_pair
 
@@ -141,7 +141,7 @@ class PairedCrops:
         pairs: Sequence[ImagePair],
         crop_size: int,
         augment: AugmentConfig = DEFAULT_AUGMENT,
-        exposure: ExposureRange = ExposureRange(),
+        exposure: ExposureRange = UNBOUNDED,
     ) -> None:
         _refuse_eval(pairs)
         self.pairs = list(pairs)

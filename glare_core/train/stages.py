@@ -287,9 +287,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
         device = next(model.parameters()).device
         return score_pairs(eval_pairs, generated_image, device) if eval_pairs else {}
 
-    batches = PairedCrops(
-        pairs, config.crop_size, config.augment, model.config.input.exposure
-    )
+    batches = PairedCrops(pairs, config.crop_size, config.augment, model.config.input.exposure)
     return _run(config, model, spec, batches, validate)
 
 
@@ -306,7 +304,5 @@ def train_fusion(config: TrainConfig) -> TrainResult:
         enhancer = Enhancer(model, device)
         return score_pairs(eval_pairs, _numpy_predictor(enhancer.enhance), device)
 
-    batches = PairedCrops(
-        pairs, config.crop_size, config.augment, model.config.input.exposure
-    )
+    batches = PairedCrops(pairs, config.crop_size, config.augment, model.config.input.exposure)
     return _run(config, model, spec, batches, validate)
