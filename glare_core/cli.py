@@ -364,7 +364,8 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         type=_ranged(float, *DARKEN_RANGE),
         default=1.0,
         metavar="F",
-        help="multiply the low images by F before enhancing (default: 1)",
+        help="multiply the low images by F and store them in 8 bits again, as a darker "
+        "capture would be, before enhancing (default: 1)",
     )
     _add_model_options(parser)
     parser.add_argument(
@@ -427,7 +428,8 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
     with _cancel_on_ctrl_c() as cancel, _progress_bar(len(pairs), "pair") as bar:
         for name, low_path, high_path in pairs:
             bar.set_postfix_str(name)
-            low = read_image(low_path).rgb * args.darken
+            # a darker capture: fewer levels, not just smaller floats
+            low = np.round(read_image(low_path).rgb * args.darken * EIGHT_BIT_MAX) / EIGHT_BIT_MAX
             enhanced = enhancer.enhance(low, strength=1.0, temperature=0.0, cancel=cancel)
             # scored as the 8-bit file a user would save, like the baselines
             saved = np.round(enhanced * EIGHT_BIT_MAX) / EIGHT_BIT_MAX

@@ -3,8 +3,9 @@
     .venv/bin/python scripts/model_card.py [--weights FILE] [--data DIR] [--photos DIR]
 
 Prints markdown tables: ``glare eval --pairs`` on ``eval`` as captured and darkened
-(exposure x0.5 and x0.25 applied to the low images), and two classic baselines
-re-measured with ``glare eval --pred`` in the same run as a check of the metric.
+(the low images times 0.5 and 0.25, stored in 8 bits again) beside auto-gain on the same
+inputs, and two classic baselines re-measured with ``glare eval --pred`` in the same run
+as a check of the metric.
 Writes ``docs/model-card/contact-sheet.jpg`` (low / ours / reference for a few eval
 pairs) and ``docs/model-card/photos.jpg`` (the real photos, before and after).
 """
@@ -29,6 +30,8 @@ SHEET_PAIRS = ("4.png", "29.png", "106.png", "146.png")
 THUMB_WIDTH = 300
 PHOTO_HEIGHT = 220
 GAMMA_BASELINE = 0.4
+#: BASELINES.md's auto-gain scales the mean grey level to this
+AUTO_GAIN_MEAN = 0.45
 
 
 def _glare(*args: str) -> dict:
@@ -54,13 +57,28 @@ def _gamma_folder(low_dir: Path, target: Path) -> Path:
     return target
 
 
+def _auto_gain_folder(low_dir: Path, factor: float, target: Path) -> Path:
+    """BASELINES.md's auto-gain (mean grey scaled to 0.45) on the low images darkened as
+    ``glare eval --darken`` darkens them (times ``factor``, stored in 8 bits)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(low_dir.glob("*.png")):
+        low = np.round(np.asarray(Image.open(path), dtype=np.float32) * factor)
+        gained = low * (AUTO_GAIN_MEAN * 255 / max(low.mean(), 1e-6))
+        Image.fromarray(np.round(np.clip(gained, 0, 255)).astype(np.uint8)).save(target / path.name)
+    return target
+
+
 def measure(weights: list[str], pairs: Path) -> None:
     model = [arg for path in weights for arg in ("--weights", path)]
     print("| input | PSNR | SSIM | PSNR GT-mean | SSIM GT-mean |")
     print("|---|---|---|---|---|")
-    for factor in DARKENING:
-        report = _glare("--pairs", str(pairs), "--darken", str(factor), *model)
-        print(_row(f"ours, eval low x{factor}", report))
+    with tempfile.TemporaryDirectory() as scratch:
+        for factor in DARKENING:
+            report = _glare("--pairs", str(pairs), "--darken", str(factor), *model)
+            print(_row(f"ours, eval low x{factor}", report))
+            gained = _auto_gain_folder(pairs / "low", factor, Path(scratch) / f"gain{factor}")
+            report = _glare("--pred", str(gained), "--ref", str(pairs / "high"))
+            print(_row(f"auto-gain, eval low x{factor}", report))
     with tempfile.TemporaryDirectory() as scratch:
         print(
             _row(
