@@ -34,8 +34,14 @@ class GroupNorm(nn.GroupNorm, GlobalStatistics):
         grouped = x.reshape(batch, self.num_groups, -1)
         mean = self.statistic("mean", lambda: grouped.mean(dim=2, keepdim=True))
         var = self.statistic("var", lambda: grouped.var(dim=2, unbiased=False, keepdim=True))
-        normed = ((grouped - mean) * torch.rsqrt(var + self.eps)).reshape_as(x)
-        return normed * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        # normalising and the affine map folded into one scale and shift per channel, so
+        # each tile costs one pass over x instead of four
+        per_channel = self.num_channels // self.num_groups
+        inv_std = torch.rsqrt(var + self.eps).repeat_interleave(per_channel, dim=1)
+        scale = inv_std.view(batch, -1, 1, 1) * self.weight.view(1, -1, 1, 1)
+        mean = mean.repeat_interleave(per_channel, dim=1).view(batch, -1, 1, 1)
+        shift = self.bias.view(1, -1, 1, 1) - mean * scale
+        return torch.addcmul(shift, x, scale)
 
 
 class ResnetBlock(nn.Module):
