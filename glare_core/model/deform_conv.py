@@ -21,29 +21,26 @@ def _normalized_positions(size: int, like: torch.Tensor) -> torch.Tensor:
     return (2 * positions + 1) / size - 1
 
 
-def _sampling_grids(
-    offset: torch.Tensor, kernel_h: int, kernel_w: int, padding: int
+def _tap_grid(
+    offset: torch.Tensor,
+    row: int,
+    col: int,
+    padding: int,
+    base_y: torch.Tensor,
+    base_x: torch.Tensor,
 ) -> torch.Tensor:
-    """Every tap's grid_sample grid at once: ``(B, G, K, H, W, 2)`` holding ``(x, y)``.
+    """The grid_sample grid ``(B, G, H, W, 2)`` of tap ``(row, col)``, holding ``(x, y)``.
 
-    ``offset`` is ``(B, G, K, 2, H, W)`` in pixels, ``(dy, dx)`` per tap. Tap ``(row, col)``
-    of output pixel ``(y, x)`` reads input position ``(y - padding + row + dy, ...)``; in
-    normalised coordinates that is the pixel's own position plus ``(row - padding + dy)``
-    times ``2 / size``, so the grids cost one multiply-add over the offsets.
+    ``offset`` is this tap's ``(B, G, 2, H, W)`` in pixels, ``(dy, dx)``. The tap of output
+    pixel ``(y, x)`` reads input position ``(y - padding + row + dy, ...)``; in normalised
+    coordinates that is the pixel's own position plus ``(row - padding + dy) * 2 / size``,
+    so a grid costs one multiply-add per coordinate. One tap at a time keeps the grids'
+    memory at a ninth of computing them all at once.
     """
     height, width = offset.shape[-2:]
-    rows = torch.arange(kernel_h, dtype=offset.dtype, device=offset.device) - padding
-    cols = torch.arange(kernel_w, dtype=offset.dtype, device=offset.device) - padding
-    base_y = _normalized_positions(height, offset).view(1, height, 1) + (
-        2 / height * rows.repeat_interleave(kernel_w).view(-1, 1, 1)
-    )
-    base_x = _normalized_positions(width, offset).view(1, 1, width) + (
-        2 / width * cols.repeat(kernel_h).view(-1, 1, 1)
-    )
-    base = torch.stack(torch.broadcast_tensors(base_x, base_y), dim=1)  # (K, 2, H, W)
-    scale = offset.new_tensor([2 / width, 2 / height]).view(1, 2, 1, 1)
-    grids = torch.addcmul(base, offset.flip(3), scale)  # (B, G, K, 2, H, W), x first
-    return grids.permute(0, 1, 2, 4, 5, 3).contiguous()
+    grid_y = (base_y + 2 * (row - padding) / height) + offset[:, :, 0] * (2 / height)
+    grid_x = (base_x + 2 * (col - padding) / width) + offset[:, :, 1] * (2 / width)
+    return torch.stack(torch.broadcast_tensors(grid_x, grid_y), dim=-1)
 
 
 def modulated_deform_conv2d(
@@ -70,9 +67,9 @@ def modulated_deform_conv2d(
     if (out_h, out_w) != (height, width):
         raise ValueError("only size-preserving padding is supported")
     grouped_x = x.reshape(batch * groups, channels // groups, height, width)
-    grids = _sampling_grids(
-        offset.reshape(batch, groups, taps, 2, out_h, out_w), kernel_h, kernel_w, padding
-    )
+    offset = offset.reshape(batch, groups, taps, 2, out_h, out_w)
+    base_y = _normalized_positions(out_h, x).view(out_h, 1)
+    base_x = _normalized_positions(out_w, x).view(1, out_w)
     mask = mask.reshape(batch, groups, 1, taps, out_h, out_w)
     if bias is None:
         out = x.new_zeros(batch, out_channels, out_h * out_w)
@@ -82,7 +79,9 @@ def modulated_deform_conv2d(
         row, col = divmod(tap, kernel_w)
         sampled = F.grid_sample(
             grouped_x,
-            grids[:, :, tap].reshape(batch * groups, out_h, out_w, 2),
+            _tap_grid(offset[:, :, tap], row, col, padding, base_y, base_x).reshape(
+                batch * groups, out_h, out_w, 2
+            ),
             mode="bilinear",
             padding_mode="zeros",
             align_corners=False,
