@@ -62,8 +62,6 @@ def main() -> None:
         opened = session.open(photo, Controls())
         first_preview = time.perf_counter() - started
     rows.append(("open 12 MP JPEG -> first preview (s)", f"{first_preview:.2f}"))
-    drag = session.drag_size()
-    rows.append(("drag preview size", f"{drag[0]}x{drag[1]} ({drag[0] * drag[1] / 1e6:.2f} MP)"))
     assert opened.drag_preview is not None
 
     for name, controls in (
@@ -76,6 +74,11 @@ def main() -> None:
             session.drag_preview(step)
             times.append(time.perf_counter() - started)
         rows.append((f"{name} slider step, median / p90 (ms)", _percentiles(times)))
+        drag = session.drag_features_size
+        assert drag is not None
+        rows.append(
+            (f"{name} drag preview size", f"{drag[0]}x{drag[1]} ({drag[0] * drag[1] / 1e6:.2f} MP)")
+        )
 
     started = time.perf_counter()
     session.screen_preview(Controls(strength=1.5))

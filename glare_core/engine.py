@@ -145,6 +145,11 @@ class TailInputs:
         )
 
 
+def render_key(temperature: float, seed: int) -> tuple[float, int]:
+    """The cache key of a flow sample: at T = 0 every seed gives the same one."""
+    return float(temperature), int(seed) if temperature > 0 else 0
+
+
 def _remember(cache: OrderedDict, key: object, value: object) -> None:
     cache[key] = value
     while len(cache) > RENDER_CACHE_SIZE:
@@ -167,6 +172,10 @@ class PreparedImage:
     @property
     def latent_shape(self) -> tuple[int, ...]:
         return tuple(self.condition.color_map.shape)
+
+    def has_sample(self, temperature: float, seed: int) -> bool:
+        """Whether a render at this temperature and seed only re-runs the fusion tail."""
+        return render_key(temperature, seed) in self.renders
 
 
 class Enhancer:
@@ -390,7 +399,7 @@ class Enhancer:
     def _tail_inputs(
         self, prepared: PreparedImage, temperature: float, seed: int, draft: int
     ) -> TailInputs:
-        key = (float(temperature), int(seed) if temperature > 0 else 0)
+        key = render_key(temperature, seed)
         if (*key, draft) in prepared.drafts:
             prepared.drafts.move_to_end((*key, draft))
             return prepared.drafts[(*key, draft)]

@@ -105,6 +105,13 @@ def to_display(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
+class RenderKind(StrEnum):
+    """What a render re-runs: only the fusion tail, or the flow sample and all after it."""
+
+    STRENGTH = "strength"
+    SAMPLE = "sample"
+
+
 @dataclass(frozen=True)
 class PreviewPolicy:
     """How big the drag preview is: about 0.3 MP, less for small views or slow machines."""
@@ -159,7 +166,10 @@ class Session:
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
         self._full: tuple[Controls, np.ndarray] | None = None
-        self.seconds_per_pixel: float | None = None
+        #: measured drag-render cost per pixel, apart for renders that re-run only the
+        #: fusion tail (strength moved) and those that sample the flow again: the first are
+        #: many times cheaper, and one shared estimate would swing between the two
+        self.seconds_per_pixel: dict[RenderKind, float] = {}
         self.last_render_seconds: float | None = None
 
     # -- model and photo --------------------------------------------------------------
@@ -212,12 +222,28 @@ class Session:
         small = resize_rgb(photo.rgb, size)
         return _PreparedAt(size, enhancer.prepare(small, cancel=cancel))
 
-    def drag_size(self) -> Size:
-        wanted = self.policy.drag_pixels(self.view_size, self.seconds_per_pixel)
+    def drag_size(self, kind: RenderKind | None = None) -> Size:
+        """The drag preview's size for a render of ``kind`` (default: a strength change)."""
+        cost = self.seconds_per_pixel.get(kind or RenderKind.STRENGTH)
+        wanted = self.policy.drag_pixels(self.view_size, cost)
         return fit_pixels(self.photo_size, wanted)
 
-    def _drag_features(self, cancel: CancelToken | None) -> _PreparedAt:
-        wanted = self.drag_size()
+    @property
+    def drag_features_size(self) -> Size | None:
+        """The size the drag preview was last rendered at (None before the first)."""
+        return None if self._drag is None else self._drag.size
+
+    def _render_kind(self, features: _PreparedAt | None, controls: Controls) -> RenderKind:
+        if features is not None and features.prepared.has_sample(
+            controls.temperature, controls.seed
+        ):
+            return RenderKind.STRENGTH
+        return RenderKind.SAMPLE
+
+    def _drag_features(
+        self, cancel: CancelToken | None, kind: RenderKind | None = None
+    ) -> _PreparedAt:
+        wanted = self.drag_size(kind)
         cached = self._drag
         if cached is None or _relative_change(cached.size, wanted) > DRAG_RESIZE_TOLERANCE:
             self._drag = cached = self._prepare(wanted, cancel)
@@ -256,15 +282,16 @@ class Session:
 
     def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
         """The result for ``controls`` at the drag size, from cached features."""
-        features = self._drag_features(cancel)
+        features = self._drag_features(cancel, self._render_kind(self._drag, controls))
+        kind = self._render_kind(features, controls)  # features may have just been prepared
         rgb = self._render(features, controls, cancel, draft=self.policy.drag_draft)
-        self._record_cost(features.size, self.last_render_seconds or 0.0)
+        self._record_cost(kind, features.size, self.last_render_seconds or 0.0)
         return rgb
 
-    def _record_cost(self, size: Size, seconds: float) -> None:
+    def _record_cost(self, kind: RenderKind, size: Size, seconds: float) -> None:
         measured = seconds / (size[0] * size[1])
-        previous = self.seconds_per_pixel
-        self.seconds_per_pixel = (
+        previous = self.seconds_per_pixel.get(kind)
+        self.seconds_per_pixel[kind] = (
             measured
             if previous is None
             else COST_SMOOTHING * measured + (1 - COST_SMOOTHING) * previous

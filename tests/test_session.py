@@ -20,6 +20,7 @@ from glare_core.session import (
     Controls,
     ModelChoice,
     PreviewPolicy,
+    RenderKind,
     RequestQueue,
     Session,
     VariantAxis,
@@ -126,6 +127,18 @@ def test_variants_differ_along_their_axis(session: Session) -> None:
         c.temperature for c, _ in session.variants(Controls(), VariantAxis.TEMPERATURE, 3)
     ]
     assert temperatures == sorted(set(temperatures))
+
+
+def test_strength_and_sampling_drags_keep_their_own_cost(session: Session) -> None:
+    # opening rendered the first sample; moving strength re-runs only the fusion tail
+    assert set(session.seconds_per_pixel) == {RenderKind.SAMPLE}
+    session.drag_preview(Controls(strength=0.5))
+    assert set(session.seconds_per_pixel) == {RenderKind.SAMPLE, RenderKind.STRENGTH}
+    sample_cost = session.seconds_per_pixel[RenderKind.SAMPLE]
+    session.drag_preview(Controls(strength=0.7))
+    assert session.seconds_per_pixel[RenderKind.SAMPLE] == sample_cost
+    session.drag_preview(Controls(temperature=0.5, seed=3))
+    assert session.seconds_per_pixel[RenderKind.SAMPLE] != sample_cost
 
 
 def test_drag_size_follows_view_and_speed() -> None:
