@@ -77,8 +77,6 @@ class TrainConfig:
     init_weights: tuple[str, ...] = ()
     #: let DDP tolerate parameters that a step does not use (slower; needed for such models)
     ddp_find_unused_parameters: bool = False
-    #: weight of the chromaticity loss in stage 3 (0: L1 + SSIM only, as the paper)
-    color_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

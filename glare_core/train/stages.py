@@ -58,18 +58,6 @@ class LossWeights:
     l1: float = 1.0
     ssim: float = 0.5
     codebook: float = 1.0
-    #: L1 between the images' chromaticities (each pixel's RGB over its sum): L1 and SSIM
-    #: let a model trade hue for brightness, this term does not
-    color: float = 0.0
-
-
-#: keeps chromaticity finite, and small, in near-black pixels where hue is noise
-CHROMA_EPS = 0.05
-
-
-def chromaticity(image: torch.Tensor) -> torch.Tensor:
-    """Each pixel's RGB divided by its sum (plus ``CHROMA_EPS``): colour without brightness."""
-    return image / (image.sum(dim=1, keepdim=True) + CHROMA_EPS)
 
 
 @dataclass(frozen=True)
@@ -107,12 +95,7 @@ def _image_losses(
 ) -> dict[str, torch.Tensor]:
     l1 = F.l1_loss(prediction, target)
     structural = ssim_loss(prediction.clamp(0, 1), target)
-    losses = {"l1": l1, "ssim": structural, "loss": weights.l1 * l1 + weights.ssim * structural}
-    if weights.color:
-        color = F.l1_loss(chromaticity(prediction.clamp(0, 1)), chromaticity(target))
-        losses["color"] = color
-        losses["loss"] = losses["loss"] + weights.color * color
-    return losses
+    return {"l1": l1, "ssim": structural, "loss": weights.l1 * l1 + weights.ssim * structural}
 
 
 class DeadCodeReseeder:
@@ -310,7 +293,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
 
 def train_fusion(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
-    spec = fusion_stage(model, LossWeights(color=config.color_weight))
+    spec = fusion_stage(model)
     pairs = load_pairs(config.data_root, TRAIN_SPLIT)
     eval_pairs = _eval_pairs(config)
 
