@@ -21,7 +21,7 @@ import numpy as np
 
 #: the power law between stored sRGB values and linear light
 DISPLAY_GAMMA = 2.2
-#: ITU-R BT.601 luma weights
+#: ITU-R BT.601 luma weights (the ones Pillow's RGB -> L conversion uses)
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 #: pixels farther apart than this are enough to measure an image-wide mean
 MEASURE_STRIDE = 4
@@ -52,17 +52,24 @@ def mean_luma(image: np.ndarray) -> float:
     return float(np.mean(sample @ LUMA_WEIGHTS))
 
 
-def _reexposed(linear: np.ndarray, gain: float) -> np.ndarray:
-    return np.power(np.clip(linear * np.float32(gain), 0.0, 1.0), 1.0 / DISPLAY_GAMMA)
+def to_linear(image: np.ndarray) -> np.ndarray:
+    """Stored values in [0, 1] as linear light (the plain power law, float32)."""
+    return np.power(np.clip(image, 0.0, 1.0), DISPLAY_GAMMA, dtype=np.float32)
+
+
+def to_display(linear: np.ndarray) -> np.ndarray:
+    """Linear light back to stored values, clipped to [0, 1] (float32)."""
+    return np.power(np.clip(linear, 0.0, 1.0), 1.0 / DISPLAY_GAMMA, dtype=np.float32)
 
 
 def gain_for_luma(image: np.ndarray, target: float) -> float:
     """The linear-light gain that gives ``image`` the mean luma ``target`` (clipping included)."""
-    linear = np.power(image[::MEASURE_STRIDE, ::MEASURE_STRIDE], DISPLAY_GAMMA)
+    linear = to_linear(image[::MEASURE_STRIDE, ::MEASURE_STRIDE])
     low, high = np.log(GAIN_RANGE[0]), np.log(GAIN_RANGE[1])
     for _ in range(BISECTION_STEPS):
         middle = 0.5 * (low + high)
-        if float(np.mean(_reexposed(linear, np.exp(middle)) @ LUMA_WEIGHTS)) < target:
+        reexposed = to_display(linear * np.float32(np.exp(middle)))
+        if float(np.mean(reexposed @ LUMA_WEIGHTS)) < target:
             low = middle
         else:
             high = middle
@@ -83,8 +90,7 @@ def apply_gain(image: np.ndarray, gain: float) -> np.ndarray:
     """``image`` re-exposed by the linear-light ``gain`` (the same array when gain is 1)."""
     if gain == 1.0:
         return image
-    linear = np.power(image, DISPLAY_GAMMA, dtype=np.float32)
-    return _reexposed(linear, gain).astype(np.float32, copy=False)
+    return to_display(to_linear(image) * np.float32(gain))
 
 
 def normalize_exposure(image: np.ndarray, bounds: ExposureRange) -> np.ndarray:

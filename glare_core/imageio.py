@@ -34,6 +34,7 @@ from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 from glare_core.atomic import atomic_write
 from glare_core.errors import ImageReadError, ImageWriteError
+from glare_core.exposure import LUMA_WEIGHTS
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ _UPRIGHT = 1
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _SIXTEEN_BIT_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
-#: ITU-R BT.601 luma weights, the ones Pillow's RGB -> L conversion uses
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 #: JPEG quality from which chroma is kept at full resolution (4:4:4)
 _FULL_CHROMA_QUALITY = 90
 _PNG_SIGNATURE_AND_IHDR = 8 + 4 + 4 + 13 + 4
@@ -393,7 +392,7 @@ def _compose(rgb: np.ndarray, alpha: np.ndarray | None, layout: _Layout) -> np.n
     """Integer pixels: HxW grey, HxWx2 grey+alpha, HxWx3 RGB or HxWx4 RGBA."""
     colour = rgb.astype(np.float32, copy=False)
     if layout.grey:
-        colour = colour @ _LUMA_WEIGHTS
+        colour = colour @ LUMA_WEIGHTS
     planes = colour if colour.ndim == 3 else colour[..., np.newaxis]
     if layout.alpha and alpha is not None:
         planes = np.concatenate([planes, alpha[..., np.newaxis]], axis=2)

@@ -19,8 +19,9 @@ from skimage.metrics import structural_similarity
 from torch import nn
 
 from glare_core.errors import ConfigError, GlareError
+from glare_core.exposure import DISPLAY_GAMMA
 from glare_core.train import cli as train_cli
-from glare_core.train.augment import DISPLAY_GAMMA, AugmentConfig, darken, synthesize_low
+from glare_core.train.augment import AugmentConfig, darken, synthesize_low
 from glare_core.train.checkpoint import list_checkpoints
 from glare_core.train.config import TrainConfig, load_train_config
 from glare_core.train.data import (

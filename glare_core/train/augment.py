@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from glare_core.exposure import DISPLAY_GAMMA
+from glare_core.exposure import to_display, to_linear
 
 CHANNELS = 3
 
@@ -73,14 +73,6 @@ class AugmentConfig:
 
 #: the augmentations training uses unless told otherwise
 DEFAULT_AUGMENT = AugmentConfig()
-
-
-def to_linear(image: np.ndarray) -> np.ndarray:
-    return np.power(np.clip(image, 0.0, 1.0), DISPLAY_GAMMA, dtype=np.float32)
-
-
-def to_display(linear: np.ndarray) -> np.ndarray:
-    return np.power(np.clip(linear, 0.0, 1.0), 1.0 / DISPLAY_GAMMA, dtype=np.float32)
 
 
 def log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
