@@ -171,7 +171,7 @@ def official_config() -> GlareConfig:
     return GlareConfig(name="official")
 
 
-#: the compact model's exposure range (mean sRGB luma): the floor lies near the 15th
+#: the compact model's exposure range (mean sRGB luma): the floor lies near the 30th
 #: percentile of the train split's low images, the ceiling at its 95th (0.136)
 COMPACT_EXPOSURE = ExposureRange(floor=0.045, ceiling=0.14)
 
