@@ -70,6 +70,10 @@ def _auto_gain_folder(low_dir: Path, factor: float, target: Path) -> Path:
 
 def measure(weights: list[str], pairs: Path) -> None:
     model = [arg for path in weights for arg in ("--weights", path)]
+
+    def print_scored(label: str, predictions: Path) -> None:
+        print(_row(label, _glare("--pred", str(predictions), "--ref", str(pairs / "high"))))
+
     print("| input | PSNR | SSIM | PSNR GT-mean | SSIM GT-mean |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
@@ -77,22 +81,10 @@ def measure(weights: list[str], pairs: Path) -> None:
             report = _glare("--pairs", str(pairs), "--darken", str(factor), *model)
             print(_row(f"ours, eval low x{factor}", report))
             gained = _auto_gain_folder(pairs / "low", factor, Path(scratch) / f"gain{factor}")
-            report = _glare("--pred", str(gained), "--ref", str(pairs / "high"))
-            print(_row(f"auto-gain, eval low x{factor}", report))
-    with tempfile.TemporaryDirectory() as scratch:
-        print(
-            _row(
-                "identity (re-measured)",
-                _glare("--pred", str(pairs / "low"), "--ref", str(pairs / "high")),
-            )
-        )
+            print_scored(f"auto-gain, eval low x{factor}", gained)
+        print_scored("identity (re-measured)", pairs / "low")
         gamma = _gamma_folder(pairs / "low", Path(scratch) / "gamma")
-        print(
-            _row(
-                "gamma 0.4 (re-measured)",
-                _glare("--pred", str(gamma), "--ref", str(pairs / "high")),
-            )
-        )
+        print_scored("gamma 0.4 (re-measured)", gamma)
 
 
 def _thumb(image: np.ndarray, height: int | None = None, width: int | None = None) -> np.ndarray:
