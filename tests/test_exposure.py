@@ -10,11 +10,12 @@ import pytest
 from glare_core.config import COMPACT_EXPOSURE, preset
 from glare_core.engine import Enhancer
 from glare_core.exposure import (
-    DISPLAY_GAMMA,
     ExposureRange,
     apply_gain,
     mean_luma,
     normalize_exposure,
+    to_display,
+    to_linear,
 )
 from glare_core.imageio import read_image
 from glare_core.train.augment import AugmentConfig, augment_pair
@@ -29,7 +30,7 @@ def low(pairs_dir: Path) -> np.ndarray:
 
 def _darker(image: np.ndarray, linear_factor: float) -> np.ndarray:
     """What a shorter exposure records: linear light times the factor."""
-    return np.power(np.power(image, DISPLAY_GAMMA) * linear_factor, 1 / DISPLAY_GAMMA)
+    return to_display(to_linear(image) * np.float32(linear_factor))
 
 
 def test_images_in_range_pass_untouched(low) -> None:
