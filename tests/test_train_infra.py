@@ -21,7 +21,13 @@ from torch import nn
 from glare_core.errors import ConfigError, GlareError
 from glare_core.exposure import DISPLAY_GAMMA
 from glare_core.train import cli as train_cli
-from glare_core.train.augment import AugmentConfig, darken, synthesize_low
+from glare_core.train.augment import (
+    AugmentConfig,
+    darken,
+    hue_saturation_matrix,
+    recolor,
+    synthesize_low,
+)
 from glare_core.train.checkpoint import list_checkpoints
 from glare_core.train.config import TrainConfig, load_train_config
 from glare_core.train.data import (
@@ -247,6 +253,36 @@ def test_normal_light_crops_come_from_the_high_images(train_pairs: list[ImagePai
     # normal-light crops are much brighter than the dark inputs of the same pairs
     low_mean = np.mean([pair.low.mean() for pair in train_pairs]) / 255
     assert float(batch["high"].mean()) > 2 * low_mean
+
+
+def test_recolouring_keeps_greys_and_turns_hues() -> None:
+    greys = np.linspace(0, 1, 5, dtype=np.float32)[:, None].repeat(3, axis=1)
+    turn = hue_saturation_matrix(2 * np.pi / 3, 1.0)  # a third of the hue circle
+    np.testing.assert_allclose(greys @ turn.T, greys, atol=1e-6)
+    np.testing.assert_allclose(turn @ [1, 0, 0], [0, 1, 0], atol=1e-6)  # red -> green
+    np.testing.assert_allclose(turn @ [0, 0, 1], [1, 0, 0], atol=1e-6)  # blue -> red
+    # saturation 2 doubles the distance from grey; a muted red becomes a clear one
+    muted = np.array([[[0.6, 0.4, 0.4]]], dtype=np.float32)
+    vivid = recolor(muted, hue_saturation_matrix(0.0, 2.0))
+    assert vivid[0, 0, 0] > muted[0, 0, 0] and vivid[0, 0, 1] < muted[0, 0, 1]
+    assert recolor(muted, None) is muted
+
+
+def test_recoloured_pairs_change_both_images_alike(train_pairs: list[ImagePair]) -> None:
+    plain = AugmentConfig.disabled()
+    vivid = dataclasses.replace(plain, recolor_probability=1.0, saturation_range=(2.0, 2.0))
+    before = PairedCrops(train_pairs, CROP, plain).sample(4, batch_rng(seed=5, step=0))
+    after = PairedCrops(train_pairs, CROP, vivid).sample(4, batch_rng(seed=5, step=0))
+
+    def chroma(images: torch.Tensor) -> float:  # mean distance from grey
+        return float((images - images.mean(dim=1, keepdim=True)).abs().mean())
+
+    for name in ("low", "high"):
+        assert chroma(after[name]) > 1.3 * chroma(before[name])
+    stage_one = NormalLightCrops(train_pairs, CROP, vivid).sample(4, batch_rng(seed=5, step=0))
+    assert chroma(stage_one["high"]) > 1.3 * chroma(
+        NormalLightCrops(train_pairs, CROP).sample(4, batch_rng(seed=5, step=0))["high"]
+    )
 
 
 def test_synthetic_darkening_scales_brightness_by_the_exposure(

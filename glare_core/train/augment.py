@@ -3,7 +3,14 @@
 The product is judged on photos darker and more varied than the training pairs, so the low
 image of a pair is re-exposed, re-toned, made noisier and colour-shifted, and sometimes
 replaced by a low image synthesised from the normal-light one. The normal-light target is
-never changed photometrically: the network must learn to undo these shifts.
+never changed by these: the network must learn to undo them.
+
+One change acts on both images of a pair alike, and on stage 1's normal-light crops: a
+*recolouring* of the scene (hue rotated about the grey axis, saturation scaled, in linear
+light). The training photos are mostly dim indoor scenes in beige and grey; without it the
+codebook never sees a saturated green or red and renders them as greys, and the later stages
+learn that every scene is beige. A recoloured pair is still a physically sensible pair: the
+same scene with differently coloured objects, shot at the same two exposures.
 
 Exposure, noise and colour gains act where light adds up, in linear intensity: an sRGB value
 ``v`` is treated as ``v ** DISPLAY_GAMMA`` there (a plain power law, close enough to the sRGB
@@ -18,6 +25,7 @@ Images are float32 ``HxWx3`` arrays in [0, 1].
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +66,12 @@ class AugmentConfig:
     #: the augmented low image is stored with this many levels above black, as a camera's
     #: 8-bit file would (a darkened image loses its shadows to quantization); 0 keeps floats
     quantize_levels: int = 255
+    #: share of samples whose scene is recoloured (both images of a pair alike)
+    recolor_probability: float = 0.0
+    #: the hue is rotated about the grey axis by an angle uniform in ``±hue_rotation`` radians
+    hue_rotation: float = math.pi
+    #: the saturation (distance from the grey axis) is scaled log-uniformly in this range
+    saturation_range: tuple[float, float] = (0.8, 2.0)
 
     @classmethod
     def disabled(cls) -> AugmentConfig:
@@ -68,6 +82,7 @@ class AugmentConfig:
             noise_probability=0.0,
             color_cast_probability=0.0,
             synthetic_probability=0.0,
+            recolor_probability=0.0,
         )
 
 
@@ -161,6 +176,38 @@ def augment_pair(
     else:
         result = augment_low(low, rng, config)
     return quantize(result, config.quantize_levels)
+
+
+def hue_saturation_matrix(angle: float, saturation: float) -> np.ndarray:
+    """The 3x3 linear-RGB matrix that rotates hue by ``angle`` and scales saturation.
+
+    Colours split into their grey part (projection on ``(1, 1, 1)``), kept as is, and their
+    chroma, rotated about the grey axis (Rodrigues' formula) and scaled: greys stay grey.
+    """
+    axis = np.full(CHANNELS, 1.0 / math.sqrt(CHANNELS))
+    grey = np.outer(axis, axis)
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rotation = np.eye(CHANNELS) + math.sin(angle) * cross + (1 - math.cos(angle)) * cross @ cross
+    return (grey + saturation * rotation @ (np.eye(CHANNELS) - grey)).astype(np.float32)
+
+
+def random_recolor(rng: np.random.Generator, config: AugmentConfig) -> np.ndarray | None:
+    """A random scene recolouring (see :func:`hue_saturation_matrix`), or None by chance.
+
+    Draws nothing when recolouring is off, so configurations without it cut the same batches
+    as before it existed.
+    """
+    if config.recolor_probability <= 0 or rng.random() >= config.recolor_probability:
+        return None
+    angle = rng.uniform(-config.hue_rotation, config.hue_rotation)
+    return hue_saturation_matrix(angle, log_uniform(rng, config.saturation_range))
+
+
+def recolor(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
+    """``image`` with ``matrix`` applied to its linear-light colours (unchanged for None)."""
+    if matrix is None:
+        return image
+    return to_display(np.clip(to_linear(image) @ matrix.T, 0.0, 1.0))
 
 
 def quantize(image: np.ndarray, levels: int) -> np.ndarray:

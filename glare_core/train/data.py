@@ -23,7 +23,13 @@ from PIL import Image
 from glare_core.errors import ConfigError, GlareError
 from glare_core.exposure import UNBOUNDED, ExposureRange, normalize_exposure
 from glare_core.metrics import psnr, ssim
-from glare_core.train.augment import DEFAULT_AUGMENT, AugmentConfig, augment_pair
+from glare_core.train.augment import (
+    DEFAULT_AUGMENT,
+    AugmentConfig,
+    augment_pair,
+    random_recolor,
+    recolor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +161,10 @@ class PairedCrops:
         pair = self.pairs[int(rng.integers(len(self.pairs)))]
         rows, cols = _random_window(pair.low.shape, self.crop_size, rng)
         low, high = _random_geometry((pair.low[rows, cols], pair.high[rows, cols]), rng)
-        high_float = _as_float(high)
-        low_float = augment_pair(_as_float(low), high_float, rng, self.augment)
+        scene_color = random_recolor(rng, self.augment)
+        high_float = recolor(_as_float(high), scene_color)
+        low_float = recolor(_as_float(low), scene_color)
+        low_float = augment_pair(low_float, high_float, rng, self.augment)
         return normalize_exposure(low_float, self.exposure), high_float
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
@@ -165,18 +173,24 @@ class PairedCrops:
 
 
 class NormalLightCrops:
-    """Random crops of normal-light images only (stage 1): batches with "high"."""
+    """Random crops of normal-light images only (stage 1): batches with "high".
 
-    def __init__(self, pairs: Sequence[ImagePair], crop_size: int) -> None:
+    Of ``augment`` only the scene recolouring applies (the rest models low light).
+    """
+
+    def __init__(
+        self, pairs: Sequence[ImagePair], crop_size: int, augment: AugmentConfig = DEFAULT_AUGMENT
+    ) -> None:
         _refuse_eval(pairs)
         self.images = [pair.high for pair in pairs]
         self.crop_size = crop_size
+        self.augment = augment
 
     def _sample_one(self, rng: np.random.Generator) -> np.ndarray:
         image = self.images[int(rng.integers(len(self.images)))]
         rows, cols = _random_window(image.shape, self.crop_size, rng)
         (crop,) = _random_geometry((image[rows, cols],), rng)
-        return _as_float(crop)
+        return recolor(_as_float(crop), random_recolor(rng, self.augment))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         return {"high": to_tensor([self._sample_one(rng) for _ in range(batch_size)])}

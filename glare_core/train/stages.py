@@ -101,11 +101,14 @@ def _image_losses(
 class DeadCodeReseeder:
     """Tracks codebook usage and re-seeds codes that went unused."""
 
-    def __init__(self, codebook: nn.Embedding, upkeep: CodebookUpkeep) -> None:
+    def __init__(
+        self, codebook: nn.Embedding, upkeep: CodebookUpkeep, pretrained: bool = False
+    ) -> None:
         self.codebook = codebook
         self.upkeep = upkeep
         self.last_used = torch.zeros(codebook.num_embeddings, dtype=torch.long)
-        self.initialised = False
+        #: a pretrained codebook (a fine-tune) is kept; a fresh one is seeded from the encoder
+        self.initialised = pretrained
 
     @torch.no_grad()
     def update(self, latents: torch.Tensor, indices: torch.Tensor, step: int) -> None:
@@ -139,11 +142,15 @@ class DeadCodeReseeder:
 
 
 def vqgan_stage(
-    model: GlareNet, weights: LossWeights = LossWeights(), upkeep: CodebookUpkeep = CodebookUpkeep()
+    model: GlareNet,
+    weights: LossWeights = LossWeights(),
+    upkeep: CodebookUpkeep = CodebookUpkeep(),
+    pretrained: bool = False,
 ) -> StageSpec:
+    """Stage 1; ``pretrained``: the codebook comes from earlier weights (keep, don't re-seed)."""
     vqgan = model.vqgan
     _freeze_all_but(model, vqgan)
-    reseeder = DeadCodeReseeder(vqgan.quantize.embedding, upkeep)
+    reseeder = DeadCodeReseeder(vqgan.quantize.embedding, upkeep, pretrained)
 
     def loss_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         high = batch["high"]
@@ -255,7 +262,7 @@ def _run(
 
 def train_vqgan(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
-    spec = vqgan_stage(model)
+    spec = vqgan_stage(model, pretrained=bool(config.init_weights))
     pairs = load_pairs(config.data_root, TRAIN_SPLIT)
     eval_pairs = [dataclasses.replace(p, low=p.high) for p in _eval_pairs(config)]
 
@@ -266,7 +273,7 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
         device = next(model.parameters()).device
         return score_pairs(eval_pairs, reconstruct, device) if eval_pairs else {}
 
-    batches = NormalLightCrops(pairs, config.crop_size)
+    batches = NormalLightCrops(pairs, config.crop_size, config.augment)
     return _run(config, model, spec, batches, validate, {"codebook": spec.upkeep})
 
 
