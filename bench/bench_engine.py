@@ -1,6 +1,7 @@
 """Speed and memory of the inference engine, printed as a table.
 
     .venv/bin/python bench/bench_engine.py [--threads N] [--skip-official] [--weights FILE]
+                                           [--precision auto|float32]
 
 Each case runs in a fresh subprocess so its peak RSS is its own. Goals (2 CPU cores):
 compact <= 1.5 s per 600x400; 12 MP <= 60 s; peak RSS <= 3 GB at any size;
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from glare_core.config import PRECISIONS
+
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO.parent / "shared" / "data" / "lowlight-pairs" / "eval" / "low" / "148.png"
 SIZES = {"600x400": (400, 600), "12 MP": (3000, 4000)}
@@ -39,20 +42,24 @@ def _image(height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(np.tile(photo, reps)[:height, :width])
 
 
-def _enhancer(preset: str, weights: str | None):
+def _enhancer(preset: str, options: argparse.Namespace):
     from glare_core.engine import Enhancer
 
-    if preset == "compact" and weights:
-        return Enhancer.load([weights], device="cpu")
-    return Enhancer.from_config(preset, device="cpu")
+    if preset == "compact" and options.weights:
+        return Enhancer.load([options.weights], device="cpu", precision=options.precision)
+    return Enhancer.from_config(preset, device="cpu", precision=options.precision)
 
 
-def _case_enhance(preset: str, size: str, weights: str | None) -> dict:
-    enhancer = _enhancer(preset, weights)
+def _dtype_name(enhancer) -> str:
+    return str(enhancer.decoder_dtype).removeprefix("torch.")
+
+
+def _case_enhance(preset: str, size: str, options: argparse.Namespace) -> dict:
+    enhancer = _enhancer(preset, options)
     image = _image(*SIZES[size])
     started = time.perf_counter()
     enhancer.enhance(image)
-    return {"seconds": time.perf_counter() - started}
+    return {"seconds": time.perf_counter() - started, "decoders": _dtype_name(enhancer)}
 
 
 def _median_ms(action) -> float:
@@ -64,8 +71,8 @@ def _median_ms(action) -> float:
     return float(np.median(times))
 
 
-def _case_render(preset: str, size: str, weights: str | None) -> dict:
-    enhancer = _enhancer(preset, weights)
+def _case_render(preset: str, size: str, options: argparse.Namespace) -> dict:
+    enhancer = _enhancer(preset, options)
     image = _image(*PREVIEW_SIZES[size])
     started = time.perf_counter()
     prepared = enhancer.prepare(image)
@@ -80,25 +87,31 @@ def _case_render(preset: str, size: str, weights: str | None) -> dict:
     temperature_ms = _median_ms(
         lambda: enhancer.render(prepared, temperature=next(temperatures), seed=1)
     )
-    return {"seconds": first, "strength_ms": strength_ms, "temperature_ms": temperature_ms}
+    return {
+        "seconds": first,
+        "strength_ms": strength_ms,
+        "temperature_ms": temperature_ms,
+        "decoders": _dtype_name(enhancer),
+    }
 
 
 CASES = {"enhance": _case_enhance, "render": _case_render}
 
 
-def _run_case(kind: str, preset: str, size: str, threads: int, weights: str | None) -> dict:
-    command = [sys.executable, __file__, "--case", kind, preset, size, "--threads", str(threads)]
-    if weights:
-        command += ["--weights", weights]
+def _run_case(kind: str, preset: str, size: str, options: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--case", kind, preset, size]
+    command += ["--threads", str(options.threads), "--precision", options.precision]
+    if options.weights:
+        command += ["--weights", options.weights]
     output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def _child(kind: str, preset: str, size: str, threads: int, weights: str | None) -> None:
+def _child(kind: str, preset: str, size: str, options: argparse.Namespace) -> None:
     import torch
 
-    torch.set_num_threads(threads)
-    result = CASES[kind](preset, size, weights)
+    torch.set_num_threads(options.threads)
+    result = CASES[kind](preset, size, options)
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(json.dumps(result))
 
@@ -108,31 +121,33 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-official", action="store_true")
     parser.add_argument("--weights", help="compact weights (default: random initialisation)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--case", nargs=3, metavar=("KIND", "PRESET", "SIZE"), help="internal")
     args = parser.parse_args()
     if args.case:
-        _child(*args.case, args.threads, args.weights)
+        _child(*args.case, args)
         return
     presets = ["compact"] + ([] if args.skip_official else ["official"])
     print(
-        f"| preset | case | size | seconds | strength re-render ms (full / draft 1 / draft 2) "
-        f"| temperature re-render ms | peak RSS GB |  ({args.threads} threads)"
+        f"| preset | decoders | case | size | seconds | strength re-render ms (full / draft 1 "
+        f"/ draft 2) | temperature re-render ms | peak RSS GB |  ({args.threads} threads)"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for preset in presets:
         for size in SIZES:
             if preset == "official" and size == "12 MP":
-                print("| official | enhance | 12 MP | not run: ~50x the 600x400 time | | | |")
+                print("| official | | enhance | 12 MP | not run: ~50x the 600x400 time | | | |")
                 continue
-            result = _run_case("enhance", preset, size, args.threads, args.weights)
+            result = _run_case("enhance", preset, size, args)
             print(
-                f"| {preset} | enhance | {size} | {result['seconds']:.2f} | | "
-                f"| {result['peak_rss_gb']:.2f} |"
+                f"| {preset} | {result['decoders']} | enhance | {size} | {result['seconds']:.2f} "
+                f"| | | {result['peak_rss_gb']:.2f} |"
             )
         for size in PREVIEW_SIZES:
-            result = _run_case("render", preset, size, args.threads, args.weights)
+            result = _run_case("render", preset, size, args)
             print(
-                f"| {preset} | prepare+render | {size} | {result['seconds']:.2f} "
+                f"| {preset} | {result['decoders']} | prepare+render | {size} "
+                f"| {result['seconds']:.2f} "
                 f"| {' / '.join(f'{ms:.0f}' for ms in result['strength_ms'])} "
                 f"| {result['temperature_ms']:.0f} "
                 f"| {result['peak_rss_gb']:.2f} |"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glare_core import __version__
+from glare_core.config import PRECISIONS
 from glare_core.errors import GlareError
 from glare_core.log import setup_logging
 from glare_core.progress import Cancelled, CancelToken
@@ -135,6 +136,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="CPU threads (default: one per physical core)",
     )
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default): the decoders run in bfloat16 where the weights allow it and the "
+        "device computes it natively (about 1.5x faster on such CPUs, within a level of "
+        "float32); float32: never",
+    )
 
 
 # ---------------------------------------------------------------- enhance
@@ -233,7 +242,11 @@ def _load_enhancer(args: argparse.Namespace) -> Enhancer:
 
     device = select_device(args.device, args.threads)
     return Enhancer.load(
-        weights=args.weights, config=args.config, device=device.type, tile_size=args.tile
+        weights=args.weights,
+        config=args.config,
+        device=device.type,
+        tile_size=args.tile,
+        precision=args.precision,
     )
 
 

@@ -120,6 +120,20 @@ class InputConfig:
         return ExposureRange(self.exposure_floor, self.exposure_ceiling)
 
 
+#: what an Enhancer may be asked for: "auto" runs the decoders in reduced precision where the
+#: config allows it and the device computes it natively; "float32" never does
+PRECISIONS = ("auto", "float32")
+
+
+@dataclass(frozen=True)
+class PrecisionConfig:
+    """Number formats at inference (training always runs in float32)."""
+
+    #: run the parts after codebook retrieval (VQGAN and fusion decoders) in bfloat16 on
+    #: devices that compute it natively; see glare_core/model/precision.py
+    reduced_decoders: bool = False
+
+
 @dataclass(frozen=True)
 class GlareConfig:
     """The whole GLARE network."""
@@ -130,6 +144,7 @@ class GlareConfig:
     flow: FlowConfig = field(default_factory=FlowConfig)
     fusion_decoder: FusionDecoderConfig = field(default_factory=FusionDecoderConfig)
     input: InputConfig = field(default_factory=InputConfig)
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -182,7 +197,9 @@ def compact_config() -> GlareConfig:
     No attention anywhere (attention is global and quadratic in pixels, which rules
     out tiling and interactive rates); narrow widths with 8 GroupNorm groups. Widths
     were chosen from measurement (``bench/bench_engine.py``). Inputs are re-exposed into
-    the mean-luma range the model trains on (see :data:`COMPACT_EXPOSURE`).
+    the mean-luma range the model trains on (see :data:`COMPACT_EXPOSURE`). Its decoders
+    run in bfloat16 where that is native (the official preset stays float32 throughout,
+    for parity with the official code).
     """
     no_attention = AutoencoderConfig(
         channels=16,
@@ -204,6 +221,7 @@ def compact_config() -> GlareConfig:
         input=InputConfig(
             exposure_floor=COMPACT_EXPOSURE.floor, exposure_ceiling=COMPACT_EXPOSURE.ceiling
         ),
+        precision=PrecisionConfig(reduced_decoders=True),
     )
 
 

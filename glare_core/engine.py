@@ -35,12 +35,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glare_core.config import GlareConfig, load_config
+from glare_core.config import PRECISIONS, GlareConfig, load_config
 from glare_core.exposure import normalize_exposure
 from glare_core.model import global_stats
 from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
 from glare_core.model.glare import Generated, GlareNet
+from glare_core.model.precision import REDUCED_DTYPE, native_reduced_precision
 from glare_core.preprocess import (
     Padding,
     official_padding,
@@ -182,11 +183,25 @@ class Enhancer:
     """A loaded GLARE network on a device, with whole-image, tiled and interactive paths."""
 
     def __init__(
-        self, model: GlareNet, device: torch.device, tiling: TilingConfig | None = None
+        self,
+        model: GlareNet,
+        device: torch.device,
+        tiling: TilingConfig | None = None,
+        precision: str = "auto",
     ) -> None:
+        """``precision``: "auto" runs the decoders in reduced precision where the model's
+        config allows it and the device computes it natively; "float32" never does."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         self.model = model.to(device).eval()
         self.device = device
         self.tiling = tiling or default_tiling(model.config)
+        self.decoder_dtype = torch.float32
+        reduced = model.config.precision.reduced_decoders and precision == "auto"
+        if reduced and native_reduced_precision(device):
+            self.decoder_dtype = REDUCED_DTYPE
+        self.model.set_decoder_dtype(self.decoder_dtype)
+        logger.info("decoders run in %s", str(self.decoder_dtype).removeprefix("torch."))
 
     @property
     def config(self) -> GlareConfig:
@@ -200,6 +215,7 @@ class Enhancer:
         config: str | Path | None = None,
         device: str = "auto",
         tile_size: int | None = None,
+        precision: str = "auto",
     ) -> Enhancer:
         """Weights from files (ours or official), or the bundled compact model."""
         paths = list(weights) or [bundled_weights_path()]
@@ -207,15 +223,19 @@ class Enhancer:
         tiling = default_tiling(model.config)
         if tile_size is not None:
             tiling = dataclasses.replace(tiling, tile_size=tile_size)
-        return cls(model, _resolve_device(device), tiling)
+        return cls(model, _resolve_device(device), tiling, precision)
 
     @classmethod
     def from_config(
-        cls, config: str | Path = "compact", device: str = "auto", seed: int = 0
+        cls,
+        config: str | Path = "compact",
+        device: str = "auto",
+        seed: int = 0,
+        precision: str = "auto",
     ) -> Enhancer:
         """A randomly initialised network of a preset (for tests and benchmarks)."""
         torch.manual_seed(seed)
-        return cls(GlareNet(load_config(config)), _resolve_device(device))
+        return cls(GlareNet(load_config(config)), _resolve_device(device), precision=precision)
 
     # -- building blocks ----------------------------------------------------------------
     def _normalized(self, image: np.ndarray) -> np.ndarray:

@@ -103,6 +103,26 @@ def test_deformable_conv_matches_naive_loop() -> None:
     torch.testing.assert_close(ours, expected, atol=1e-10, rtol=1e-10)
 
 
+def test_deformable_conv_in_bfloat16_channels_last_samples_in_float32() -> None:
+    # reduced-precision decoders hand the warp bfloat16, channels-last features; sampling
+    # them directly crashes torch 2.13's CPU grid_sample, so the warp samples in float32
+    torch.manual_seed(0)
+    groups, channels, size = 2, 8, (40, 56)
+    x = torch.randn(1, channels, *size)
+    offset = 3 * torch.randn(1, groups * 2 * 9, *size)
+    mask = torch.rand(1, groups * 9, *size)
+    weight, bias = 0.1 * torch.randn(channels, channels, 3, 3), torch.randn(channels)
+    exact = modulated_deform_conv2d(x, offset, mask, weight, bias, 1, groups)
+    low = [
+        t.to(torch.bfloat16, memory_format=torch.channels_last) for t in (x, offset, mask, weight)
+    ]
+    reduced = modulated_deform_conv2d(*low, bias.to(torch.bfloat16), 1, groups)
+    assert reduced.dtype == torch.bfloat16
+    assert reduced.is_contiguous(memory_format=torch.channels_last)
+    error = (reduced.float() - exact).abs()
+    assert error.mean() < 0.01 * exact.abs().mean() and error.max() < 0.1
+
+
 def test_deformable_conv_with_zero_offsets_is_a_masked_convolution() -> None:
     torch.manual_seed(0)
     x = torch.randn(2, 4, 6, 7, dtype=torch.float64)

@@ -31,17 +31,22 @@ class GroupNorm(nn.GroupNorm, GlobalStatistics):
         if self.stats_mode is StatsMode.LIVE:
             return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
         batch = x.shape[0]
-        grouped = x.reshape(batch, self.num_groups, -1)
-        mean = self.statistic("mean", lambda: grouped.mean(dim=2, keepdim=True))
-        var = self.statistic("var", lambda: grouped.var(dim=2, unbiased=False, keepdim=True))
-        # normalising and the affine map folded into one scale and shift per channel, so
-        # each tile costs one pass over x instead of four
+
+        def group_statistics() -> torch.Tensor:
+            # one pass, in float32 whatever x's dtype; reshaping a channels-last x copies
+            # it, but this runs only while recording
+            grouped = x.reshape(batch, self.num_groups, -1).float()
+            return torch.stack(torch.var_mean(grouped, dim=2, unbiased=False, keepdim=True))
+
+        var, mean = self.statistic("var_mean", group_statistics)
+        # normalising and the affine map folded into one scale and shift per channel (in
+        # float32, then x's dtype), so each tile costs one pass over x instead of four
         per_channel = self.num_channels // self.num_groups
         inv_std = torch.rsqrt(var + self.eps).repeat_interleave(per_channel, dim=1)
-        scale = inv_std.view(batch, -1, 1, 1) * self.weight.view(1, -1, 1, 1)
+        scale = inv_std.view(batch, -1, 1, 1) * self.weight.view(1, -1, 1, 1).float()
         mean = mean.repeat_interleave(per_channel, dim=1).view(batch, -1, 1, 1)
-        shift = self.bias.view(1, -1, 1, 1) - mean * scale
-        return torch.addcmul(shift, x, scale)
+        shift = self.bias.view(1, -1, 1, 1).float() - mean * scale
+        return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
 
 
 class ResnetBlock(nn.Module):

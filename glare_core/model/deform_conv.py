@@ -58,6 +58,18 @@ def modulated_deform_conv2d(
     ``mask`` (B, G*K, H, W); ``weight`` (O, C, kh, kw). Output (B, O, H, W) when
     ``padding`` keeps the size (the only case GLARE uses).
     """
+    # per-tap planes must be contiguous: a channels-last mask or offset makes every
+    # tap's slice a strided gather (measured 6x slower); the result keeps x's layout.
+    # Sampling runs in float32 whatever x's dtype: grid_sample on bfloat16 crashes on
+    # CPU (segmentation fault in torch 2.13), and the grids (positions plus offsets, see
+    # _tap_grid) come out float32 as the positions are, since bfloat16 cannot tell
+    # neighbouring pixels of a wide image apart. Offsets and mask keep their dtype.
+    layout, dtype = _memory_format(x), x.dtype
+    compute = torch.promote_types(dtype, torch.float32)  # float64 stays float64
+    x = x.to(compute).contiguous()
+    offset, mask = offset.contiguous(), mask.contiguous()
+    weight = weight.to(compute)
+    bias = None if bias is None else bias.to(compute)
     batch, channels, height, width = x.shape
     out_channels, _, kernel_h, kernel_w = weight.shape
     taps = kernel_h * kernel_w
@@ -89,7 +101,13 @@ def modulated_deform_conv2d(
         modulated = (sampled * mask[:, :, :, tap]).view(batch, channels, out_h * out_w)
         # accumulate in place: one pass over the output per tap instead of three
         out.baddbmm_(weight[:, :, row, col].expand(batch, -1, -1), modulated)
-    return out.view(batch, out_channels, out_h, out_w)
+    return out.view(batch, out_channels, out_h, out_w).to(dtype, memory_format=layout)
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 class ModulatedDeformConv2d(nn.Module):

@@ -23,6 +23,7 @@ from glare_core.model.autoencoder import MidBlock, build_decoder_levels
 from glare_core.model.blocks import GroupNorm, swish
 from glare_core.model.deform_conv import ModulatedDeformConv2d
 from glare_core.model.global_stats import GlobalStatistics
+from glare_core.model.precision import as_format_of
 
 WARP_KERNEL = 3
 
@@ -40,8 +41,10 @@ class WarpBlock(nn.Module, GlobalStatistics):
         """The fused feature ``h + warped * mean(h) / mean(warped)`` (means image-wide)."""
         guide = self.offset(torch.cat([vq_feature, h], dim=1))
         warped = self.dcn(vq_feature, guide)
-        h_mean = self.statistic("h_mean", h.mean)
-        warped_mean = self.statistic("warped_mean", warped.mean)
+        # accumulated and kept in float32 whatever the decoder's dtype: a mean over a whole
+        # image needs more than bfloat16's three digits
+        h_mean = self.statistic("h_mean", lambda: h.mean(dtype=torch.float32))
+        warped_mean = self.statistic("warped_mean", lambda: warped.mean(dtype=torch.float32))
         return torch.addcmul(h, warped, h_mean / warped_mean)
 
 
@@ -69,7 +72,7 @@ class FusionDecoder(nn.Module):
 
     def head(self, z: torch.Tensor) -> torch.Tensor:
         """Everything before the first AMB: depends on the latent only."""
-        h = self.mid(self.conv_in(z))
+        h = self.mid(self.conv_in(as_format_of(z, self.conv_in.weight)))
         coarsest = len(self.up) - 1
         h = self.up[coarsest].upsample(self.up[coarsest](h))
         return self.up[coarsest - 1](h)
@@ -82,6 +85,10 @@ class FusionDecoder(nn.Module):
         strength: float = TRAINED_STRENGTH,
     ) -> torch.Tensor:
         """From the first AMB to RGB. ``vq_features`` coarse to fine, ``skips`` fine first."""
+        own = self.residual_conv.weight
+        h = as_format_of(h, own)
+        vq_features = [as_format_of(feature, own) for feature in vq_features]
+        skips = [as_format_of(skip, own) for skip in skips]
         for index in range(self.fused_levels):
             level = self.fused_levels - 1 - index
             if index > 0:

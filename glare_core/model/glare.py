@@ -23,6 +23,7 @@ from glare_core.model.amb import TRAINED_STRENGTH
 from glare_core.model.cond_encoder import CondEncoder, Condition
 from glare_core.model.flow import LatentFlow
 from glare_core.model.fusion_decoder import FusionDecoder
+from glare_core.model.precision import memory_format_for
 from glare_core.model.vqgan import VQGAN
 
 
@@ -44,6 +45,19 @@ class GlareNet(nn.Module):
         self.cond_encoder = CondEncoder(cfg.cond_encoder)
         self.flow = LatentFlow(cfg.flow, z_channels, cfg.cond_encoder.cond_channels)
         self.fusion_decoder = FusionDecoder(cfg.fusion_decoder)
+
+    @property
+    def decoder_parts(self) -> tuple[nn.Module, ...]:
+        """What runs after codebook retrieval: free to run in reduced precision."""
+        return (self.vqgan.post_quant_conv, self.vqgan.decoder, self.fusion_decoder)
+
+    def set_decoder_dtype(self, dtype: torch.dtype) -> None:
+        """Run :attr:`decoder_parts` in ``dtype`` (reduced precision also in channels-last).
+
+        The parts convert their inputs themselves; their output comes in ``dtype``.
+        """
+        for part in self.decoder_parts:
+            part.to(dtype=dtype, memory_format=memory_format_for(dtype))
 
     @property
     def downscale(self) -> int:

@@ -14,6 +14,7 @@ from torch import nn
 
 from glare_core.config import VQGANConfig
 from glare_core.model.autoencoder import Decoder, Encoder
+from glare_core.model.precision import as_format_of
 from glare_core.model.quantizer import Codebook, Quantized
 
 
@@ -40,6 +41,7 @@ class VQGAN(nn.Module):
 
     def decode_features(self, quantized: torch.Tensor) -> list[torch.Tensor]:
         """Decoder features of every level but the coarsest, coarse to fine."""
+        quantized = as_format_of(quantized, self.post_quant_conv.weight)
         _, fused_levels = self.decoder.features(self.post_quant_conv(quantized))
         return fused_levels
 
