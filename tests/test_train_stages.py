@@ -54,7 +54,9 @@ def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -
         batch_size=2,
         crop_size=32,
         warmup_steps=1,
-        validate_every=0,
+        # a validation between steps: it must leave the model trainable (float32)
+        validate_every=1,
+        validate_images=1,
         log_every=1,
         progress_bar=False,
         out_dir=str(tmp_path / "fusion"),
@@ -66,5 +68,6 @@ def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -
     assert resumed.step == 3
     log = (tmp_path / "fusion" / config.log_file).read_text()
     assert "resumed from" in log and "at step 2" in log
+    assert "step 3 validation psnr=" in log
     model = build_model([tmp_path / "fusion" / EXPORT_NAME])
     assert model.config == preset("compact")

@@ -308,7 +308,9 @@ def train_fusion(config: TrainConfig) -> TrainResult:
         if not eval_pairs:
             return {}
         device = next(model.parameters()).device
-        enhancer = Enhancer(model, device)
+        # float32: the enhancer shares the model being trained, and reduced-precision
+        # decoders would convert its parameters
+        enhancer = Enhancer(model, device, precision="float32")
         return score_pairs(eval_pairs, _numpy_predictor(enhancer.enhance), device)
 
     batches = PairedCrops(pairs, config.crop_size, config.augment, model.config.input.exposure)
