@@ -18,6 +18,11 @@ Temperature: the flow's base Gaussian is N(color_map, T^2 I). T = 0 reproduces t
 official deterministic output; T > 0 draws the noise from ``seed``, on the CPU, for
 the whole image at once, so the same seed and T give the same picture on any device
 and with any tiling. (The official code ignores its temperature.)
+
+Precision: where the model's config allows it (the compact preset) and the device computes
+bfloat16 natively, the decoders after codebook retrieval run in bfloat16 channels-last
+(:mod:`glare_core.model.precision`); ``precision="float32"`` turns that off. The codebook
+choice is float32 either way.
 """
 
 from __future__ import annotations
