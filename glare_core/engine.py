@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
 from glare_core.exposure import normalize_exposure
+from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
 from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
@@ -198,6 +199,7 @@ class Enhancer:
         config allows it and the device computes it natively; "float32" never does."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        keep_freed_memory()
         self.model = model.to(device).eval()
         self.device = device
         self.tiling = tiling or default_tiling(model.config)
@@ -279,18 +281,34 @@ class Enhancer:
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
         """Enhance an HxWx3 float RGB image in [0, 1]; returns the same shape."""
-        image = self._normalized(image)
         check_strength(strength)
         started = time.perf_counter()
-        padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
-        padded = pad_image(image, padding)
+        height, width = image.shape[:2]
+        padding = official_padding(height, width, self.config.input.pad_multiple)
+        # the normalised copy is not kept: at 12 MP each float copy is 144 MB of peak memory
+        padded = pad_image(self._normalized(image), padding)
         noise = self._noise(self._latent_shape(*padded.shape[:2]), temperature, seed)
         controls = Controls(strength, temperature, noise)
+        try:
+            result = self._enhance_with_fallback(padded, controls, progress, cancel)
+        finally:
+            release_freed_memory()  # the photo is done (or given up): the app goes idle
+        report(progress, 1.0, "done")
+        logger.info("enhanced %dx%d in %.2f s", width, height, time.perf_counter() - started)
+        return np.ascontiguousarray(padding.crop(result))
+
+    def _enhance_with_fallback(
+        self,
+        padded: np.ndarray,
+        controls: Controls,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> np.ndarray:
+        """:meth:`_enhance_padded`, with the tile size halved after running out of memory."""
         tile_size = self.tiling.tile_size
         while True:
             try:
-                result = self._enhance_padded(padded, controls, tile_size, progress, cancel)
-                break
+                return self._enhance_padded(padded, controls, tile_size, progress, cancel)
             except Exception as exc:
                 if not _is_out_of_memory(exc) or tile_size <= self.tiling.min_tile_size:
                     raise
@@ -298,14 +316,6 @@ class Enhancer:
                 logger.warning("out of memory: retrying with %d px tiles", tile_size)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
-        report(progress, 1.0, "done")
-        logger.info(
-            "enhanced %dx%d in %.2f s",
-            image.shape[1],
-            image.shape[0],
-            time.perf_counter() - started,
-        )
-        return np.ascontiguousarray(padding.crop(result))
 
     def _enhance_padded(
         self,
@@ -355,6 +365,7 @@ class Enhancer:
                 report(progress, index / len(tiles), f"tile {index + 1}/{len(tiles)}")
                 core = tile.core_in_window()
                 output = self._run_window(padded, tile.window, controls)
+                release_freed_memory()  # one tile's pages, reused within it, not across
                 result[tile.core.top : tile.core.bottom, tile.core.left : tile.core.right] = output[
                     core.top : core.bottom, core.left : core.right
                 ]
