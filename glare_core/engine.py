@@ -77,6 +77,9 @@ class TilingConfig:
     #: largest side of the downscaled copy that image-wide statistics are measured on
     #: (None: tile_size, which is known to fit in memory)
     stats_size: int | None = None
+    #: freed memory kept for the next tile (glare_core.memory) before it is given back:
+    #: reuse saves page faults, too much of it fragments and raises the peak
+    kept_between_tiles: int = 512 * 2**20
 
 
 #: attention is quadratic in pixels: networks with it get smaller default tiles
@@ -365,7 +368,7 @@ class Enhancer:
                 report(progress, index / len(tiles), f"tile {index + 1}/{len(tiles)}")
                 core = tile.core_in_window()
                 output = self._run_window(padded, tile.window, controls)
-                release_freed_memory()  # one tile's pages, reused within it, not across
+                release_freed_memory(self.tiling.kept_between_tiles)
                 result[tile.core.top : tile.core.bottom, tile.core.left : tile.core.right] = output[
                     core.top : core.bottom, core.left : core.right
                 ]

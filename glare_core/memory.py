@@ -5,11 +5,12 @@ with a fresh ``mmap`` and hands them back with ``munmap`` when freed, so every l
 every tile pays again for the kernel to map and zero the same memory: on a 12 MP photo
 (2 CPU threads) 14.8 million page faults and a third of all CPU time spent in the kernel.
 Told to serve everything from its heap and to keep freed memory there, glibc hands the
-next layer the pages the last one used. The engine gives the kept memory back with
-:func:`release_freed_memory` after each tile (keeping it across tiles too was faster,
-42-46 s, but fragmentation pushed the peak from 2.6 to 3.0 GB) and after each photo, so an
-idle app does not hold its peak. Measured on 12 MP (``bench/bench_engine.py``, bfloat16
-decoders): 61.2 s and 2.82 GB peak before, 49.3 s and 2.15 GB with this.
+next layer the pages the last one used. Kept memory goes back to the system with
+:func:`release_freed_memory`: after a tile when more than 512 MB is kept (fragmentation
+otherwise lifts the peak: 2.96 GB on 12 MP when never given back between tiles) and after
+each photo, so an idle app does not hold its peak. Measured on 12 MP (bfloat16 decoders,
+2 threads): 59.8 s, 14.8 M page faults, 33 s in the kernel and a 2.67 GB peak before;
+44.1 s, 5.1 M faults, 12 s and 2.13 GB with this.
 
 Elsewhere (macOS, Windows, musl) both functions do nothing: those allocators are left as
 they are.
@@ -28,8 +29,9 @@ log = logging.getLogger(__name__)
 #: mallopt parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
-#: free memory at the top of the heap kept until release_freed_memory (no automatic limit)
-KEEP_FREED_BYTES = 2**40
+#: free memory at the top of the heap kept until release_freed_memory: the largest value
+#: mallopt's C int takes (a larger one wraps, to 0 for 2**40: trim on every free)
+KEEP_FREED_BYTES = 2**31 - 1
 
 
 @cache
@@ -37,12 +39,13 @@ def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
     try:
-        return ctypes.CDLL("libc.so.6")
+        libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return libc
 
 
-@cache
 def keep_freed_memory() -> bool:
     """Serve large blocks from the heap and keep freed ones there; True where it applies."""
     libc = _glibc()
@@ -53,8 +56,37 @@ def keep_freed_memory() -> bool:
     return bool(kept)
 
 
-def release_freed_memory() -> None:
-    """Give the memory kept by :func:`keep_freed_memory` back to the system."""
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33 and later)."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def kept_free_bytes() -> int:
+    """Bytes freed but kept by the allocator (0 where that cannot be asked)."""
     libc = _glibc()
-    if libc is not None:
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return 0
+    libc.mallinfo2.restype = _MallInfo2
+    return int(libc.mallinfo2().fordblks)
+
+
+def release_freed_memory(keep_bytes: int = 0) -> None:
+    """Give the memory kept by :func:`keep_freed_memory` back, if more than ``keep_bytes``."""
+    libc = _glibc()
+    if libc is not None and (keep_bytes == 0 or kept_free_bytes() > keep_bytes):
         libc.malloc_trim(0)
