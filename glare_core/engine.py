@@ -199,7 +199,11 @@ class Enhancer:
         precision: str = "auto",
     ) -> None:
         """``precision``: "auto" runs the decoders in reduced precision where the model's
-        config allows it and the device computes it natively; "float32" never does."""
+        config allows it and the device computes it natively; "float32" never does.
+
+        The enhancer takes ``model`` over: it moves it to ``device`` and converts its
+        decoders' parameters (a bfloat16 copy is not turned back into the float32 original).
+        """
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         keep_freed_memory()
