@@ -34,28 +34,6 @@ M_MMAP_MAX = -4
 KEEP_FREED_BYTES = 2**31 - 1
 
 
-@cache
-def _glibc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return libc
-
-
-def keep_freed_memory() -> bool:
-    """Serve large blocks from the heap and keep freed ones there; True where it applies."""
-    libc = _glibc()
-    if libc is None:
-        return False
-    kept = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
-    log.debug("glibc keeps freed memory for reuse: %s", bool(kept))
-    return bool(kept)
-
-
 class _MallInfo2(ctypes.Structure):
     """glibc's ``struct mallinfo2`` (2.33 and later)."""
 
@@ -76,12 +54,35 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
+@cache
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    if hasattr(libc, "mallinfo2"):
+        libc.mallinfo2.restype = _MallInfo2
+    return libc
+
+
+def keep_freed_memory() -> bool:
+    """Serve large blocks from the heap and keep freed ones there; True where it applies."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    kept = libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
+    log.debug("glibc keeps freed memory for reuse: %s", bool(kept))
+    return bool(kept)
+
+
 def kept_free_bytes() -> int:
     """Bytes freed but kept by the allocator (0 where that cannot be asked)."""
     libc = _glibc()
     if libc is None or not hasattr(libc, "mallinfo2"):
         return 0
-    libc.mallinfo2.restype = _MallInfo2
     return int(libc.mallinfo2().fordblks)
 
 

@@ -13,11 +13,7 @@ network as a whole not measurably (its elementwise work gets slower).
 
 from __future__ import annotations
 
-import logging
-
 import torch
-
-log = logging.getLogger(__name__)
 
 #: the number format of reduced-precision decoders
 REDUCED_DTYPE = torch.bfloat16

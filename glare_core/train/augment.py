@@ -207,7 +207,7 @@ def recolor(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
     """``image`` with ``matrix`` applied to its linear-light colours (unchanged for None)."""
     if matrix is None:
         return image
-    return to_display(np.clip(to_linear(image) @ matrix.T, 0.0, 1.0))
+    return to_display(to_linear(image) @ matrix.T)  # to_display clips to [0, 1]
 
 
 def quantize(image: np.ndarray, levels: int) -> np.ndarray:
