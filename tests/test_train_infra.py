@@ -24,6 +24,7 @@ from glare_core.train import cli as train_cli
 from glare_core.train.augment import (
     AugmentConfig,
     darken,
+    grained_normal,
     hue_saturation_matrix,
     recolor,
     synthesize_low,
@@ -304,6 +305,34 @@ def test_synthetic_darkening_scales_brightness_by_the_exposure(
         # a colour cast moves the mean by at most its strength
         assert lowest * (1 - config.color_cast_strength) < ratio
         assert ratio < highest * (1 + config.color_cast_strength)
+
+
+def _neighbour_correlation(noise: np.ndarray) -> float:
+    return float(np.corrcoef(noise[:, :-1].ravel(), noise[:, 1:].ravel())[0, 1])
+
+
+def test_grained_noise_keeps_unit_variance_and_spreads_over_the_grain() -> None:
+    shape = (96, 128, 3)
+    fine = grained_normal(shape, 1, np.random.default_rng(0))
+    coarse = grained_normal(shape, 4, np.random.default_rng(0))
+    for noise in (fine, coarse):
+        assert noise.shape == shape and noise.dtype == np.float32
+        assert noise.std() == pytest.approx(1.0, rel=0.05)
+    # per-pixel noise is independent; grained noise is shared by neighbours, not by channels
+    assert abs(_neighbour_correlation(fine)) < 0.05
+    assert _neighbour_correlation(coarse) > 0.6
+    assert abs(np.corrcoef(coarse[..., 0].ravel(), coarse[..., 1].ravel())[0, 1]) < 0.1
+    np.testing.assert_array_equal(coarse, grained_normal(shape, 4, np.random.default_rng(0)))
+
+
+def test_configured_grain_reaches_the_darkened_images(train_pairs: list[ImagePair]) -> None:
+    high = train_pairs[0].high[:64, :64].astype(np.float32) / 255
+    plain = AugmentConfig(noise_probability=1.0)
+    grained = dataclasses.replace(plain, noise_grain_range=(3, 3))
+    clean = darken(high, 0.05)
+    per_pixel = darken(high, 0.05, np.random.default_rng(3), plain) - clean
+    coarse = darken(high, 0.05, np.random.default_rng(3), grained) - clean
+    assert _neighbour_correlation(coarse) > _neighbour_correlation(per_pixel) + 0.3
 
 
 def test_ssim_is_close_to_scikit_image_on_a_real_pair(train_pairs: list[ImagePair]) -> None:

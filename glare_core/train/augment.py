@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from glare_core.exposure import to_display, to_linear
@@ -51,6 +52,10 @@ class AugmentConfig:
     shot_noise_range: tuple[float, float] = (1e-4, 2e-3)
     #: standard deviation of the read noise in linear intensity
     read_noise_range: tuple[float, float] = (1e-4, 1e-3)
+    #: noise is drawn on a grid this many pixels coarse (an integer uniform in the range) and
+    #: interpolated: a camera's demosaicing, denoising and resizing leave grain wider than a
+    #: pixel, which a network trained on per-pixel noise reads as texture
+    noise_grain_range: tuple[int, int] = (1, 1)
     #: share of low images whose channels get independent gains (a white-balance shift)
     color_cast_probability: float = 0.3
     #: each channel gain is drawn uniformly from ``1 ± color_cast_strength``
@@ -95,12 +100,35 @@ def log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
+def grained_normal(shape: tuple[int, ...], grain: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-variance Gaussian noise of ``shape`` (``HxWxC``), correlated over ``grain`` pixels.
+
+    Drawn on a grid ``grain`` times coarser and interpolated bilinearly, then rescaled to unit
+    variance (interpolation averages neighbours and so lowers it).
+    """
+    if grain <= 1:
+        return rng.standard_normal(shape, dtype=np.float32)
+    height, width = shape[:2]
+    coarse_shape = (-(-height // grain) + 1, -(-width // grain) + 1, *shape[2:])
+    coarse = rng.standard_normal(coarse_shape, dtype=np.float32)
+    fine = cv2.resize(
+        coarse, (coarse_shape[1] * grain, coarse_shape[0] * grain), interpolation=cv2.INTER_LINEAR
+    ).reshape(coarse_shape[0] * grain, coarse_shape[1] * grain, *shape[2:])
+    offset_y, offset_x = rng.integers(grain), rng.integers(grain)
+    noise = fine[offset_y : offset_y + height, offset_x : offset_x + width]
+    return noise / np.float32(noise.std() + 1e-6)
+
+
 def add_sensor_noise(
-    linear: np.ndarray, shot_noise: float, read_noise: float, rng: np.random.Generator
+    linear: np.ndarray,
+    shot_noise: float,
+    read_noise: float,
+    rng: np.random.Generator,
+    grain: int = 1,
 ) -> np.ndarray:
     """Poisson-Gaussian noise in linear intensity, as a Gaussian with the same variance."""
     variance = shot_noise * np.clip(linear, 0.0, None) + read_noise**2
-    noise = rng.standard_normal(linear.shape, dtype=np.float32) * np.sqrt(variance)
+    noise = grained_normal(linear.shape, grain, rng) * np.sqrt(variance)
     return np.clip(linear + noise, 0.0, 1.0)
 
 
@@ -113,7 +141,15 @@ def _random_noise(
 ) -> np.ndarray:
     shot = log_uniform(rng, config.shot_noise_range)
     read = log_uniform(rng, config.read_noise_range)
-    return add_sensor_noise(linear, shot, read, rng)
+    return add_sensor_noise(linear, shot, read, rng, _random_grain(config, rng))
+
+
+def _random_grain(config: AugmentConfig, rng: np.random.Generator) -> int:
+    """A grain size from the config; draws nothing for per-pixel noise (older runs replay)."""
+    smallest, largest = config.noise_grain_range
+    if largest <= 1:
+        return 1
+    return int(rng.integers(smallest, largest + 1))
 
 
 def darken(
