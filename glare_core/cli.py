@@ -144,6 +144,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "device computes it natively (about 1.5x faster on such CPUs, within a level of "
         "float32); float32: never",
     )
+    group.add_argument(
+        "--full-resolution",
+        action="store_true",
+        help="run the network on the whole photo even where the weights name a smaller "
+        "working size (slower; the bundled model then draws codebook blocks on large, "
+        "flat, dark areas)",
+    )
 
 
 # ---------------------------------------------------------------- enhance
@@ -247,6 +254,7 @@ def _load_enhancer(args: argparse.Namespace) -> Enhancer:
         device=device.type,
         tile_size=args.tile,
         precision=args.precision,
+        full_resolution=args.full_resolution,
     )
 
 

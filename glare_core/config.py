@@ -103,6 +103,20 @@ class FusionDecoderConfig:
 
 
 @dataclass(frozen=True)
+class UpsamplingConfig:
+    """The guided filter that carries a working-size result to full size.
+
+    See glare_core/guided_upsample.py.
+    """
+
+    #: window radius, in working-size pixels, of the local linear fits
+    radius: int = 4
+    #: ridge regularisation of the fits, relative to the squared mean luma of the photo:
+    #: larger keeps less of the input's fine detail (and of its noise)
+    eps: float = 0.05
+
+
+@dataclass(frozen=True)
 class InputConfig:
     """How an RGB image becomes the network input (as the official inference does)."""
 
@@ -114,6 +128,10 @@ class InputConfig:
     exposure_floor: float | None = None
     #: mean luma above which an input is re-exposed down to it (None: never)
     exposure_ceiling: float | None = None
+    #: larger photos are enhanced at this many pixels and guided back up to full size
+    #: (None: always at full size, as the official code does)
+    max_working_pixels: int | None = None
+    upsampling: UpsamplingConfig = field(default_factory=UpsamplingConfig)
 
     @property
     def exposure(self) -> ExposureRange:
@@ -189,6 +207,9 @@ def official_config() -> GlareConfig:
 #: the compact model's exposure range (mean sRGB luma): the floor lies near the 30th
 #: percentile of the train split's low images, the ceiling at its 95th (0.136)
 COMPACT_EXPOSURE = ExposureRange(floor=0.045, ceiling=0.14)
+#: the compact model learnt from 600x400 photos: a 4K photo's flat dark walls, seen 6x
+#: larger, come back from it with codebook blocks, and at about a megapixel they do not
+COMPACT_WORKING_PIXELS = 1_000_000
 
 
 def compact_config() -> GlareConfig:
@@ -197,7 +218,8 @@ def compact_config() -> GlareConfig:
     No attention anywhere (attention is global and quadratic in pixels, which rules
     out tiling and interactive rates); narrow widths with 8 GroupNorm groups. Widths
     were chosen from measurement (``bench/bench_engine.py``). Inputs are re-exposed into
-    the mean-luma range the model trains on (see :data:`COMPACT_EXPOSURE`). Its decoders
+    the mean-luma range the model trains on (see :data:`COMPACT_EXPOSURE`), and photos
+    over :data:`COMPACT_WORKING_PIXELS` are enhanced at that size. Its decoders
     run in bfloat16 where that is native (the official preset stays float32 throughout,
     for parity with the official code).
     """
@@ -219,7 +241,9 @@ def compact_config() -> GlareConfig:
             deformable_groups=2,
         ),
         input=InputConfig(
-            exposure_floor=COMPACT_EXPOSURE.floor, exposure_ceiling=COMPACT_EXPOSURE.ceiling
+            exposure_floor=COMPACT_EXPOSURE.floor,
+            exposure_ceiling=COMPACT_EXPOSURE.ceiling,
+            max_working_pixels=COMPACT_WORKING_PIXELS,
         ),
         precision=PrecisionConfig(reduced_decoders=True),
     )

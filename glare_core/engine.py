@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
 from glare_core.exposure import normalize_exposure
+from glare_core.guided_upsample import fit_pixels, guided_upsample
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
 from glare_core.model.amb import TRAINED_STRENGTH, check_strength
@@ -197,9 +198,12 @@ class Enhancer:
         device: torch.device,
         tiling: TilingConfig | None = None,
         precision: str = "auto",
+        full_resolution: bool = False,
     ) -> None:
         """``precision``: "auto" runs the decoders in reduced precision where the model's
         config allows it and the device computes it natively; "float32" never does.
+        ``full_resolution``: :meth:`enhance` runs the network on the whole photo even where
+        the config names a smaller working size (``input.max_working_pixels``).
 
         The enhancer takes ``model`` over: it moves it to ``device`` and converts its
         decoders' parameters (a bfloat16 copy is not turned back into the float32 original).
@@ -210,6 +214,7 @@ class Enhancer:
         self.model = model.to(device).eval()
         self.device = device
         self.tiling = tiling or default_tiling(model.config)
+        self.full_resolution = full_resolution
         self.decoder_dtype = torch.float32
         reduced = model.config.precision.reduced_decoders and precision == "auto"
         if reduced and native_reduced_precision(device):
@@ -230,6 +235,7 @@ class Enhancer:
         device: str = "auto",
         tile_size: int | None = None,
         precision: str = "auto",
+        full_resolution: bool = False,
     ) -> Enhancer:
         """Weights from files (ours or official), or the bundled compact model."""
         paths = list(weights) or [bundled_weights_path()]
@@ -237,7 +243,7 @@ class Enhancer:
         tiling = default_tiling(model.config)
         if tile_size is not None:
             tiling = dataclasses.replace(tiling, tile_size=tile_size)
-        return cls(model, _resolve_device(device), tiling, precision)
+        return cls(model, _resolve_device(device), tiling, precision, full_resolution)
 
     @classmethod
     def from_config(
@@ -246,10 +252,12 @@ class Enhancer:
         device: str = "auto",
         seed: int = 0,
         precision: str = "auto",
+        full_resolution: bool = False,
     ) -> Enhancer:
         """A randomly initialised network of a preset (for tests and benchmarks)."""
         torch.manual_seed(seed)
-        return cls(GlareNet(load_config(config)), _resolve_device(device), precision=precision)
+        model = GlareNet(load_config(config))
+        return cls(model, _resolve_device(device), None, precision, full_resolution)
 
     # -- building blocks ----------------------------------------------------------------
     def _normalized(self, image: np.ndarray) -> np.ndarray:
@@ -287,21 +295,58 @@ class Enhancer:
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
-        """Enhance an HxWx3 float RGB image in [0, 1]; returns the same shape."""
+        """Enhance an HxWx3 float RGB image in [0, 1]; returns the same shape.
+
+        A photo larger than the config's working size is enhanced at that size and guided
+        back up to full size (glare_core/guided_upsample.py), unless ``full_resolution``.
+        """
         check_strength(strength)
         started = time.perf_counter()
         height, width = image.shape[:2]
-        padding = official_padding(height, width, self.config.input.pad_multiple)
-        # the normalised copy is not kept: at 12 MP each float copy is 144 MB of peak memory
-        padded = pad_image(self._normalized(image), padding)
-        noise = self._noise(self._latent_shape(*padded.shape[:2]), temperature, seed)
-        controls = Controls(strength, temperature, noise)
+        working = self.working_size(width, height)
         try:
-            result = self._enhance_with_fallback(padded, controls, progress, cancel)
+            if working is None:
+                # the normalised copy is not kept: at 12 MP each float copy is 144 MB
+                result = self._enhance_at_size(
+                    self._normalized(image), strength, temperature, seed, progress, cancel
+                )
+            else:
+                normalized = self._normalized(image)
+                small = cv2.resize(normalized, working, interpolation=cv2.INTER_AREA)
+                small_result = self._enhance_at_size(
+                    small, strength, temperature, seed, progress, cancel
+                )
+                report(progress, 1.0, "upsampling")
+                upsampling = self.config.input.upsampling
+                result = guided_upsample(small, small_result, normalized, upsampling)
         finally:
             release_freed_memory()  # the photo is done (or given up): the app goes idle
         report(progress, 1.0, "done")
         logger.info("enhanced %dx%d in %.2f s", width, height, time.perf_counter() - started)
+        return result
+
+    def working_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """The (width, height) :meth:`enhance` runs the network at; None for full size."""
+        max_pixels = self.config.input.max_working_pixels
+        if self.full_resolution or max_pixels is None or width * height <= max_pixels:
+            return None
+        return fit_pixels((width, height), max_pixels)
+
+    def _enhance_at_size(
+        self,
+        image: np.ndarray,
+        strength: float,
+        temperature: float,
+        seed: int,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> np.ndarray:
+        """The network's result for a normalised image, at the image's own size."""
+        padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
+        padded = pad_image(image, padding)
+        noise = self._noise(self._latent_shape(*padded.shape[:2]), temperature, seed)
+        controls = Controls(strength, temperature, noise)
+        result = self._enhance_with_fallback(padded, controls, progress, cancel)
         return np.ascontiguousarray(padding.crop(result))
 
     def _enhance_with_fallback(

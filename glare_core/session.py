@@ -31,6 +31,7 @@ import numpy as np
 from glare_core.batch import BatchOptions, BatchProgress, BatchSummary, plan_batch, run_batch
 from glare_core.engine import Enhancer, PreparedImage
 from glare_core.errors import ImageWriteError, WeightsError
+from glare_core.guided_upsample import fit_pixels
 from glare_core.imageio import LoadedImage, read_image, write_image
 from glare_core.model.amb import TRAINED_STRENGTH
 from glare_core.progress import CancelToken, ProgressFn, check, report
@@ -77,13 +78,6 @@ def variant_controls(base: Controls, axis: VariantAxis, count: int) -> list[Cont
         return [replace(base, temperature=temperature, seed=base.seed + i) for i in range(count)]
     steps = np.linspace(0.0, MAX_VARIANT_TEMPERATURE, count)
     return [replace(base, temperature=round(float(t), 3)) for t in steps]
-
-
-def fit_pixels(size: Size, max_pixels: int) -> Size:
-    """``size`` shrunk (never enlarged) to at most ``max_pixels``, aspect kept."""
-    width, height = size
-    scale = min(1.0, (max_pixels / (width * height)) ** 0.5)
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def fit_box(size: Size, box: Size) -> Size:

@@ -123,7 +123,7 @@ def test_twelve_megapixels_via_tiles(photos_dir) -> None:
         cond_encoder=narrow(compact.cond_encoder),
         fusion_decoder=narrow(compact.fusion_decoder),
     )
-    enhancer = Enhancer(GlareNet(config), torch.device("cpu"))
+    enhancer = Enhancer(GlareNet(config), torch.device("cpu"), full_resolution=True)
     large = read_image(sorted(photos_dir.glob("*.png"))[0]).rgb
     reps = (-(-3000 // large.shape[0]), -(-4000 // large.shape[1]), 1)
     image = np.tile(large, reps)[:3000, :4000]
@@ -131,6 +131,40 @@ def test_twelve_megapixels_via_tiles(photos_dir) -> None:
     out = enhancer.enhance(image, progress=lambda fraction, stage: fractions.append(fraction))
     assert out.shape == (3000, 4000, 3)
     assert len(fractions) > 4 and fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def _network_input_sizes(enhancer: Enhancer) -> list[tuple[int, int]]:
+    sizes: list[tuple[int, int]] = []
+    enhancer.model.cond_encoder.register_forward_hook(
+        lambda module, args, output: sizes.append(tuple(args[0].shape[-2:]))
+    )
+    return sizes
+
+
+def test_large_photos_run_at_the_working_size_and_come_back_full_size(pairs_dir) -> None:
+    bundled = preset("compact")
+    working = 300 * 200
+    config = dataclasses.replace(
+        bundled, input=dataclasses.replace(bundled.input, max_working_pixels=working)
+    )
+    photo = read_image(pairs_dir / "eval" / "low" / "148.png").rgb  # 600x400
+    small = Enhancer.load(config=config, device="cpu", precision="float32")
+    full = Enhancer.load(config=config, device="cpu", precision="float32", full_resolution=True)
+    small_sizes, full_sizes = _network_input_sizes(small), _network_input_sizes(full)
+    assert small.working_size(600, 400) == (300, 200) and full.working_size(600, 400) is None
+    assert small.working_size(300, 200) is None  # photos within the size run as they are
+
+    result = small.enhance(photo)
+    reference = full.enhance(photo)
+    assert small_sizes == [(208, 304)] and full_sizes == [(416, 608)]  # padded to 16
+    assert result.shape == photo.shape and result.dtype == np.float32
+    # the same picture: tones and colours from the working size, detail from the photo
+    assert np.abs(result - reference).mean() < 0.04
+    sharpness = [float(np.abs(np.diff(image, axis=1)).mean()) for image in (result, reference)]
+    assert sharpness[0] > 0.6 * sharpness[1]
+    seeded = [small.enhance(photo, temperature=0.7, seed=5) for _ in range(2)]
+    np.testing.assert_array_equal(*seeded)
+    assert np.abs(seeded[0] - result).mean() > 1e-3
 
 
 def test_cancel_stops_between_tiles(compact, photo) -> None:
