@@ -110,10 +110,10 @@ class UpsamplingConfig:
     """
 
     #: window radius, in working-size pixels, of the local linear fits
-    radius: int = 4
+    radius: int = 2
     #: ridge regularisation of the fits, relative to the squared mean luma of the photo:
     #: larger keeps less of the input's fine detail (and of its noise)
-    eps: float = 0.05
+    eps: float = 0.02
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,9 @@ def test_detail_comes_back_from_the_full_size_photo(dark_photo) -> None:
     height, width = dark_photo.shape[:2]
     plain = cv2.resize(_toned(small), (width, height), interpolation=cv2.INTER_CUBIC)
     assert guided.shape == dark_photo.shape and guided.dtype == np.float32
-    # measured: 38.0 dB guided, 33.9 dB for plain bicubic upsampling
-    assert psnr(guided, target) > 35
-    assert psnr(guided, target) > psnr(plain, target) + 3
+    # measured: 41.8 dB guided, 33.9 dB for plain bicubic upsampling
+    assert psnr(guided, target) > 38
+    assert psnr(guided, target) > psnr(plain, target) + 5
 
 
 def test_noise_in_flat_areas_stays_out() -> None:
