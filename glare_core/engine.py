@@ -81,8 +81,6 @@ class TilingConfig:
     #: freed memory kept for the next tile (glare_core.memory) before it is given back:
     #: reuse saves page faults, too much of it fragments and raises the peak
     kept_between_tiles: int = 512 * 2**20
-    #: the same bound between interactive renders, which reuse more of what they free
-    kept_between_renders: int = 2**30
 
 
 #: attention is quadratic in pixels: networks with it get smaller default tiles
@@ -484,11 +482,7 @@ class Enhancer:
         )
         if draft:
             output = F.interpolate(output, scale_factor=2**draft, mode="bilinear")
-        image = self._to_image(output, prepared.padding)
-        # what a render frees is kept for the next one, but not without bound: at screen
-        # sizes, fragmentation across renders would otherwise raise the peak by 0.4 GB
-        release_freed_memory(self.tiling.kept_between_renders)
-        return image
+        return self._to_image(output, prepared.padding)
 
     def _tail_inputs(
         self, prepared: PreparedImage, temperature: float, seed: int, draft: int
