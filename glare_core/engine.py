@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
 from glare_core.exposure import normalize_exposure
-from glare_core.guided_upsample import fit_pixels, guided_upsample
+from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
 from glare_core.model.amb import TRAINED_STRENGTH, check_strength
@@ -312,7 +312,7 @@ class Enhancer:
                 )
             else:
                 normalized = self._normalized(image)
-                small = cv2.resize(normalized, working, interpolation=cv2.INTER_AREA)
+                small = resize_rgb(normalized, working)
                 small_result = self._enhance_at_size(
                     small, strength, temperature, seed, progress, cancel
                 )

@@ -35,6 +35,13 @@ def fit_pixels(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-average downscale of an HxWx3 float image to ``size`` (width, height)."""
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def _window_mean(image: np.ndarray, radius: int) -> np.ndarray:
     side = 2 * radius + 1
     return cv2.boxFilter(image, -1, (side, side), borderType=cv2.BORDER_REFLECT)
@@ -73,8 +80,9 @@ def guided_upsample(
     The guide is the input's luma divided by its mean, so how strongly a fit is regularised
     (``config.eps``) does not depend on how bright the photo is.
     """
-    scale = max(float(np.mean(small_input @ LUMA_WEIGHTS)), MIN_MEAN_LUMA)
-    small_guide = _luma(small_input) / np.float32(scale)
+    small_luma = _luma(small_input)
+    scale = max(float(small_luma.mean()), MIN_MEAN_LUMA)
+    small_guide = small_luma / np.float32(scale)
     slope, offset = fit_local_linear(small_guide, small_result, config.radius, config.eps)
     height, width = full_input.shape[:2]
     full_guide = _luma(full_input) / np.float32(scale)

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from glare_core.batch import BatchOptions, BatchProgress, BatchSummary, plan_batch, run_batch
 from glare_core.engine import Enhancer, PreparedImage
 from glare_core.errors import ImageWriteError, WeightsError
-from glare_core.guided_upsample import fit_pixels
+from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
 from glare_core.model.amb import TRAINED_STRENGTH
 from glare_core.progress import CancelToken, ProgressFn, check, report
@@ -85,13 +84,6 @@ def fit_box(size: Size, box: Size) -> Size:
     width, height = size
     scale = min(1.0, box[0] / width, box[1] / height)
     return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def resize_rgb(rgb: np.ndarray, size: Size) -> np.ndarray:
-    """Area-average downscale of an HxWx3 float image to ``size`` (width, height)."""
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def to_display(rgb: np.ndarray) -> np.ndarray:
