@@ -14,7 +14,7 @@ from glare_core.train import stages
 from glare_core.train.config import TrainConfig
 from glare_core.train.data import PairedCrops, batch_rng, load_pairs
 from glare_core.train.stages import EXPORT_NAME, flow_stage, fusion_stage, vqgan_stage
-from glare_core.weights import build_model
+from glare_core.weights import build_model, save_weights
 
 STEPS_TO_LEARN = 12
 
@@ -71,3 +71,32 @@ def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -
     assert "step 3 validation psnr=" in log
     model = build_model([tmp_path / "fusion" / EXPORT_NAME])
     assert model.config == preset("compact")
+
+
+def test_a_deeper_decoder_starts_as_the_network_it_grows_from(batch, tmp_path) -> None:
+    """Residual blocks the initial weights lack start as the identity: same output."""
+    deeper = preset("compact")
+    fusion = deeper.fusion_decoder
+    shallow = dataclasses.replace(
+        deeper,
+        fusion_decoder=dataclasses.replace(
+            fusion,
+            autoencoder=dataclasses.replace(fusion.autoencoder, num_res_blocks=0),
+        ),
+    )
+    torch.manual_seed(0)
+    grown_from = GlareNet(shallow).eval()
+    save_weights(grown_from, shallow, tmp_path / "shallow.safetensors")
+
+    config = TrainConfig(model="compact", init_weights=(str(tmp_path / "shallow.safetensors"),))
+    grown = stages._initial_model(config).eval()
+
+    new_blocks = [f"fusion_decoder.up.{level}.block.1" for level in range(3)]
+    assert all(torch.count_nonzero(grown.get_submodule(n).conv2.weight) == 0 for n in new_blocks)
+    low_light = torch.log(batch["low"] + 1e-3)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(low_light), grown_from(low_light), rtol=0, atol=1e-6)
+        # loaded without the identity start, the new blocks' random layers change the picture
+        plain = GlareNet(deeper).eval()
+        plain.load_state_dict(grown_from.state_dict(), strict=False)
+        assert (plain(low_light) - grown_from(low_light)).abs().max() > 1e-2

@@ -30,6 +30,7 @@ from torch import nn
 
 from glare_core.config import load_config
 from glare_core.engine import Enhancer
+from glare_core.model.blocks import ResnetBlock
 from glare_core.model.glare import GlareNet
 from glare_core.preprocess import to_network_input
 from glare_core.train.config import TrainConfig
@@ -220,9 +221,30 @@ def _initial_model(config: TrainConfig) -> GlareNet:
     model = GlareNet(load_config(config.model))
     if config.init_weights:
         state, _ = read_state(config.init_weights)
-        model.load_state_dict(state, strict=False)
+        missing = model.load_state_dict(state, strict=False).missing_keys
         log.info("started from %s", ", ".join(config.init_weights))
+        for name in start_as_identity(model, set(missing)):
+            log.info("%s is new: it starts as the identity", name)
     return model
+
+
+def start_as_identity(model: nn.Module, missing: set[str]) -> list[str]:
+    """Zero the last conv of residual blocks that the initial weights lack entirely.
+
+    A deeper network then starts as exactly the trained one it grows from (the new
+    blocks pass their input through) and learns what the new blocks add, instead of
+    first recovering from random layers in the middle. Returns the blocks' names.
+    """
+    started = []
+    for name, module in model.named_modules():
+        if not isinstance(module, ResnetBlock) or module.nin_shortcut is not None:
+            continue
+        keys = {f"{name}.{key}" for key in module.state_dict()}
+        if keys <= missing:
+            nn.init.zeros_(module.conv2.weight)
+            nn.init.zeros_(module.conv2.bias)
+            started.append(name)
+    return started
 
 
 def _eval_pairs(config: TrainConfig) -> list[ImagePair]:
