@@ -48,8 +48,11 @@ DEFAULT_VARIANT_TEMPERATURE = 0.6
 MAX_VARIANT_TEMPERATURE = 1.2
 #: weight of the newest measurement in the running render-cost estimate
 COST_SMOOTHING = 0.5
-#: re-prepare the drag features when the wanted size differs from the cached one by more
-DRAG_RESIZE_TOLERANCE = 0.25
+#: re-prepare the drag features when the wanted size exceeds the cached one by more
+#: (a re-prepare stalls one step, so the preview grows only for a clear gain)
+DRAG_GROW_TOLERANCE = 0.25
+#: ... or falls short of it by more: a preview this much too slow misses every step's target
+DRAG_SHRINK_TOLERANCE = 0.08
 
 
 @dataclass(frozen=True)
@@ -231,7 +234,7 @@ class Session:
     ) -> _PreparedAt:
         wanted = self.drag_size(kind)
         cached = self._drag
-        if cached is None or _relative_change(cached.size, wanted) > DRAG_RESIZE_TOLERANCE:
+        if cached is None or _needs_resize(cached.size, wanted):
             self._drag = cached = self._prepare(wanted, cancel)
             logger.info("drag preview features at %dx%d", *wanted)
         return cached
@@ -354,8 +357,9 @@ class Session:
         return Path(path)
 
 
-def _relative_change(old: Size, new: Size) -> float:
-    return abs(new[0] * new[1] - old[0] * old[1]) / (old[0] * old[1])
+def _needs_resize(cached: Size, wanted: Size) -> bool:
+    change = (wanted[0] * wanted[1]) / (cached[0] * cached[1]) - 1.0
+    return change > DRAG_GROW_TOLERANCE or change < -DRAG_SHRINK_TOLERANCE
 
 
 # -- model loading --------------------------------------------------------------------

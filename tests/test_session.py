@@ -153,6 +153,30 @@ def test_drag_size_follows_view_and_speed() -> None:
     assert fit_pixels((64, 48), 300_000) == (64, 48)
 
 
+def test_a_too_slow_drag_preview_shrinks_sooner_than_a_fast_one_grows(
+    enhancer: Enhancer, pairs_dir: Path
+) -> None:
+    """The drag features are re-prepared when a step would miss its target by more than 8%,
+    but grown only for a gain of more than 25% (a re-prepare stalls one step)."""
+    session = Session(enhancer, PreviewPolicy(max_drag_pixels=40_000, min_drag_pixels=1_000))
+    session.view_size = (800, 600)
+    session.open(sorted((pairs_dir / "eval" / "low").glob("*.png"))[0], Controls())
+    prepared = session.drag_features_size
+    assert prepared is not None
+    pixels = prepared[0] * prepared[1]
+
+    def after_drag_at_cost(steps_per_target: float) -> tuple[int, int]:
+        session.seconds_per_pixel[RenderKind.STRENGTH] = 0.1 / (pixels * steps_per_target)
+        session.drag_preview(Controls(strength=1.5))
+        session.seconds_per_pixel.clear()  # the real step's cost is not part of this test
+        return session.drag_features_size
+
+    assert after_drag_at_cost(0.95) == prepared  # 5% too slow: kept
+    assert after_drag_at_cost(1.2) == prepared  # 20% to gain: kept
+    shrunk = after_drag_at_cost(0.85)  # 15% too slow: shrunk
+    assert shrunk[0] * shrunk[1] < 0.9 * pixels
+
+
 def test_request_queue_drops_stale_requests_and_cancels_the_running_one() -> None:
     queue = RequestQueue()
     first = queue.submit("full", lambda p, c: 1)
