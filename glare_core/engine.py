@@ -306,7 +306,6 @@ class Enhancer:
         working = self.working_size(width, height)
         try:
             if working is None:
-                # the normalised copy is not kept: at 12 MP each float copy is 144 MB
                 result = self._enhance_at_size(
                     self._normalized(image), strength, temperature, seed, progress, cancel
                 )
@@ -344,6 +343,9 @@ class Enhancer:
         """The network's result for a normalised image, at the image's own size."""
         padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
         padded = pad_image(image, padding)
+        # the unpadded copy need not live through the run (at 12 MP each float copy is
+        # 144 MB); a caller that still needs it (guided upsampling) keeps its own reference
+        del image
         noise = self._noise(self._latent_shape(*padded.shape[:2]), temperature, seed)
         controls = Controls(strength, temperature, noise)
         result = self._enhance_with_fallback(padded, controls, progress, cancel)
