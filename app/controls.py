@@ -1,4 +1,4 @@
-"""Strength and temperature sliders, seed field: emits drag steps and settled values."""
+"""Strength, temperature and noise sliders, seed field: emits drag steps and settled values."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from glare_core.model.amb import MAX_STRENGTH, MIN_STRENGTH
 from glare_core.session import Controls
 
 MAX_TEMPERATURE = 1.5
+#: the noise filter's strongest setting: beyond it surfaces turn flat and waxy
+MAX_NOISE_REDUCTION = 10.0
 MAX_SEED = 2**31 - 1
 #: at most one drag preview request per this many milliseconds while a slider moves
 DRAG_THROTTLE_MS = 40
@@ -53,6 +55,12 @@ class ControlsPanel(QWidget):
             MAX_TEMPERATURE,
             "Sampling temperature of the flow: 0 = deterministic, higher = more varied",
         )
+        self.noise_reduction = _slider(
+            0.0,
+            MAX_NOISE_REDUCTION,
+            "Noise filter on the photo before enhancing: 0 = off, higher = smoother "
+            "(removes the grain the model would otherwise lift into speckle)",
+        )
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip("Noise seed (matters when temperature > 0)")
@@ -62,7 +70,7 @@ class ControlsPanel(QWidget):
         self._debounced_settle = qdebounced(
             self._emit_settled, timeout=SETTLE_DEBOUNCE_MS, parent=self
         )
-        for slider in (self.strength, self.temperature):
+        for slider in self._sliders:
             slider.valueChanged.connect(self._slider_changed)
             slider.sliderReleased.connect(self._slider_released)
         self.seed.valueChanged.connect(lambda _: self._debounced_settle())
@@ -76,12 +84,18 @@ class ControlsPanel(QWidget):
         form.addRow("Strength", self.strength)
         form.addRow("Temperature", self.temperature)
         form.addRow("Seed", seed_row)
+        form.addRow("Noise reduction", self.noise_reduction)
+
+    @property
+    def _sliders(self) -> tuple[QLabeledDoubleSlider, ...]:
+        return (self.strength, self.temperature, self.noise_reduction)
 
     def controls(self) -> Controls:
         return Controls(
             round(self.strength.value(), SLIDER_DECIMALS),
             round(self.temperature.value(), SLIDER_DECIMALS),
             self.seed.value(),
+            round(self.noise_reduction.value(), SLIDER_DECIMALS),
         )
 
     def set_controls(self, controls: Controls) -> None:
@@ -90,6 +104,7 @@ class ControlsPanel(QWidget):
             (self.strength, controls.strength),
             (self.temperature, controls.temperature),
             (self.seed, controls.seed),
+            (self.noise_reduction, controls.noise_reduction),
         ):
             widget.blockSignals(True)
             widget.setValue(value)
@@ -99,7 +114,7 @@ class ControlsPanel(QWidget):
         self.seed.setValue(random.randint(0, MAX_SEED))
 
     def _dragging(self) -> bool:
-        return self.strength.isSliderDown() or self.temperature.isSliderDown()
+        return any(slider.isSliderDown() for slider in self._sliders)
 
     def _slider_changed(self, _value: float) -> None:
         if self._dragging():

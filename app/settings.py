@@ -13,6 +13,7 @@ from typing import Any
 from platformdirs import user_config_dir
 
 from glare_core.atomic import atomic_write_bytes
+from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.session import Controls, ModelChoice
 
 logger = logging.getLogger(__name__)
@@ -45,16 +46,18 @@ class Settings:
     strength: float = 1.0
     temperature: float = 0.0
     seed: int = 0
+    noise_reduction: float = COMPACT_NOISE_REDUCTION
 
     @property
     def controls(self) -> Controls:
-        return Controls(self.strength, self.temperature, self.seed)
+        return Controls(self.strength, self.temperature, self.seed, self.noise_reduction)
 
     def remember_controls(self, controls: Controls) -> None:
-        self.strength, self.temperature, self.seed = (
+        self.strength, self.temperature, self.seed, self.noise_reduction = (
             controls.strength,
             controls.temperature,
             controls.seed,
+            controls.noise_reduction,
         )
 
     @property

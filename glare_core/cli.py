@@ -151,6 +151,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "working size (slower; the bundled model then draws codebook blocks on large, "
         "flat, dark areas)",
     )
+    group.add_argument(
+        "--noise-reduction",
+        type=_non_negative_float,
+        metavar="H",
+        help="strength of the noise filter on the photo before the network, in 8-bit levels "
+        "of the brightened photo: 0 turns it off, 3 is barely visible, 10 paints surfaces "
+        "flat (default: read from the weights)",
+    )
 
 
 # ---------------------------------------------------------------- enhance
@@ -255,6 +263,7 @@ def _load_enhancer(args: argparse.Namespace) -> Enhancer:
         tile_size=args.tile,
         precision=args.precision,
         full_resolution=args.full_resolution,
+        noise_reduction=args.noise_reduction,
     )
 
 

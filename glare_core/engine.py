@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
+from glare_core.denoise import reduce_noise
 from glare_core.exposure import normalize_exposure
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
@@ -199,11 +200,14 @@ class Enhancer:
         tiling: TilingConfig | None = None,
         precision: str = "auto",
         full_resolution: bool = False,
+        noise_reduction: float | None = None,
     ) -> None:
         """``precision``: "auto" runs the decoders in reduced precision where the model's
         config allows it and the device computes it natively; "float32" never does.
         ``full_resolution``: :meth:`enhance` runs the network on the whole photo even where
         the config names a smaller working size (``input.max_working_pixels``).
+        ``noise_reduction``: the strength of the filter on the network's input
+        (glare_core/denoise.py; None: the config's ``input.noise_reduction``).
 
         The enhancer takes ``model`` over: it moves it to ``device`` and converts its
         decoders' parameters (a bfloat16 copy is not turned back into the float32 original).
@@ -215,6 +219,8 @@ class Enhancer:
         self.device = device
         self.tiling = tiling or default_tiling(model.config)
         self.full_resolution = full_resolution
+        self.noise_reduction = model.config.input.noise_reduction  # the default ...
+        self.noise_reduction = self._noise_reduction(noise_reduction)  # ... unless given
         self.decoder_dtype = torch.float32
         reduced = model.config.precision.reduced_decoders and precision == "auto"
         if reduced and native_reduced_precision(device):
@@ -236,6 +242,7 @@ class Enhancer:
         tile_size: int | None = None,
         precision: str = "auto",
         full_resolution: bool = False,
+        noise_reduction: float | None = None,
     ) -> Enhancer:
         """Weights from files (ours or official), or the bundled compact model."""
         paths = list(weights) or [bundled_weights_path()]
@@ -243,7 +250,9 @@ class Enhancer:
         tiling = default_tiling(model.config)
         if tile_size is not None:
             tiling = dataclasses.replace(tiling, tile_size=tile_size)
-        return cls(model, _resolve_device(device), tiling, precision, full_resolution)
+        return cls(
+            model, _resolve_device(device), tiling, precision, full_resolution, noise_reduction
+        )
 
     @classmethod
     def from_config(
@@ -253,13 +262,24 @@ class Enhancer:
         seed: int = 0,
         precision: str = "auto",
         full_resolution: bool = False,
+        noise_reduction: float | None = None,
     ) -> Enhancer:
         """A randomly initialised network of a preset (for tests and benchmarks)."""
         torch.manual_seed(seed)
         model = GlareNet(load_config(config))
-        return cls(model, _resolve_device(device), None, precision, full_resolution)
+        return cls(
+            model, _resolve_device(device), None, precision, full_resolution, noise_reduction
+        )
 
     # -- building blocks ----------------------------------------------------------------
+    def _noise_reduction(self, requested: float | None) -> float:
+        """``requested``, checked; None stands for the enhancer's own setting."""
+        if requested is None:
+            return self.noise_reduction
+        if requested < 0:
+            raise ValueError(f"noise reduction must be 0 or more, not {requested}")
+        return requested
+
     def _normalized(self, image: np.ndarray) -> np.ndarray:
         """A checked image, re-exposed into the model's trained range (glare_core.exposure)."""
         return normalize_exposure(_check_image(image), self.config.input.exposure)
@@ -292,6 +312,7 @@ class Enhancer:
         temperature: float = 0.0,
         seed: int = 0,
         *,
+        noise_reduction: float | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
@@ -299,21 +320,29 @@ class Enhancer:
 
         A photo larger than the config's working size is enhanced at that size and guided
         back up to full size (glare_core/guided_upsample.py), unless ``full_resolution``.
+        ``noise_reduction`` (None: the enhancer's) filters what the network sees.
         """
         check_strength(strength)
+        denoise = self._noise_reduction(noise_reduction)
         started = time.perf_counter()
         height, width = image.shape[:2]
         working = self.working_size(width, height)
         try:
             if working is None:
+                # passed on unnamed: _enhance_at_size frees it once padded
                 result = self._enhance_at_size(
-                    self._normalized(image), strength, temperature, seed, progress, cancel
+                    reduce_noise(self._normalized(image), denoise),
+                    strength,
+                    temperature,
+                    seed,
+                    progress,
+                    cancel,
                 )
             else:
                 normalized = self._normalized(image)
                 small = resize_rgb(normalized, working)
                 small_result = self._enhance_at_size(
-                    small, strength, temperature, seed, progress, cancel
+                    reduce_noise(small, denoise), strength, temperature, seed, progress, cancel
                 )
                 report(progress, 1.0, "upsampling")
                 upsampling = self.config.input.upsampling
@@ -446,11 +475,14 @@ class Enhancer:
         self,
         image: np.ndarray,
         *,
+        noise_reduction: float | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> PreparedImage:
-        """Run what no control changes (the conditional encoder) once for ``image``."""
-        image = self._normalized(image)
+        """Run the conditional encoder once for ``image``: what strength, temperature and
+        seed do not change (``noise_reduction`` does; None: the enhancer's)."""
+        denoise = self._noise_reduction(noise_reduction)
+        image = reduce_noise(self._normalized(image), denoise)
         check(cancel)
         report(progress, 0.0, "encoding")
         padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from glare_core.batch import BatchOptions, BatchProgress, BatchSummary, plan_batch, run_batch
+from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.engine import Enhancer, PreparedImage
 from glare_core.errors import ImageWriteError, WeightsError
 from glare_core.guided_upsample import fit_pixels, resize_rgb
@@ -57,11 +58,13 @@ DRAG_SHRINK_TOLERANCE = 0.08
 
 @dataclass(frozen=True)
 class Controls:
-    """What the sliders say: the engine's strength, temperature and seed."""
+    """What the sliders say: the engine's strength, temperature, seed and noise reduction."""
 
     strength: float = TRAINED_STRENGTH
     temperature: float = 0.0
     seed: int = 0
+    #: the filter on the photo before the network (glare_core/denoise.py)
+    noise_reduction: float = COMPACT_NOISE_REDUCTION
 
     def render_key(self) -> Controls:
         """The controls that change the picture (the seed is ignored at temperature 0)."""
@@ -124,6 +127,7 @@ class _PreparedAt:
     """Features prepared for one downscaled copy of the photo."""
 
     size: Size
+    noise_reduction: float
     prepared: PreparedImage
 
 
@@ -206,10 +210,13 @@ class Session:
         return photo.rgb.shape[1], photo.rgb.shape[0]
 
     # -- preparing features -----------------------------------------------------------
-    def _prepare(self, size: Size, cancel: CancelToken | None) -> _PreparedAt:
+    def _prepare(
+        self, size: Size, noise_reduction: float, cancel: CancelToken | None
+    ) -> _PreparedAt:
         photo, enhancer = self._require()
         small = resize_rgb(photo.rgb, size)
-        return _PreparedAt(size, enhancer.prepare(small, cancel=cancel))
+        prepared = enhancer.prepare(small, noise_reduction=noise_reduction, cancel=cancel)
+        return _PreparedAt(size, noise_reduction, prepared)
 
     def drag_size(self, kind: RenderKind | None = None) -> Size:
         """The drag preview's size for a render of ``kind`` (default: a strength change)."""
@@ -230,22 +237,28 @@ class Session:
         return RenderKind.SAMPLE
 
     def _drag_features(
-        self, cancel: CancelToken | None, kind: RenderKind | None = None
+        self, controls: Controls, cancel: CancelToken | None, kind: RenderKind | None = None
     ) -> _PreparedAt:
         wanted = self.drag_size(kind)
         cached = self._drag
-        if cached is None or _needs_resize(cached.size, wanted):
-            self._drag = cached = self._prepare(wanted, cancel)
+        if (
+            cached is None
+            or cached.noise_reduction != controls.noise_reduction
+            or _needs_resize(cached.size, wanted)
+        ):
+            self._drag = cached = self._prepare(wanted, controls.noise_reduction, cancel)
             logger.info("drag preview features at %dx%d", *wanted)
         return cached
 
-    def _screen_features(self, cancel: CancelToken | None) -> _PreparedAt:
+    def _screen_features(self, controls: Controls, cancel: CancelToken | None) -> _PreparedAt:
         wanted = fit_box(self.photo_size, self.view_size)
-        drag = self._drag_features(cancel)
+        drag = self._drag_features(controls, cancel)
         if wanted[0] * wanted[1] <= drag.size[0] * drag.size[1]:
             return drag
-        if self._screen is None or self._screen.size != wanted:
-            self._screen = self._prepare(wanted, cancel)
+        cached = self._screen
+        stale = cached is None or cached.noise_reduction != controls.noise_reduction
+        if stale or cached.size != wanted:
+            self._screen = self._prepare(wanted, controls.noise_reduction, cancel)
         return self._screen
 
     # -- rendering --------------------------------------------------------------------
@@ -271,7 +284,7 @@ class Session:
 
     def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
         """The result for ``controls`` at the drag size, from cached features."""
-        features = self._drag_features(cancel, self._render_kind(self._drag, controls))
+        features = self._drag_features(controls, cancel, self._render_kind(self._drag, controls))
         kind = self._render_kind(features, controls)  # features may have just been prepared
         rgb = self._render(features, controls, cancel, draft=self.policy.drag_draft)
         self._record_cost(kind, features.size, self.last_render_seconds or 0.0)
@@ -290,7 +303,7 @@ class Session:
         self, controls: Controls, *, cancel: CancelToken | None = None
     ) -> np.ndarray:
         """The result for ``controls`` at the view's size."""
-        return self._render(self._screen_features(cancel), controls, cancel)
+        return self._render(self._screen_features(controls, cancel), controls, cancel)
 
     def full_result(
         self,
@@ -310,6 +323,7 @@ class Session:
             controls.strength,
             controls.temperature,
             controls.seed,
+            noise_reduction=controls.noise_reduction,
             progress=progress,
             cancel=cancel,
         )
@@ -401,6 +415,7 @@ def enhance_fn(enhancer: Enhancer, controls: Controls) -> EnhanceFn:
             controls.strength,
             controls.temperature,
             controls.seed,
+            noise_reduction=controls.noise_reduction,
             progress=progress,
             cancel=cancel,
         )

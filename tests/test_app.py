@@ -111,6 +111,15 @@ def test_moving_strength_slider_changes_the_result(qtbot, window: MainWindow, ph
     assert window.settings.strength == pytest.approx(1.9)
 
 
+def test_the_noise_slider_reaches_the_network(qtbot, window: MainWindow, photo: Path) -> None:
+    before = open_and_render(qtbot, window, photo)
+    with wait_shown(qtbot, window, FULL):
+        window.controls.noise_reduction.setValue(10.0)  # a click or key: settles after a pause
+    filtered = displayed(window)
+    assert window.settings.noise_reduction == 10.0
+    assert np.abs(filtered.astype(int) - before.astype(int)).mean() > 0.5
+
+
 def test_temperature_with_fixed_seed_is_reproducible(
     qtbot, window: MainWindow, photo: Path
 ) -> None:
@@ -220,13 +229,14 @@ def test_batch_dialog_reports_the_corrupt_file(
 
 def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config_dir: Path):
     window = make_window(qtbot, enhancer)
-    window.controls.set_controls(Controls(strength=1.4, temperature=0.3, seed=9))
+    chosen = Controls(strength=1.4, temperature=0.3, seed=9, noise_reduction=7.5)
+    window.controls.set_controls(chosen)
     window.settings.last_open_dir = "/photos"
     window.close()
     saved = json.loads(settings_path().read_text())
-    assert saved["strength"] == 1.4 and saved["seed"] == 9
+    assert saved["strength"] == 1.4 and saved["seed"] == 9 and saved["noise_reduction"] == 7.5
     restored = load_settings()
-    assert restored.controls == Controls(1.4, 0.3, 9) and restored.geometry
+    assert restored.controls == chosen and restored.geometry
     assert settings_path().parent == config_dir
 
 

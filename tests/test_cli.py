@@ -111,6 +111,7 @@ def test_a_command_is_required(capsys) -> None:
         ("--temperature", "-1", "outside 0 to inf"),
         ("--quality", "0", "outside 1 to 100"),
         ("--tile", "many", "'many' is not a int"),
+        ("--noise-reduction", "-1", "outside 0 to inf"),
     ],
 )
 def test_out_of_range_options_are_usage_errors(capsys, tmp_path, option, value, message) -> None:
@@ -319,3 +320,15 @@ def test_eval_pairs_darken_changes_the_input(capsys, small_pairs, model_options)
         return json.loads(_run(capsys, *argv)[1])["mean"]
 
     assert mean_scores("--darken", "0.25") != mean_scores()
+
+
+def test_noise_reduction_is_read_from_the_weights_unless_given(
+    capsys, small_pairs, model_options
+) -> None:
+    def mean_scores(*extra: str) -> dict[str, float]:
+        argv = ("eval", "--pairs", small_pairs, "--json", *model_options, *extra)
+        return json.loads(_run(capsys, *argv)[1])["mean"]
+
+    # the official config, as the official code, filters nothing
+    assert mean_scores() == mean_scores("--noise-reduction", "0")
+    assert mean_scores("--noise-reduction", "8") != mean_scores()

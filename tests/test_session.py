@@ -90,6 +90,22 @@ def test_temperature_with_a_fixed_seed_is_reproducible(session: Session) -> None
     assert np.abs(first - other_seed).mean() > 1e-4
 
 
+def test_noise_reduction_re_prepares_the_previews_and_keys_the_full_result(
+    session: Session,
+) -> None:
+    plain = Controls(noise_reduction=0.0)
+    filtered = Controls(noise_reduction=10.0)
+    assert np.abs(session.drag_preview(plain) - session.drag_preview(filtered)).mean() > 1e-3
+    np.testing.assert_array_equal(
+        session.screen_preview(plain), session.screen_preview(Controls(noise_reduction=0.0))
+    )
+    result = session.full_result(filtered)
+    assert session.full_result(plain) is not result
+    np.testing.assert_allclose(
+        result, session.enhancer.enhance(session.photo.rgb, noise_reduction=10.0)
+    )
+
+
 def test_full_result_has_the_photo_size_and_is_cached(session: Session) -> None:
     result = session.full_result(Controls(strength=1.3))
     assert result.shape == (SMALL[1], SMALL[0], 3)

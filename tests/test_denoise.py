@@ -1,0 +1,74 @@
+"""Noise reduction before the network, on a real photo darkened and given camera-like grain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glare_core.denoise import VIEWING_LUMA, reduce_noise
+from glare_core.engine import Enhancer
+from glare_core.exposure import apply_gain, gain_for_luma, mean_luma
+from glare_core.imageio import read_image
+from glare_core.metrics import psnr
+from glare_core.train.augment import grained_normal
+
+#: a dark capture's linear-light exposure relative to the reference photo
+DARKENING = 0.03
+#: noise of a few pixels' grain, as camera pipelines leave it (sRGB units, dark capture)
+GRAIN_PIXELS = 2
+GRAIN_SIGMA = 0.012
+
+
+@pytest.fixture(scope="module")
+def dark_scene(pairs_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, grainy): an eval reference photo darkened, without and with grain."""
+    clean = apply_gain(read_image(pairs_dir / "eval" / "high" / "100.png").rgb, DARKENING)
+    rng = np.random.default_rng(0)
+    grain = grained_normal(clean.shape, GRAIN_PIXELS, rng).astype(np.float32)
+    grainy = np.clip(clean + GRAIN_SIGMA * grain, 0, 1).astype(np.float32)
+    return clean, grainy
+
+
+def _as_seen(image: np.ndarray, gain: float) -> np.ndarray:
+    """The photo at viewing brightness, where the noise shows."""
+    return apply_gain(image, gain)
+
+
+def test_it_removes_grain_from_a_dark_photo(dark_scene) -> None:
+    clean, grainy = dark_scene
+    gain = gain_for_luma(clean, VIEWING_LUMA)
+    before = psnr(_as_seen(grainy, gain), _as_seen(clean, gain))
+    after = psnr(_as_seen(reduce_noise(grainy, 6.0), gain), _as_seen(clean, gain))
+    assert after > before + 1.5, (before, after)
+
+
+def test_it_keeps_the_exposure_and_strength_zero_is_a_no_op(dark_scene) -> None:
+    _, grainy = dark_scene
+    assert reduce_noise(grainy, 0.0) is grainy
+    filtered = reduce_noise(grainy, 6.0)
+    assert filtered.dtype == np.float32 and filtered.shape == grainy.shape
+    assert mean_luma(filtered) == pytest.approx(mean_luma(grainy), rel=0.02)
+
+
+def test_values_the_brightening_clips_are_kept(dark_scene) -> None:
+    """A lamp in a dark room: the filter must not touch what it cannot see."""
+    _, grainy = dark_scene
+    lamp = grainy.copy()
+    lamp[100:140, 200:260] = [1.0, 0.9, 0.6]
+    filtered = reduce_noise(lamp, 6.0)
+    np.testing.assert_array_equal(filtered[100:140, 200:260], lamp[100:140, 200:260])
+
+
+def test_the_enhancer_filters_what_the_network_sees(dark_scene) -> None:
+    _, grainy = dark_scene
+    crop = grainy[:128, :192]
+    plain = Enhancer.from_config("compact", device="cpu", noise_reduction=0.0)
+    filtered = Enhancer.from_config("compact", device="cpu", noise_reduction=6.0)
+    assert plain.noise_reduction == 0.0 and filtered.noise_reduction == 6.0
+    assert np.abs(plain.enhance(crop) - filtered.enhance(crop)).max() > 1e-3
+    prepared = filtered.prepare(crop)
+    np.testing.assert_allclose(filtered.render(prepared), filtered.enhance(crop), atol=2e-3)
+    with pytest.raises(ValueError, match="noise reduction"):
+        Enhancer.from_config("compact", device="cpu", noise_reduction=-1.0)
