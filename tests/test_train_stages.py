@@ -48,7 +48,10 @@ def test_stage_loss_is_finite_and_falls(build, batch) -> None:
 
 
 def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -> None:
+    earlier_stages = tmp_path / "flow.safetensors"
+    save_weights(GlareNet(preset("compact")), preset("compact"), earlier_stages)
     config = TrainConfig(
+        init_weights=(str(earlier_stages),),
         stage="fusion",
         steps=2,
         batch_size=2,
@@ -68,6 +71,8 @@ def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -
     assert resumed.step == 3
     log = (tmp_path / "fusion" / config.log_file).read_text()
     assert "resumed from" in log and "at step 2" in log
+    # what the model's set-up reports reaches the log, after the run's settings
+    assert log.index("training fusion:") < log.index(f"started from {earlier_stages}")
     assert "step 3 validation psnr=" in log
     model = build_model([tmp_path / "fusion" / EXPORT_NAME])
     assert model.config == preset("compact")

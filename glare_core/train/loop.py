@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import signal
 import threading
@@ -163,6 +164,44 @@ def _random_state_kept() -> Iterator[None]:
         yield
     finally:
         restore_rng_state(state)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a torchrun launch, or a plain single process (read before joining a group)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextmanager
+def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[None]:
+    """The run's log file, with the training loggers at INFO (on the main process only).
+
+    A stage opens it before it builds its model, so that what the set-up reports (the
+    weights it started from) lands in the log too; the trainer opens it again inside,
+    which does nothing while it is open.
+    """
+    train_logger = logging.getLogger(TRAIN_LOGGER)
+    path = (Path(config.out_dir) / config.log_file).resolve()
+    already_open = any(
+        isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path
+        for handler in train_logger.handlers
+    )
+    if already_open or not (_is_main_process() if is_main is None else is_main):
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.INFO)
+    previous_level = train_logger.level
+    train_logger.addHandler(handler)
+    train_logger.setLevel(logging.INFO)
+    log.info("training %s: %s", config.stage, config.to_dict())
+    try:
+        yield
+    finally:
+        train_logger.removeHandler(handler)
+        train_logger.setLevel(previous_level)
+        handler.close()
 
 
 # ------------------------------------------------------------------ trainer
@@ -388,24 +427,8 @@ class Trainer:
 
     @contextmanager
     def _log_file(self) -> Iterator[None]:
-        if not self.distributed.is_main:
+        with training_log(self.config, self.distributed.is_main):
             yield
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(self.out_dir / self.config.log_file)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        handler.setLevel(logging.INFO)
-        train_logger = logging.getLogger(TRAIN_LOGGER)
-        previous_level = train_logger.level
-        train_logger.addHandler(handler)
-        train_logger.setLevel(logging.INFO)
-        log.info("training %s: %s", self.config.stage, self.config.to_dict())
-        try:
-            yield
-        finally:
-            train_logger.removeHandler(handler)
-            train_logger.setLevel(previous_level)
-            handler.close()
 
     def _shows_progress_bar(self) -> bool:
         return self.config.progress_bar and self.distributed.is_main

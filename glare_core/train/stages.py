@@ -16,6 +16,7 @@ Each stage is a :class:`StageSpec`: which parameters train, and the loss of a ba
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -44,7 +45,7 @@ from glare_core.train.data import (
     load_pairs,
     score_pairs,
 )
-from glare_core.train.loop import Stateful, Trainer, TrainResult, seed_everything
+from glare_core.train.loop import Stateful, Trainer, TrainResult, seed_everything, training_log
 from glare_core.train.losses import ssim_loss
 from glare_core.weights import read_state, save_weights
 
@@ -282,6 +283,18 @@ def _run(
     return result
 
 
+def _logged(train: Callable[[TrainConfig], TrainResult]) -> Callable[[TrainConfig], TrainResult]:
+    """Open the run's log before the stage builds its model: set-up lines belong in it."""
+
+    @functools.wraps(train)
+    def logged(config: TrainConfig) -> TrainResult:
+        with training_log(config):
+            return train(config)
+
+    return logged
+
+
+@_logged
 def train_vqgan(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
     spec = vqgan_stage(model, pretrained=bool(config.init_weights))
@@ -299,6 +312,7 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
     return _run(config, model, spec, batches, validate, {"codebook": spec.upkeep})
 
 
+@_logged
 def train_flow(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
     spec = flow_stage(model)
@@ -320,6 +334,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
     return _run(config, model, spec, batches, validate)
 
 
+@_logged
 def train_fusion(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
     spec = fusion_stage(model)
