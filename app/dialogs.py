@@ -97,7 +97,8 @@ class SettingsDialog(QDialog):
 
 def describe_controls(controls: Controls) -> str:
     text = f"strength {controls.strength:.2f}, T {controls.temperature:.2f}"
-    return text + (f", seed {controls.seed}" if controls.temperature > 0 else "")
+    text += f", seed {controls.seed}" if controls.temperature > 0 else ""
+    return text + f", noise reduction {controls.noise_reduction:g}"
 
 
 class VariantsDialog(QDialog):

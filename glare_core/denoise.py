@@ -45,7 +45,11 @@ def reduce_noise(image: np.ndarray, strength: float) -> np.ndarray:
     filtered = cv2.fastNlMeansDenoisingColored(
         stored, None, strength, strength, PATCH_SIZE, SEARCH_SIZE
     )
-    # the change, not the 8-bit result: the photo keeps its precision where nothing is removed
-    change = (filtered.astype(np.float32) - stored) / EIGHT_BIT_MAX
+    # the change, not the 8-bit result: the photo keeps its precision where nothing is removed.
+    # The filter works in 8-bit CIELAB (OpenCV converts as from linear BGR), whose round trip
+    # alone moves values by a level or two; measured against that round trip, a flat or
+    # noise-free photo comes back unchanged.
+    round_trip = cv2.cvtColor(cv2.cvtColor(stored, cv2.COLOR_LBGR2Lab), cv2.COLOR_Lab2LBGR)
+    change = (filtered.astype(np.float32) - round_trip) / EIGHT_BIT_MAX
     denoised = to_display(to_linear(brightened + change) / gain)
     return np.where(brightened_linear < 1.0, denoised, image).astype(np.float32)

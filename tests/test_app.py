@@ -212,7 +212,9 @@ def test_batch_dialog_reports_the_corrupt_file(
     for index in range(2):
         write_photo(pairs_dir, inputs / f"photo{index}.png", index=index)
     (inputs / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    window.controls.set_controls(Controls(strength=1.2, noise_reduction=0.0))
     dialog = window.open_batch()
+    assert dialog.status.text() == "Settings: strength 1.20, T 0.00, noise reduction 0"
     dialog.input.edit.setText(str(inputs))
     dialog.output.edit.setText(str(tmp_path / "batch-out"))
     with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):

@@ -52,6 +52,13 @@ def test_it_keeps_the_exposure_and_strength_zero_is_a_no_op(dark_scene) -> None:
     assert mean_luma(filtered) == pytest.approx(mean_luma(grainy), rel=0.02)
 
 
+@pytest.mark.parametrize("level", [0.0, 0.02, 0.5, 1.0])
+def test_a_flat_photo_comes_back_unchanged(level: float) -> None:
+    flat = np.full((24, 32, 3), level, dtype=np.float32)
+    flat[..., 2] *= 0.8  # a tint, so that colour conversions have something to round
+    np.testing.assert_allclose(reduce_noise(flat, 6.0), flat, atol=1e-5)
+
+
 def test_values_the_brightening_clips_are_kept(dark_scene) -> None:
     """A lamp in a dark room: the filter must not touch what it cannot see."""
     _, grainy = dark_scene
