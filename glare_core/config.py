@@ -216,8 +216,8 @@ COMPACT_EXPOSURE = ExposureRange(floor=0.06, ceiling=0.14)
 #: larger, come back from it with codebook blocks, and at about a megapixel they do not
 COMPACT_WORKING_PIXELS = 1_000_000
 #: real photos carry grain a few pixels wide that the compact model lifts into speckle; a
-#: non-local means filter of this strength removes most of it for 0.04 dB on eval as
-#: captured and +0.1 dB on eval darkened x0.5 (MODEL_CARD.md)
+#: non-local means filter of this strength makes it finer for 0.02 dB on eval as captured
+#: and +0.08 dB on eval darkened x0.5 (MODEL_CARD.md)
 COMPACT_NOISE_REDUCTION = 4.0
 
 
