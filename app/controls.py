@@ -70,9 +70,13 @@ class ControlsPanel(QWidget):
         self._debounced_settle = qdebounced(
             self._emit_settled, timeout=SETTLE_DEBOUNCE_MS, parent=self
         )
-        for slider in self._sliders:
+        for slider in self._live_sliders:
             slider.valueChanged.connect(self._slider_changed)
             slider.sliderReleased.connect(self._slider_released)
+        # the noise filter re-encodes the photo (about 0.7 s at the drag size on 2 cores), too
+        # slow to follow a drag, and grain is judged at screen size: it renders once let go
+        self.noise_reduction.valueChanged.connect(self._noise_changed)
+        self.noise_reduction.sliderReleased.connect(self._slider_released)
         self.seed.valueChanged.connect(lambda _: self._debounced_settle())
         self.new_seed.clicked.connect(self.roll_seed)
 
@@ -87,8 +91,9 @@ class ControlsPanel(QWidget):
         form.addRow("Noise reduction", self.noise_reduction)
 
     @property
-    def _sliders(self) -> tuple[QLabeledDoubleSlider, ...]:
-        return (self.strength, self.temperature, self.noise_reduction)
+    def _live_sliders(self) -> tuple[QLabeledDoubleSlider, ...]:
+        """The sliders whose drags render as they move."""
+        return (self.strength, self.temperature)
 
     def controls(self) -> Controls:
         return Controls(
@@ -114,12 +119,16 @@ class ControlsPanel(QWidget):
         self.seed.setValue(random.randint(0, MAX_SEED))
 
     def _dragging(self) -> bool:
-        return any(slider.isSliderDown() for slider in self._sliders)
+        return any(slider.isSliderDown() for slider in self._live_sliders)
 
     def _slider_changed(self, _value: float) -> None:
         if self._dragging():
             self._throttled_drag()
         else:
+            self._debounced_settle()
+
+    def _noise_changed(self, _value: float) -> None:
+        if not self.noise_reduction.isSliderDown():
             self._debounced_settle()
 
     def _slider_released(self) -> None:

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QPointF, QSize, Qt
 
 from app.compare_view import CompareMode, CompareView
+from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import FULL, SAVE, MainWindow
 from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
@@ -118,6 +119,22 @@ def test_the_noise_slider_reaches_the_network(qtbot, window: MainWindow, photo: 
     filtered = displayed(window)
     assert window.settings.noise_reduction == 10.0
     assert np.abs(filtered.astype(int) - before.astype(int)).mean() > 0.5
+
+
+def test_the_noise_slider_renders_once_let_go(qtbot) -> None:
+    """Each noise step re-encodes the photo: a drag must not queue one render per step."""
+    panel = ControlsPanel()
+    qtbot.addWidget(panel)
+    dragged: list[Controls] = []
+    panel.dragged.connect(dragged.append)
+    slider = panel.noise_reduction
+    slider.setSliderDown(True)
+    with qtbot.assertNotEmitted(panel.settled, wait=2 * SETTLE_DEBOUNCE_MS):
+        slider.setValue(7.0)
+        slider.setValue(8.0)
+    with qtbot.waitSignal(panel.settled) as settled:
+        slider.setSliderDown(False)
+    assert settled.args[0].noise_reduction == 8.0 and not dragged
 
 
 def test_temperature_with_fixed_seed_is_reproducible(
