@@ -8,12 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from glare_core.config import preset
+from glare_core.config import COMPACT_EXPOSURE, preset
+from glare_core.exposure import UNBOUNDED, ExposureRange, mean_luma
 from glare_core.model.glare import GlareNet
 from glare_core.train import stages
-from glare_core.train.config import TrainConfig
+from glare_core.train.config import TrainConfig, load_train_config
 from glare_core.train.data import PairedCrops, batch_rng, load_pairs
-from glare_core.train.stages import EXPORT_NAME, flow_stage, fusion_stage, vqgan_stage
+from glare_core.train.stages import (
+    EXPORT_NAME,
+    flow_stage,
+    fusion_stage,
+    training_exposure,
+    vqgan_stage,
+)
 from glare_core.weights import build_model, save_weights
 
 STEPS_TO_LEARN = 12
@@ -105,3 +112,30 @@ def test_a_deeper_decoder_starts_as_the_network_it_grows_from(batch, tmp_path) -
         plain = GlareNet(deeper).eval()
         plain.load_state_dict(grown_from.state_dict(), strict=False)
         assert (plain(low_light) - grown_from(low_light)).abs().max() > 1e-2
+
+
+def test_each_shipped_round_trains_on_the_exposure_range_it_was_trained_on(pairs_dir) -> None:
+    """Re-running training/train-compact must re-expose inputs as the shipped rounds did.
+
+    The compact preset's inference floor (0.06) was raised after round 3 trained on 0.045;
+    a run that names no range trains on the model's own.
+    """
+    model = GlareNet(preset("compact"))
+    training = Path(__file__).resolve().parents[1] / "training"
+
+    def range_of(run: str) -> ExposureRange:
+        return training_exposure(load_train_config("fusion", training / f"{run}.yaml"), model)
+
+    assert range_of("compact-fusion") == UNBOUNDED  # round 1 predates the range
+    assert range_of("compact-fusion-deeper") == ExposureRange(0.045, 0.14)
+    assert training_exposure(TrainConfig(), model) == COMPACT_EXPOSURE
+
+    crops = PairedCrops(
+        load_pairs(pairs_dir, "train", limit=8),
+        crop_size=64,
+        exposure=range_of("compact-fusion-deeper"),
+    ).sample(16, batch_rng(0, 0))
+    lumas = [mean_luma(low.permute(1, 2, 0).numpy()) for low in crops["low"]]
+    # dark crops are raised to the run's floor, below the inference floor
+    assert min(lumas) == pytest.approx(0.045, abs=0.003)
+    assert min(lumas) < COMPACT_EXPOSURE.floor

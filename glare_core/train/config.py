@@ -75,6 +75,10 @@ class TrainConfig:
     model: str = "compact"
     #: weights of earlier stages to start from (e.g. the stage-1 VQGAN for stage 2)
     init_weights: tuple[str, ...] = ()
+    #: mean-luma range (floor, ceiling; null leaves a side open) that paired training inputs
+    #: are re-exposed into, as inference does (glare_core.exposure); None: the model config's
+    #: own inference range. A run may train on a wider range than inference uses.
+    exposure_range: tuple[float | None, float | None] | None = None
     #: let DDP tolerate parameters that a step does not use (slower; needed for such models)
     ddp_find_unused_parameters: bool = False
 
@@ -97,7 +101,7 @@ def preset(stage: str) -> TrainConfig:
 
 
 def _coerce(current: Any, value: Any) -> Any:
-    if isinstance(current, tuple):
+    if isinstance(current, tuple) or isinstance(value, list):
         return tuple(value)
     if isinstance(current, float) and isinstance(value, int):
         return float(value)

@@ -31,6 +31,7 @@ from torch import nn
 
 from glare_core.config import load_config
 from glare_core.engine import Enhancer
+from glare_core.exposure import ExposureRange
 from glare_core.model.blocks import ResnetBlock
 from glare_core.model.glare import GlareNet
 from glare_core.preprocess import to_network_input
@@ -248,6 +249,13 @@ def start_as_identity(model: nn.Module, missing: set[str]) -> list[str]:
     return started
 
 
+def training_exposure(config: TrainConfig, model: GlareNet) -> ExposureRange:
+    """The range paired training inputs are re-exposed into: the run's, else the model's."""
+    if config.exposure_range is None:
+        return model.config.input.exposure
+    return ExposureRange(*config.exposure_range)
+
+
 def _eval_pairs(config: TrainConfig) -> list[ImagePair]:
     if not config.validate_every:
         return []
@@ -330,7 +338,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
         device = next(model.parameters()).device
         return score_pairs(eval_pairs, generated_image, device) if eval_pairs else {}
 
-    batches = PairedCrops(pairs, config.crop_size, config.augment, model.config.input.exposure)
+    batches = PairedCrops(pairs, config.crop_size, config.augment, training_exposure(config, model))
     return _run(config, model, spec, batches, validate)
 
 
@@ -350,5 +358,5 @@ def train_fusion(config: TrainConfig) -> TrainResult:
         enhancer = Enhancer(model, device, precision="float32")
         return score_pairs(eval_pairs, _numpy_predictor(enhancer.enhance), device)
 
-    batches = PairedCrops(pairs, config.crop_size, config.augment, model.config.input.exposure)
+    batches = PairedCrops(pairs, config.crop_size, config.augment, training_exposure(config, model))
     return _run(config, model, spec, batches, validate)
