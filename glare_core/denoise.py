@@ -30,6 +30,13 @@ SEARCH_SIZE = 15
 EIGHT_BIT_MAX = 255.0
 
 
+def check_noise_reduction(strength: float) -> float:
+    """``strength``, or a ValueError when it is negative."""
+    if strength < 0:
+        raise ValueError(f"noise reduction must be 0 or more, not {strength}")
+    return strength
+
+
 def reduce_noise(image: np.ndarray, strength: float) -> np.ndarray:
     """``image`` (HxWx3 float in [0, 1]) with its noise filtered; ``strength`` 0 returns it.
 

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
-from glare_core.denoise import reduce_noise
+from glare_core.denoise import check_noise_reduction, reduce_noise
 from glare_core.exposure import normalize_exposure
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
@@ -219,8 +219,9 @@ class Enhancer:
         self.device = device
         self.tiling = tiling or default_tiling(model.config)
         self.full_resolution = full_resolution
-        self.noise_reduction = model.config.input.noise_reduction  # the default ...
-        self.noise_reduction = self._noise_reduction(noise_reduction)  # ... unless given
+        if noise_reduction is None:
+            noise_reduction = model.config.input.noise_reduction
+        self.noise_reduction = check_noise_reduction(noise_reduction)
         self.decoder_dtype = torch.float32
         reduced = model.config.precision.reduced_decoders and precision == "auto"
         if reduced and native_reduced_precision(device):
@@ -274,11 +275,7 @@ class Enhancer:
     # -- building blocks ----------------------------------------------------------------
     def _noise_reduction(self, requested: float | None) -> float:
         """``requested``, checked; None stands for the enhancer's own setting."""
-        if requested is None:
-            return self.noise_reduction
-        if requested < 0:
-            raise ValueError(f"noise reduction must be 0 or more, not {requested}")
-        return requested
+        return self.noise_reduction if requested is None else check_noise_reduction(requested)
 
     def _normalized(self, image: np.ndarray) -> np.ndarray:
         """A checked image, re-exposed into the model's trained range (glare_core.exposure)."""

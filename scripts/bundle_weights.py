@@ -3,8 +3,8 @@
     .venv/bin/python scripts/bundle_weights.py runs/compact/fusion-deeper/glare.safetensors
 
 The network part of the file's config must be the compact preset's; the inference settings
-(``input``: exposure range and working size; ``precision``) are taken from the preset as it
-is now, so the bundled file always carries the settings the model card measured.
+(``input``: exposure range, working size and noise filter; ``precision``) are taken from the
+preset as it is now, so the bundled file always carries the settings the model card measured.
 """
 
 from __future__ import annotations

@@ -346,7 +346,8 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train up to ``config.steps``; stops early on SIGTERM/SIGINT or the time budget."""
         try:
-            with self._log_file(), self._stop_on_signals(), self._console_above_bar():
+            log_file = training_log(self.config, self.distributed.is_main)
+            with log_file, self._stop_on_signals(), self._console_above_bar():
                 self._start()
                 return self._loop()
         finally:
@@ -424,11 +425,6 @@ class Trainer:
         return scores
 
     # -------------------------------------------------------------- process concerns
-
-    @contextmanager
-    def _log_file(self) -> Iterator[None]:
-        with training_log(self.config, self.distributed.is_main):
-            yield
 
     def _shows_progress_bar(self) -> bool:
         return self.config.progress_bar and self.distributed.is_main

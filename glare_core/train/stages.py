@@ -256,6 +256,12 @@ def training_exposure(config: TrainConfig, model: GlareNet) -> ExposureRange:
     return ExposureRange(*config.exposure_range)
 
 
+def _paired_crops(config: TrainConfig, model: GlareNet) -> PairedCrops:
+    """Stages 2 and 3 learn from augmented crops of the train pairs."""
+    pairs = load_pairs(config.data_root, TRAIN_SPLIT)
+    return PairedCrops(pairs, config.crop_size, config.augment, training_exposure(config, model))
+
+
 def _eval_pairs(config: TrainConfig) -> list[ImagePair]:
     if not config.validate_every:
         return []
@@ -324,7 +330,6 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
 def train_flow(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
     spec = flow_stage(model)
-    pairs = load_pairs(config.data_root, TRAIN_SPLIT)
     eval_pairs = _eval_pairs(config)
 
     def generated_image(low: torch.Tensor) -> torch.Tensor:
@@ -338,7 +343,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
         device = next(model.parameters()).device
         return score_pairs(eval_pairs, generated_image, device) if eval_pairs else {}
 
-    batches = PairedCrops(pairs, config.crop_size, config.augment, training_exposure(config, model))
+    batches = _paired_crops(config, model)
     return _run(config, model, spec, batches, validate)
 
 
@@ -346,7 +351,6 @@ def train_flow(config: TrainConfig) -> TrainResult:
 def train_fusion(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
     spec = fusion_stage(model)
-    pairs = load_pairs(config.data_root, TRAIN_SPLIT)
     eval_pairs = _eval_pairs(config)
 
     def validate() -> dict[str, float]:
@@ -358,5 +362,5 @@ def train_fusion(config: TrainConfig) -> TrainResult:
         enhancer = Enhancer(model, device, precision="float32")
         return score_pairs(eval_pairs, _numpy_predictor(enhancer.enhance), device)
 
-    batches = PairedCrops(pairs, config.crop_size, config.augment, training_exposure(config, model))
+    batches = _paired_crops(config, model)
     return _run(config, model, spec, batches, validate)
