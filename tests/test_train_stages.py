@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from glare_core.config import COMPACT_EXPOSURE, preset
+from glare_core.config import COMPACT_EXPOSURE, GlareConfig, preset
 from glare_core.exposure import UNBOUNDED, ExposureRange, mean_luma
 from glare_core.model.glare import GlareNet
+from glare_core.resources import bundled_weights_path
 from glare_core.train import stages
-from glare_core.train.config import TrainConfig, load_train_config
+from glare_core.train.config import TrainConfig, load_train_config, model_config
 from glare_core.train.data import PairedCrops, batch_rng, load_pairs
 from glare_core.train.stages import (
     EXPORT_NAME,
@@ -21,9 +22,14 @@ from glare_core.train.stages import (
     training_exposure,
     vqgan_stage,
 )
-from glare_core.weights import build_model, save_weights
+from glare_core.weights import build_model, read_state, save_weights
 
 STEPS_TO_LEARN = 12
+TRAINING = Path(__file__).resolve().parents[1] / "training"
+#: the round of training/train-compact whose weights are bundled
+BUNDLED_ROUND = "fusion-deeper"
+#: the change that builds the compact model's fusion decoder as rounds 1-2 had it
+ONE_BLOCK_PER_LEVEL = {"fusion_decoder": {"autoencoder": {"num_res_blocks": 0}}}
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +94,8 @@ def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -
 def test_a_deeper_decoder_starts_as_the_network_it_grows_from(batch, tmp_path) -> None:
     """Residual blocks the initial weights lack start as the identity: same output."""
     deeper = preset("compact")
-    fusion = deeper.fusion_decoder
-    shallow = dataclasses.replace(
-        deeper,
-        fusion_decoder=dataclasses.replace(
-            fusion,
-            autoencoder=dataclasses.replace(fusion.autoencoder, num_res_blocks=0),
-        ),
-    )
+    shallow = model_config(TrainConfig(model_changes=ONE_BLOCK_PER_LEVEL))
+    assert shallow.fusion_decoder.autoencoder.num_res_blocks == 0
     torch.manual_seed(0)
     grown_from = GlareNet(shallow).eval()
     save_weights(grown_from, shallow, tmp_path / "shallow.safetensors")
@@ -114,6 +114,23 @@ def test_a_deeper_decoder_starts_as_the_network_it_grows_from(batch, tmp_path) -
         assert (plain(low_light) - grown_from(low_light)).abs().max() > 1e-2
 
 
+def test_each_shipped_round_builds_the_network_it_was_trained_as() -> None:
+    """Round 3 grew the preset's fusion decoder after rounds 1-2 had trained: re-running
+    training/train-compact must build each round's network as it was, and the last round's
+    must be the bundled file's."""
+
+    def built(run: str) -> GlareConfig:
+        stage = run.split("-")[0]
+        return model_config(load_train_config(stage, TRAINING / f"compact-{run}.yaml"))
+
+    for run in ("vqgan", "flow", "fusion", "flow-exposure", "fusion-exposure"):
+        assert built(run).fusion_decoder.autoencoder.num_res_blocks == 0, run
+    _, bundled = read_state([bundled_weights_path()])
+    last = built(BUNDLED_ROUND)
+    for part in ("vqgan", "cond_encoder", "flow", "fusion_decoder"):
+        assert getattr(last, part) == getattr(bundled, part), part
+
+
 def test_each_shipped_round_trains_on_the_exposure_range_it_was_trained_on(pairs_dir) -> None:
     """Re-running training/train-compact must re-expose inputs as the shipped rounds did.
 
@@ -121,10 +138,9 @@ def test_each_shipped_round_trains_on_the_exposure_range_it_was_trained_on(pairs
     a run that names no range trains on the model's own.
     """
     model = GlareNet(preset("compact"))
-    training = Path(__file__).resolve().parents[1] / "training"
 
     def range_of(run: str) -> ExposureRange:
-        return training_exposure(load_train_config("fusion", training / f"{run}.yaml"), model)
+        return training_exposure(load_train_config("fusion", TRAINING / f"{run}.yaml"), model)
 
     assert range_of("compact-fusion") == UNBOUNDED  # round 1 predates the range
     assert range_of("compact-fusion-deeper") == ExposureRange(0.045, 0.14)

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from glare_core.config import GlareConfig, load_config
 from glare_core.errors import ConfigError
 from glare_core.train.augment import AugmentConfig
 
@@ -73,6 +74,10 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     #: GLARE model preset name or config file (see ``glare_core.config.load_config``)
     model: str = "compact"
+    #: changes to that model config, as nested sections of its field names (e.g.
+    #: ``{fusion_decoder: {autoencoder: {num_res_blocks: 0}}}``): lets a run keep building the
+    #: network it was trained with after the preset has grown
+    model_changes: dict[str, Any] = field(default_factory=dict)
     #: weights of earlier stages to start from (e.g. the stage-1 VQGAN for stage 2)
     init_weights: tuple[str, ...] = ()
     #: mean-luma range (floor, ceiling; null leaves a side open) that paired training inputs
@@ -123,6 +128,11 @@ def override(config: Any, changes: dict[str, Any]) -> Any:
         else:
             updates[key] = _coerce(current, value)
     return dataclasses.replace(config, **updates)
+
+
+def model_config(config: TrainConfig) -> GlareConfig:
+    """The GLARE config a run builds: its ``model`` with its ``model_changes``."""
+    return override(load_config(config.model), config.model_changes)
 
 
 def load_train_config(stage: str, override_file: str | Path | None = None) -> TrainConfig:

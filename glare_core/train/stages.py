@@ -29,13 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glare_core.config import load_config
 from glare_core.engine import Enhancer
 from glare_core.exposure import ExposureRange
 from glare_core.model.blocks import ResnetBlock
 from glare_core.model.glare import GlareNet
 from glare_core.preprocess import to_network_input
-from glare_core.train.config import TrainConfig
+from glare_core.train.config import TrainConfig, model_config
 from glare_core.train.data import (
     EVAL_SPLIT,
     TRAIN_SPLIT,
@@ -220,7 +219,7 @@ def fusion_stage(
 def _initial_model(config: TrainConfig) -> GlareNet:
     """The preset's network, seeded, with the weights of earlier stages if given."""
     seed_everything(config.seed)
-    model = GlareNet(load_config(config.model))
+    model = GlareNet(model_config(config))
     if config.init_weights:
         state, _ = read_state(config.init_weights)
         missing = model.load_state_dict(state, strict=False).missing_keys
