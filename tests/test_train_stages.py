@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from glare_core.config import COMPACT_EXPOSURE, GlareConfig, preset
+from glare_core.errors import ConfigError
 from glare_core.exposure import UNBOUNDED, ExposureRange, mean_luma
 from glare_core.model.glare import GlareNet
 from glare_core.resources import bundled_weights_path
@@ -129,6 +130,12 @@ def test_each_shipped_round_builds_the_network_it_was_trained_as() -> None:
     last = built(BUNDLED_ROUND)
     for part in ("vqgan", "cond_encoder", "flow", "fusion_decoder"):
         assert getattr(last, part) == getattr(bundled, part), part
+
+
+def test_a_model_change_that_names_no_setting_is_an_error() -> None:
+    misspelt = {"fusion_decoder": {"autoencoder": {"num_blocks": 0}}}
+    with pytest.raises(ConfigError, match=r"AutoencoderConfig\.num_blocks"):
+        model_config(TrainConfig(model_changes=misspelt))
 
 
 def test_each_shipped_round_trains_on_the_exposure_range_it_was_trained_on(pairs_dir) -> None:
