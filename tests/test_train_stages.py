@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from glare_core.config import COMPACT_EXPOSURE, GlareConfig, preset
+from glare_core.config import COMPACT_EXPOSURE, preset
 from glare_core.errors import ConfigError
 from glare_core.exposure import UNBOUNDED, ExposureRange, mean_luma
 from glare_core.model.glare import GlareNet
@@ -31,6 +31,12 @@ TRAINING = Path(__file__).resolve().parents[1] / "training"
 BUNDLED_ROUND = "fusion-deeper"
 #: the change that builds the compact model's fusion decoder as rounds 1-2 had it
 ONE_BLOCK_PER_LEVEL = {"fusion_decoder": {"autoencoder": {"num_res_blocks": 0}}}
+
+
+def shipped_round(run: str) -> TrainConfig:
+    """The settings of one run of training/train-compact, e.g. ``fusion-deeper``."""
+    stage = run.split("-")[0]
+    return load_train_config(stage, TRAINING / f"compact-{run}.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +125,10 @@ def test_each_shipped_round_builds_the_network_it_was_trained_as() -> None:
     """Round 3 grew the preset's fusion decoder after rounds 1-2 had trained: re-running
     training/train-compact must build each round's network as it was, and the last round's
     must be the bundled file's."""
-
-    def built(run: str) -> GlareConfig:
-        stage = run.split("-")[0]
-        return model_config(load_train_config(stage, TRAINING / f"compact-{run}.yaml"))
-
     for run in ("vqgan", "flow", "fusion", "flow-exposure", "fusion-exposure"):
-        assert built(run).fusion_decoder.autoencoder.num_res_blocks == 0, run
+        assert model_config(shipped_round(run)).fusion_decoder.autoencoder.num_res_blocks == 0, run
     _, bundled = read_state([bundled_weights_path()])
-    last = built(BUNDLED_ROUND)
+    last = model_config(shipped_round(BUNDLED_ROUND))
     for part in ("vqgan", "cond_encoder", "flow", "fusion_decoder"):
         assert getattr(last, part) == getattr(bundled, part), part
 
@@ -147,16 +148,16 @@ def test_each_shipped_round_trains_on_the_exposure_range_it_was_trained_on(pairs
     model = GlareNet(preset("compact"))
 
     def range_of(run: str) -> ExposureRange:
-        return training_exposure(load_train_config("fusion", TRAINING / f"{run}.yaml"), model)
+        return training_exposure(shipped_round(run), model)
 
-    assert range_of("compact-fusion") == UNBOUNDED  # round 1 predates the range
-    assert range_of("compact-fusion-deeper") == ExposureRange(0.045, 0.14)
+    assert range_of("fusion") == UNBOUNDED  # round 1 predates the range
+    assert range_of("fusion-deeper") == ExposureRange(0.045, 0.14)
     assert training_exposure(TrainConfig(), model) == COMPACT_EXPOSURE
 
     crops = PairedCrops(
         load_pairs(pairs_dir, "train", limit=8),
         crop_size=64,
-        exposure=range_of("compact-fusion-deeper"),
+        exposure=range_of("fusion-deeper"),
     ).sample(16, batch_rng(0, 0))
     lumas = [mean_luma(low.permute(1, 2, 0).numpy()) for low in crops["low"]]
     # dark crops are raised to the run's floor, below the inference floor

@@ -217,7 +217,8 @@ def fusion_stage(
 
 
 def _initial_model(config: TrainConfig) -> GlareNet:
-    """The preset's network, seeded, with the weights of earlier stages if given."""
+    """The run's network (its model with its ``model_changes``), seeded, with the weights
+    of earlier stages if given."""
     seed_everything(config.seed)
     model = GlareNet(model_config(config))
     if config.init_weights:
