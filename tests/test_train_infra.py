@@ -40,7 +40,7 @@ from glare_core.train.data import (
     score_pairs,
 )
 from glare_core.train.loop import Trainer, seed_everything
-from glare_core.train.losses import charbonnier_loss, ssim, ssim_loss
+from glare_core.train.losses import charbonnier_loss, chroma_loss, ssim, ssim_loss
 
 CROP = 48
 BATCH = 2
@@ -355,6 +355,20 @@ def test_ssim_is_close_to_scikit_image_on_a_real_pair(train_pairs: list[ImagePai
     ssim_loss(prediction, as_tensor[1]).backward()
     assert prediction.grad is not None and torch.isfinite(prediction.grad).all()
     assert float(ssim_loss(as_tensor[1], as_tensor[1])) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_the_chroma_loss_sees_colour_and_not_lightness(train_pairs: list[ImagePair]) -> None:
+    high = torch.from_numpy(train_pairs[0].high.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    dimmer = high - 0.1
+    assert float(chroma_loss(dimmer, high)) == pytest.approx(0.0, abs=1e-6)
+    assert float(torch.nn.functional.l1_loss(dimmer, high)) == pytest.approx(0.1)
+    # a grey copy keeps each pixel's mean: all of its error is colour
+    grey = high.mean(dim=1, keepdim=True).expand_as(high)
+    lost_colour = float(chroma_loss(grey, high))
+    assert lost_colour > 0.01
+    assert lost_colour == pytest.approx(float(torch.nn.functional.l1_loss(grey, high)), rel=1e-4)
+    red_for_blue = high.flip(1)
+    assert float(chroma_loss(red_for_blue, high)) > lost_colour
 
 
 def test_yaml_overrides_the_stage_preset(tmp_path: Path) -> None:

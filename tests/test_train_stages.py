@@ -139,6 +139,21 @@ def test_a_model_change_that_names_no_setting_is_an_error() -> None:
         model_config(TrainConfig(model_changes=misspelt))
 
 
+@pytest.mark.parametrize("run", ["vqgan-colour", "fusion-colour"])
+def test_a_round_weighting_colour_adds_the_chroma_term_to_its_loss(run, batch) -> None:
+    config = shipped_round(run)
+    assert config.losses.chroma > 0
+    build = vqgan_stage if run.startswith("vqgan") else fusion_stage
+    losses = build(GlareNet(preset("compact")), config.losses).loss_fn(batch, 0)
+    weights = config.losses
+    image_loss = weights.l1 * losses["l1"] + weights.ssim * losses["ssim"]
+    added = float(losses["loss"] - image_loss - weights.codebook * losses.get("codebook", 0))
+    assert added == pytest.approx(weights.chroma * float(losses["chroma"]), rel=1e-4)
+    assert float(losses["chroma"]) > 0
+    plain = build(GlareNet(preset("compact"))).loss_fn(batch, 0)
+    assert "chroma" not in plain
+
+
 def test_each_shipped_round_trains_on_the_exposure_range_it_was_trained_on(pairs_dir) -> None:
     """Re-running training/train-compact must re-expose inputs as the shipped rounds did.
 

@@ -1,8 +1,8 @@
 """Training settings: one :class:`TrainConfig` dataclass, a preset per stage, YAML overrides.
 
 A YAML override file names only what it changes, with the field names of
-:class:`TrainConfig`; the ``augment:`` section likewise overrides fields of
-:class:`~glare_core.train.augment.AugmentConfig`::
+:class:`TrainConfig`; the ``augment:`` and ``losses:`` sections likewise override fields of
+:class:`~glare_core.train.augment.AugmentConfig` and :class:`LossWeights`::
 
     steps: 40000
     batch_size: 16
@@ -24,6 +24,18 @@ from glare_core.errors import ConfigError
 from glare_core.train.augment import AugmentConfig
 
 STAGES = ("vqgan", "flow", "fusion")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the image losses of stages 1 and 3 (and of stage 1's codebook loss)."""
+
+    l1: float = 1.0
+    ssim: float = 0.5
+    #: L1 on the colour alone (glare_core.train.losses.chroma_loss): RGB L1 lets a small
+    #: network spend its capacity on lightness and give up colour (MODEL_CARD.md)
+    chroma: float = 0.0
+    codebook: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class TrainConfig:
     #: the folder with ``train/`` and ``eval/``, each holding ``low/`` and ``high/``
     data_root: str = "data/lowlight-pairs"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    losses: LossWeights = field(default_factory=LossWeights)
     #: GLARE model preset name or config file (see ``glare_core.config.load_config``)
     model: str = "compact"
     #: changes to that model config, as nested sections of its field names (e.g.
@@ -80,6 +93,9 @@ class TrainConfig:
     model_changes: dict[str, Any] = field(default_factory=dict)
     #: weights of earlier stages to start from (e.g. the stage-1 VQGAN for stage 2)
     init_weights: tuple[str, ...] = ()
+    #: stage 1 from earlier weights: before the first step, whiten their latent and re-seed
+    #: the codebook from it (glare_core.train.whiten), to bring back a collapsed latent axis
+    whiten_latent: bool = False
     #: mean-luma range (floor, ceiling; null leaves a side open) that paired training inputs
     #: are re-exposed into, as inference does (glare_core.exposure); None: the model config's
     #: own inference range. A run may train on a wider range than inference uses.

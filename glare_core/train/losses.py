@@ -70,6 +70,16 @@ def charbonnier_loss(
     return torch.sqrt(difference * difference + eps * eps).mean()
 
 
+def colour_part(image: torch.Tensor) -> torch.Tensor:
+    """Each channel minus the pixel's mean over the channels: zero for any grey."""
+    return image - image.mean(dim=1, keepdim=True)
+
+
+def chroma_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between the colour parts: blind to lightness, so only a colour error costs."""
+    return F.l1_loss(colour_part(prediction), colour_part(target))
+
+
 def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
 

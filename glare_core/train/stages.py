@@ -30,11 +30,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from glare_core.engine import Enhancer
+from glare_core.errors import ConfigError
 from glare_core.exposure import ExposureRange
 from glare_core.model.blocks import ResnetBlock
 from glare_core.model.glare import GlareNet
 from glare_core.preprocess import to_network_input
-from glare_core.train.config import TrainConfig, model_config
+from glare_core.train.config import LossWeights, TrainConfig, model_config
 from glare_core.train.data import (
     EVAL_SPLIT,
     TRAIN_SPLIT,
@@ -46,20 +47,16 @@ from glare_core.train.data import (
     score_pairs,
 )
 from glare_core.train.loop import Stateful, Trainer, TrainResult, seed_everything, training_log
-from glare_core.train.losses import ssim_loss
+from glare_core.train.losses import chroma_loss, ssim_loss
+from glare_core.train.whiten import whiten_latent
 from glare_core.weights import read_state, save_weights
 
 log = logging.getLogger(__name__)
 
 #: file name of a stage's exported weights inside its output folder
 EXPORT_NAME = "glare.safetensors"
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    l1: float = 1.0
-    ssim: float = 0.5
-    codebook: float = 1.0
+#: normal-light crops that a whitened latent is measured on (glare_core.train.whiten)
+WHITENING_CROPS = 32
 
 
 @dataclass(frozen=True)
@@ -95,9 +92,14 @@ def _freeze_all_but(model: GlareNet, trainable: nn.Module) -> None:
 def _image_losses(
     prediction: torch.Tensor, target: torch.Tensor, weights: LossWeights
 ) -> dict[str, torch.Tensor]:
-    l1 = F.l1_loss(prediction, target)
-    structural = ssim_loss(prediction.clamp(0, 1), target)
-    return {"l1": l1, "ssim": structural, "loss": weights.l1 * l1 + weights.ssim * structural}
+    losses = {
+        "l1": F.l1_loss(prediction, target),
+        "ssim": ssim_loss(prediction.clamp(0, 1), target),
+    }
+    if weights.chroma:
+        losses["chroma"] = chroma_loss(prediction, target)
+    losses["loss"] = sum(getattr(weights, name) * value for name, value in losses.items())
+    return losses
 
 
 class DeadCodeReseeder:
@@ -311,8 +313,17 @@ def _logged(train: Callable[[TrainConfig], TrainResult]) -> Callable[[TrainConfi
 @_logged
 def train_vqgan(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
-    spec = vqgan_stage(model, pretrained=bool(config.init_weights))
     pairs = load_pairs(config.data_root, TRAIN_SPLIT)
+    batches = NormalLightCrops(pairs, config.crop_size, config.augment)
+    if config.whiten_latent:
+        if not config.init_weights:
+            raise ConfigError("whiten_latent needs a trained VQGAN to start from (init_weights)")
+        # seeded by the run's seed alone: a stream apart from every batch's (batch_rng)
+        crops = batches.sample(WHITENING_CROPS, np.random.default_rng(config.seed))
+        whiten_latent(model.vqgan, crops["high"])
+    # a whitened latent needs codes seeded from it: the old ones lie on the old latent
+    keep_codebook = bool(config.init_weights) and not config.whiten_latent
+    spec = vqgan_stage(model, config.losses, pretrained=keep_codebook)
     eval_pairs = [dataclasses.replace(p, low=p.high) for p in _eval_pairs(config)]
 
     def reconstruct(high: torch.Tensor) -> torch.Tensor:
@@ -322,7 +333,6 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
         device = next(model.parameters()).device
         return score_pairs(eval_pairs, reconstruct, device) if eval_pairs else {}
 
-    batches = NormalLightCrops(pairs, config.crop_size, config.augment)
     return _run(config, model, spec, batches, validate, {"codebook": spec.upkeep})
 
 
@@ -350,7 +360,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
 @_logged
 def train_fusion(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
-    spec = fusion_stage(model)
+    spec = fusion_stage(model, config.losses)
     eval_pairs = _eval_pairs(config)
 
     def validate() -> dict[str, float]:
