@@ -36,6 +36,10 @@ class LossWeights:
     #: network spend its capacity on lightness and give up colour (MODEL_CARD.md)
     chroma: float = 0.0
     codebook: float = 1.0
+    #: stage 1: the share of local colour the codes do not hold linearly
+    #: (glare_core.train.losses.unexplained_colour); makes the latent carry colour even
+    #: where the decoder has not yet learnt to read it
+    latent_colour: float = 0.0
 
 
 @dataclass(frozen=True)

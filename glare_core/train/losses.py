@@ -17,6 +17,10 @@ SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 CHARBONNIER_EPS = 1e-3
+#: relative ridge of the least-squares fit in :func:`unexplained_colour` (keeps it solvable)
+LSTSQ_RIDGE = 1e-4
+#: colour energy below which a batch counts as grey (no share of nothing to explain)
+COLOUR_ENERGY_FLOOR = 1e-6
 
 
 def _gaussian_window(size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
@@ -78,6 +82,27 @@ def colour_part(image: torch.Tensor) -> torch.Tensor:
 def chroma_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 between the colour parts: blind to lightness, so only a colour error costs."""
     return F.l1_loss(colour_part(prediction), colour_part(target))
+
+
+def unexplained_colour(latent: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """The share of ``image``'s local colour that no linear map of ``latent`` reads.
+
+    The colour part of the image, averaged over each latent cell, is regressed on the
+    latent (least squares with a bias, fitted afresh on the batch); the loss is the residual
+    energy over the colour's. It is 0 when the latent holds the colour linearly and 1 when
+    it holds none of it, whatever the latent's coordinates. Given the quantized codes (with a
+    straight-through gradient), an axis the codebook does not span holds nothing.
+    """
+    factor = image.shape[-1] // latent.shape[-1]
+    colour = F.avg_pool2d(colour_part(image), factor)
+    features = latent.permute(0, 2, 3, 1).reshape(-1, latent.shape[1])
+    features = torch.cat([features, torch.ones_like(features[:, :1])], dim=1)
+    targets = colour.permute(0, 2, 3, 1).reshape(-1, colour.shape[1])
+    gram = features.T @ features
+    ridge = LSTSQ_RIDGE * gram.diagonal().mean() * torch.eye(len(gram), device=gram.device)
+    coefficients = torch.linalg.solve(gram + ridge, features.T @ targets)
+    residual = targets - features @ coefficients
+    return residual.pow(2).mean() / targets.pow(2).mean().clamp_min(COLOUR_ENERGY_FLOOR)
 
 
 def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -47,7 +47,7 @@ from glare_core.train.data import (
     score_pairs,
 )
 from glare_core.train.loop import Stateful, Trainer, TrainResult, seed_everything, training_log
-from glare_core.train.losses import chroma_loss, ssim_loss
+from glare_core.train.losses import chroma_loss, ssim_loss, unexplained_colour
 from glare_core.train.whiten import whiten_latent
 from glare_core.weights import read_state, save_weights
 
@@ -165,6 +165,9 @@ def vqgan_stage(
         losses = _image_losses(reconstruction, high, weights)
         losses["codebook"] = quantized.loss
         losses["loss"] = losses["loss"] + weights.codebook * quantized.loss
+        if weights.latent_colour:
+            losses["latent_colour"] = unexplained_colour(quantized.codes, high)
+            losses["loss"] = losses["loss"] + weights.latent_colour * losses["latent_colour"]
         return losses
 
     return StageSpec("vqgan", vqgan, loss_fn, upkeep=reseeder)
