@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 from torch import nn
 
@@ -40,7 +41,14 @@ from glare_core.train.data import (
     score_pairs,
 )
 from glare_core.train.loop import Trainer, seed_everything
-from glare_core.train.losses import charbonnier_loss, chroma_loss, ssim, ssim_loss
+from glare_core.train.losses import (
+    charbonnier_loss,
+    chroma_loss,
+    colour_part,
+    ssim,
+    ssim_loss,
+    unexplained_colour,
+)
 
 CROP = 48
 BATCH = 2
@@ -369,6 +377,28 @@ def test_the_chroma_loss_sees_colour_and_not_lightness(train_pairs: list[ImagePa
     assert lost_colour == pytest.approx(float(torch.nn.functional.l1_loss(grey, high)), rel=1e-4)
     red_for_blue = high.flip(1)
     assert float(chroma_loss(red_for_blue, high)) > lost_colour
+
+
+def test_unexplained_colour_is_the_share_a_latent_does_not_hold(
+    train_pairs: list[ImagePair],
+) -> None:
+    images = torch.stack(
+        [torch.from_numpy(p.high[:128, :128].astype(np.float32) / 255) for p in train_pairs[:4]]
+    ).permute(0, 3, 1, 2)
+    local_colour = F.avg_pool2d(colour_part(images), 4)
+    assert float(unexplained_colour(local_colour, images)) < 1e-3
+    # any invertible mix of the same channels holds the same colour
+    mixed = torch.einsum(
+        "ij,bjhw->bihw", torch.tensor([[1.0, 2, 0], [0, 1, 3], [1, 0, 1]]), local_colour
+    )
+    assert float(unexplained_colour(mixed, images)) < 1e-3
+    # noise holds nothing: only the fit's constant term, the batch's mean colour, is explained
+    torch.manual_seed(0)
+    noise = torch.randn_like(local_colour)
+    mean_colour = local_colour.mean(dim=(0, 2, 3), keepdim=True)
+    beyond_mean = (local_colour - mean_colour).pow(2).mean() / local_colour.pow(2).mean()
+    assert float(unexplained_colour(noise, images)) == pytest.approx(float(beyond_mean), abs=0.01)
+    assert float(beyond_mean) > 0.2
 
 
 def test_yaml_overrides_the_stage_preset(tmp_path: Path) -> None:
