@@ -92,14 +92,20 @@ def _freeze_all_but(model: GlareNet, trainable: nn.Module) -> None:
 def _image_losses(
     prediction: torch.Tensor, target: torch.Tensor, weights: LossWeights
 ) -> dict[str, torch.Tensor]:
+    """The image terms that ``weights`` asks for, by the name of their weight."""
     losses = {
         "l1": F.l1_loss(prediction, target),
         "ssim": ssim_loss(prediction.clamp(0, 1), target),
     }
     if weights.chroma:
         losses["chroma"] = chroma_loss(prediction, target)
-    losses["loss"] = sum(getattr(weights, name) * value for name, value in losses.items())
     return losses
+
+
+def _with_total(losses: dict[str, torch.Tensor], weights: LossWeights) -> dict[str, torch.Tensor]:
+    """``losses`` and their weighted sum as "loss" (each term weighted by its namesake)."""
+    total = sum(getattr(weights, name) * value for name, value in losses.items())
+    return {**losses, "loss": total}
 
 
 class DeadCodeReseeder:
@@ -164,11 +170,9 @@ def vqgan_stage(
         reconstruction, _ = vqgan.decoder(vqgan.post_quant_conv(quantized.codes))
         losses = _image_losses(reconstruction, high, weights)
         losses["codebook"] = quantized.loss
-        losses["loss"] = losses["loss"] + weights.codebook * quantized.loss
         if weights.latent_colour:
             losses["latent_colour"] = unexplained_colour(quantized.codes, high)
-            losses["loss"] = losses["loss"] + weights.latent_colour * losses["latent_colour"]
-        return losses
+        return _with_total(losses, weights)
 
     return StageSpec("vqgan", vqgan, loss_fn, upkeep=reseeder)
 
@@ -213,7 +217,7 @@ def fusion_stage(
                 noise = torch.randn_like(condition.color_map)
             generated = model.generate(condition, temperature, noise)
         output = decoder(generated.latent, generated.vq_features, condition.skips)
-        return _image_losses(output, batch["high"], weights)
+        return _with_total(_image_losses(output, batch["high"], weights), weights)
 
     return StageSpec("fusion", decoder, loss_fn)
 
