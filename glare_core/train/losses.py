@@ -103,14 +103,3 @@ def unexplained_colour(latent: torch.Tensor, image: torch.Tensor) -> torch.Tenso
     coefficients = torch.linalg.solve(gram + ridge, features.T @ targets)
     residual = targets - features @ coefficients
     return residual.pow(2).mean() / targets.pow(2).mean().clamp_min(COLOUR_ENERGY_FLOOR)
-
-
-def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
-
-
-def gradient_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between horizontal and vertical finite differences: penalises blur and lost edges."""
-    pred_x, pred_y = _gradients(prediction)
-    target_x, target_y = _gradients(target)
-    return F.l1_loss(pred_x, target_x) + F.l1_loss(pred_y, target_y)
