@@ -31,6 +31,9 @@ from glare_core.progress import Cancelled, CancelToken
 from glare_core.train import cli as train_cli
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.random import Generator
+
     from glare_core.batch import BatchProgress, BatchSummary
     from glare_core.engine import Enhancer
     from glare_core.metrics import PairScores
@@ -397,6 +400,23 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         help="multiply the low images by F and store them in 8 bits again, as a darker "
         "capture would be, before enhancing (default: 1)",
     )
+    pairs.add_argument(
+        "--shot-noise",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="then add a darker capture's sensor noise, as the training augmentation draws "
+        "it: shot noise of S per unit of linear light (the linear value of one "
+        "photo-electron; 5e-5 is a strong grain) and read noise of --read-noise; seeded, so "
+        "every run scores the same noisy images (default: 0, none)",
+    )
+    pairs.add_argument(
+        "--read-noise",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="R",
+        help="standard deviation of the read noise in linear light, with --shot-noise (default: 0)",
+    )
     _add_model_options(parser)
     parser.add_argument(
         "--json", action="store_true", help="print machine-readable JSON instead of a table"
@@ -446,6 +466,21 @@ def _score_folders(pred_dir: Path, ref_dir: Path) -> list[tuple[str, PairScores]
     ]
 
 
+def _darker_capture(low: np.ndarray, args: argparse.Namespace, rng: Generator) -> np.ndarray:
+    """``low`` as ``--darken``, ``--shot-noise`` and ``--read-noise`` ask, in 8 bits again:
+    a darker capture has fewer levels, not just smaller floats."""
+    import numpy as np
+
+    from glare_core.exposure import to_display, to_linear
+    from glare_core.train.augment import add_sensor_noise
+
+    darker = low * np.float32(args.darken)
+    if args.shot_noise > 0 or args.read_noise > 0:
+        noisy = add_sensor_noise(to_linear(darker), args.shot_noise, args.read_noise, rng)
+        darker = to_display(noisy)
+    return np.round(darker * EIGHT_BIT_MAX) / EIGHT_BIT_MAX
+
+
 def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScores]]:
     import numpy as np
 
@@ -456,10 +491,9 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
     enhancer = _load_enhancer(args)
     rows = []
     with _cancel_on_ctrl_c() as cancel, _progress_bar(len(pairs), "pair") as bar:
-        for name, low_path, high_path in pairs:
+        for index, (name, low_path, high_path) in enumerate(pairs):
             bar.set_postfix_str(name)
-            # a darker capture: fewer levels, not just smaller floats
-            low = np.round(read_image(low_path).rgb * args.darken * EIGHT_BIT_MAX) / EIGHT_BIT_MAX
+            low = _darker_capture(read_image(low_path).rgb, args, np.random.default_rng(index))
             enhanced = enhancer.enhance(low, strength=1.0, temperature=0.0, cancel=cancel)
             # scored as the 8-bit file a user would save, like the baselines
             saved = np.round(enhanced * EIGHT_BIT_MAX) / EIGHT_BIT_MAX

@@ -6,6 +6,7 @@ The commands that need a network load the small official-format model of the par
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -18,7 +19,15 @@ import pytest
 from PIL import Image
 
 from glare_core import cli
-from glare_core.cli import EXIT_CANCELLED, EXIT_CANNOT_RUN, EXIT_OK, EXIT_SOME_FAILED, main
+from glare_core.cli import (
+    EXIT_CANCELLED,
+    EXIT_CANNOT_RUN,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    _darker_capture,
+    main,
+)
+from glare_core.exposure import to_linear
 from glare_core.progress import CancelToken
 
 CROP = (slice(100, 164), slice(200, 296))  # a 96x64 window of a 600x400 pair: fast, still real
@@ -320,6 +329,33 @@ def test_eval_pairs_darken_changes_the_input(capsys, small_pairs, model_options)
         return json.loads(_run(capsys, *argv)[1])["mean"]
 
     assert mean_scores("--darken", "0.25") != mean_scores()
+
+
+def test_eval_pairs_noise_is_seeded_and_changes_the_input(
+    capsys, small_pairs, model_options
+) -> None:
+    def mean_scores(*extra: str) -> dict[str, float]:
+        argv = ("eval", "--pairs", small_pairs, "--json", *model_options, "--darken", "0.5")
+        return json.loads(_run(capsys, *argv, *extra)[1])["mean"]
+
+    noisy = ("--shot-noise", "2e-3", "--read-noise", "1e-3")
+    assert mean_scores(*noisy) == mean_scores(*noisy)
+    assert mean_scores(*noisy) != mean_scores()
+
+
+def test_a_darker_capture_has_the_sensor_noise_asked_for() -> None:
+    grey = np.full((200, 200, 3), 0.5, dtype=np.float32)
+    quiet = argparse.Namespace(darken=0.5, shot_noise=0.0, read_noise=0.0)
+    stored = np.round(grey * 0.5 * 255) / 255  # as --darken alone has always done
+    assert np.array_equal(_darker_capture(grey, quiet, np.random.default_rng(0)), stored)
+
+    shot, read = 1e-3, 2e-3
+    noisy = argparse.Namespace(darken=0.5, shot_noise=shot, read_noise=read)
+    darker = _darker_capture(grey, noisy, np.random.default_rng(0))
+    signal = to_linear(stored)
+    expected_sd = np.sqrt(shot * signal[0, 0, 0] + read**2)
+    assert np.std(to_linear(darker) - signal) == pytest.approx(expected_sd, rel=0.05)
+    assert np.array_equal(darker * 255, np.round(darker * 255))  # stored in 8 bits again
 
 
 def test_noise_reduction_is_read_from_the_weights_unless_given(
