@@ -197,6 +197,7 @@ def test_a_model_change_that_names_no_setting_is_an_error() -> None:
         model_config(TrainConfig(model_changes=misspelt))
 
 
+@torch.no_grad()
 @pytest.mark.parametrize("run", ["vqgan-colour", "fusion-colour"])
 def test_a_round_weighting_colour_adds_the_chroma_term_to_its_loss(run, batch) -> None:
     config = shipped_round(run)
