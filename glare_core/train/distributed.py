@@ -77,6 +77,10 @@ class Distributed:
 
     def close(self) -> None:
         if self.owns_group and dist.is_initialized():
+            # the main rank still writes its checkpoint and log after the last collective;
+            # leaving together keeps one rank from tearing down gloo's connections under the
+            # other (a CPU run's second rank once aborted on the way out)
+            dist.barrier()
             dist.destroy_process_group()
 
 
