@@ -89,7 +89,8 @@ def measure(weights: list[str], pairs: Path) -> None:
             print_scored(f"auto-gain, eval low x{factor}", gained)
         noisy = [arg for option in NOISY_CAPTURE.items() for arg in option]
         report = _glare("--pairs", str(pairs), *noisy, *model)
-        print(_row("ours, eval low x0.5 with sensor noise", report))
+        darken = NOISY_CAPTURE["--darken"]
+        print(_row(f"ours, eval low x{darken} with sensor noise", report))
         report = _glare(
             "--pairs", str(pairs), *noisy, "--noise-reduction", STRONG_NOISE_REDUCTION, *model
         )

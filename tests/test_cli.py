@@ -352,9 +352,9 @@ def test_a_darker_capture_has_the_sensor_noise_asked_for() -> None:
     shot, read = 1e-3, 2e-3
     noisy = argparse.Namespace(darken=0.5, shot_noise=shot, read_noise=read)
     darker = _darker_capture(grey, noisy, np.random.default_rng(0))
-    signal = to_linear(stored)
-    expected_sd = np.sqrt(shot * signal[0, 0, 0] + read**2)
-    assert np.std(to_linear(darker) - signal) == pytest.approx(expected_sd, rel=0.05)
+    clean = to_linear(stored)
+    expected_sd = np.sqrt(shot * clean[0, 0, 0] + read**2)
+    assert np.std(to_linear(darker) - clean) == pytest.approx(expected_sd, rel=0.05)
     assert np.array_equal(darker * 255, np.round(darker * 255))  # stored in 8 bits again
 
 
