@@ -1,6 +1,6 @@
 """Write a trained compact model as the bundled weights file (float16, preset inference settings).
 
-    .venv/bin/python scripts/bundle_weights.py runs/compact/fusion-recolor3/glare.safetensors
+    .venv/bin/python scripts/bundle_weights.py runs/compact/fusion-bigger2/glare.safetensors
 
 The network part of the file's config must be the compact preset's; the inference settings
 (``input``: exposure range, working size and noise filter; ``precision``) are taken from the

@@ -33,7 +33,7 @@ from glare_core.weights import build_model, read_state, save_weights
 STEPS_TO_LEARN = 12
 TRAINING = Path(__file__).resolve().parents[1] / "training"
 #: the round of training/train-compact whose weights are bundled
-BUNDLED_ROUND = "fusion-recolor3"
+BUNDLED_ROUND = "fusion-bigger2"
 #: scenes of the hue test: eval pairs, their hue turned both ways this far, saturation scaled,
 #: and the exposure they are darkened to (linear light)
 HUE_SCENES = 4
@@ -178,7 +178,7 @@ def test_the_bundled_model_keeps_the_hues_of_a_dark_scene(pairs_dir) -> None:
     """Eval references recoloured (hue turned by a third of a turn either way, more
     saturated), darkened and enhanced: round 4, whose latent held no red-green axis, turned
     these scenes blue-orange (agreement 0.33, its worst scene 0.02); round 5, trained on
-    recoloured scenes, keeps their hues (0.75, its worst scene 0.60)."""
+    recoloured scenes, keeps their hues (0.75, its worst scene 0.60), and round 6 (0.74, 0.55)."""
     enhancer = Enhancer.load(device="cpu")
     agreements = []
     for pair in load_pairs(pairs_dir, "eval", limit=HUE_SCENES):
