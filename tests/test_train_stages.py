@@ -148,8 +148,7 @@ def test_each_shipped_round_builds_the_network_it_was_trained_as() -> None:
 def test_the_bundled_vqgan_keeps_the_colour_of_normal_light_photos(pairs_dir) -> None:
     """Round 1's VQGAN gave back washed-out pictures (0.42 of these crops' colour); round 4's
     colour term made it keep more (0.63), round 5's whitened latent nearly all of it (0.97).
-    Colour: each pixel's mean distance from its grey
-    (glare_core.train.losses.colour_part)."""
+    Colour: each pixel's mean distance from its grey (glare_core.train.losses.colour_part)."""
     vqgan = build_model([bundled_weights_path()]).float().vqgan
     highs = torch.stack(
         [
