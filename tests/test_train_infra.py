@@ -27,6 +27,7 @@ from glare_core.train.augment import (
     darken,
     grained_normal,
     hue_saturation_matrix,
+    jpeg_roundtrip,
     recolor,
     synthesize_low,
 )
@@ -237,6 +238,7 @@ EVERY_AUGMENTATION = AugmentConfig(
     noise_probability=1.0,
     color_cast_probability=1.0,
     synthetic_probability=0.0,
+    jpeg_probability=1.0,
 )
 ALWAYS_SYNTHETIC = dataclasses.replace(EVERY_AUGMENTATION, synthetic_probability=1.0)
 
@@ -488,3 +490,23 @@ def test_torchrun_with_two_processes_trains_one_model(tmp_path: Path, pairs_dir:
     np.testing.assert_allclose(ranks[0]["weights"], ranks[1]["weights"], atol=1e-6)
     assert [path.name for path in list_checkpoints(out_dir)] == ["step-00000003.pt"]
     assert (out_dir / "train.log").read_text().count("training stopped at step 3") == 1
+
+
+def test_jpeg_storage_turns_dark_noise_into_blocks_of_colour(train_pairs: list[ImagePair]) -> None:
+    high = train_pairs[0].high[:128, :128].astype(np.float32) / 255
+    noisy = darken(high, 0.02, np.random.default_rng(4), AugmentConfig(noise_probability=1.0))
+    stored = jpeg_roundtrip(noisy, 60)
+    assert stored.shape == noisy.shape and stored.dtype == np.float32
+
+    def chroma(image: np.ndarray) -> np.ndarray:
+        return image - image.mean(axis=-1, keepdims=True)
+
+    # the encoder keeps the brightness and averages the colour noise over blocks
+    assert np.abs(stored.mean(-1) - noisy.mean(-1)).mean() < 0.02
+    assert _neighbour_correlation(chroma(stored)) > _neighbour_correlation(chroma(noisy)) + 0.3
+    config = dataclasses.replace(AugmentConfig.disabled(), jpeg_probability=1.0)
+    # one crop: the JPEG quality draw shifts the random stream of any crop after it
+    crops = PairedCrops(train_pairs, CROP, config).sample(1, batch_rng(seed=3, step=0))
+    plain = PairedCrops(train_pairs, CROP, AugmentConfig.disabled()).sample(1, batch_rng(3, 0))
+    assert not torch.equal(crops["low"], plain["low"])
+    assert torch.equal(crops["high"], plain["high"])

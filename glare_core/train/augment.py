@@ -16,7 +16,8 @@ Exposure, noise and colour gains act where light adds up, in linear intensity: a
 ``v`` is treated as ``v ** DISPLAY_GAMMA`` there (a plain power law, close enough to the sRGB
 curve for augmentation). Noise follows the usual sensor model: photon (shot) noise whose
 variance grows with the signal plus signal-independent read noise, so the darker a frame,
-the lower its signal-to-noise ratio.
+the lower its signal-to-noise ratio. The result is stored as a camera stores it: in 8 bits, and
+sometimes as a JPEG.
 
 Every random draw comes from the ``numpy.random.Generator`` passed in, so a seeded generator
 gives the same augmented batch every time (training is reproducible and resumable).
@@ -71,6 +72,13 @@ class AugmentConfig:
     #: the augmented low image is stored with this many levels above black, as a camera's
     #: 8-bit file would (a darkened image loses its shadows to quantization); 0 keeps floats
     quantize_levels: int = 255
+    #: share of low images stored as a JPEG file, as phones and most cameras store them: the
+    #: encoder keeps chroma at half resolution in 8x8 blocks, and in deep shadows, where the
+    #: noise outweighs the colour, those blocks hold coarse, false colour that brightening
+    #: turns into stains. 0 draws nothing, so older configurations cut the same batches
+    jpeg_probability: float = 0.0
+    #: the JPEG quality (1-100) drawn uniformly from this range
+    jpeg_quality_range: tuple[int, int] = (50, 95)
     #: share of samples whose scene is recoloured (both images of a pair alike)
     recolor_probability: float = 0.0
     #: the hue is rotated about the grey axis by an angle uniform in ``±hue_rotation`` radians
@@ -211,7 +219,11 @@ def augment_pair(
         result = synthesize_low(high, rng, config)
     else:
         result = augment_low(low, rng, config)
-    return quantize(result, config.quantize_levels)
+    result = quantize(result, config.quantize_levels)
+    if config.jpeg_probability > 0 and rng.random() < config.jpeg_probability:
+        lowest, highest = config.jpeg_quality_range
+        result = jpeg_roundtrip(result, int(rng.integers(lowest, highest + 1)))
+    return result
 
 
 def hue_saturation_matrix(angle: float, saturation: float) -> np.ndarray:
@@ -244,6 +256,22 @@ def recolor(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
     if matrix is None:
         return image
     return to_display(to_linear(image) @ matrix.T)  # to_display clips to [0, 1]
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` encoded as an 8-bit JPEG at ``quality`` (chroma subsampled 4:2:0) and decoded."""
+    bgr = cv2.cvtColor(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    settings = [
+        cv2.IMWRITE_JPEG_QUALITY,
+        quality,
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+    ]
+    encoded_ok, encoded = cv2.imencode(".jpg", bgr, settings)
+    if not encoded_ok:
+        raise RuntimeError(f"OpenCV could not encode a JPEG at quality {quality}")
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB).astype(np.float32) / np.float32(255)
 
 
 def quantize(image: np.ndarray, levels: int) -> np.ndarray:
