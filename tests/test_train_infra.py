@@ -12,6 +12,7 @@ import sys
 import types
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -24,8 +25,10 @@ from glare_core.exposure import DISPLAY_GAMMA
 from glare_core.train import cli as train_cli
 from glare_core.train.augment import (
     AugmentConfig,
+    add_sensor_noise,
     darken,
     grained_normal,
+    grey_part,
     hue_saturation_matrix,
     jpeg_roundtrip,
     recolor,
@@ -490,6 +493,28 @@ def test_torchrun_with_two_processes_trains_one_model(tmp_path: Path, pairs_dir:
     np.testing.assert_allclose(ranks[0]["weights"], ranks[1]["weights"], atol=1e-6)
     assert [path.name for path in list_checkpoints(out_dir)] == ["step-00000003.pt"]
     assert (out_dir / "train.log").read_text().count("training stopped at step 3") == 1
+
+
+def test_blotchy_colour_noise_survives_averaging_and_leaves_luma_noise_fine() -> None:
+    flat = np.full((128, 128, 3), 0.01, dtype=np.float32)
+    settings = {"shot_noise": 1e-3, "read_noise": 5e-4}
+    per_pixel = add_sensor_noise(flat, rng=np.random.default_rng(2), **settings) - flat
+    blotchy = (
+        add_sensor_noise(
+            flat, rng=np.random.default_rng(2), chroma_grain=16, chroma_scale=0.5, **settings
+        )
+        - flat
+    )
+
+    def regional_colour(noise: np.ndarray) -> float:  # colour left after averaging 8 px wide
+        colour = noise - grey_part(noise)
+        return float(cv2.GaussianBlur(colour, (0, 0), 8).std())
+
+    assert regional_colour(blotchy) > 5 * regional_colour(per_pixel)
+    assert abs(_neighbour_correlation(grey_part(blotchy)[..., 0])) < 0.05
+    assert grey_part(blotchy).std() == pytest.approx(grey_part(per_pixel).std(), rel=0.05)
+    config = AugmentConfig(noise_probability=1.0, chroma_grain_probability=1.0)
+    assert np.abs(darken(flat, 1.0, np.random.default_rng(5), config) - flat).max() > 0
 
 
 def test_jpeg_storage_turns_dark_noise_into_blocks_of_colour(train_pairs: list[ImagePair]) -> None:

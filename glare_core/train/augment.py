@@ -57,6 +57,17 @@ class AugmentConfig:
     #: interpolated: a camera's demosaicing, denoising and resizing leave grain wider than a
     #: pixel, which a network trained on per-pixel noise reads as texture
     noise_grain_range: tuple[int, int] = (1, 1)
+    #: share of noisy low images whose colour noise is blotchy: cameras smooth chroma noise
+    #: far harder than luma noise, and what is left is coarse. Per-pixel colour noise
+    #: averages out over a region, so a network trained only on it learns that the region's
+    #: colour can be trusted even a few levels above black, and paints real photos' blotches
+    #: as stains. 0 draws nothing, so older configurations cut the same batches
+    chroma_grain_probability: float = 0.0
+    #: the colour noise's grain in pixels, an integer uniform in this range
+    chroma_grain_range: tuple[int, int] = (8, 48)
+    #: the blotchy colour noise's strength relative to the luma noise's, log-uniform in this
+    #: range (the camera's smoothing lowers it)
+    chroma_noise_scale_range: tuple[float, float] = (0.2, 0.8)
     #: share of low images whose channels get independent gains (a white-balance shift)
     color_cast_probability: float = 0.3
     #: each channel gain is drawn uniformly from ``1 ± color_cast_strength``
@@ -133,11 +144,26 @@ def add_sensor_noise(
     read_noise: float,
     rng: np.random.Generator,
     grain: int = 1,
+    chroma_grain: int | None = None,
+    chroma_scale: float = 1.0,
 ) -> np.ndarray:
-    """Poisson-Gaussian noise in linear intensity, as a Gaussian with the same variance."""
+    """Poisson-Gaussian noise in linear intensity, as a Gaussian with the same variance.
+
+    With ``chroma_grain``, the noise's colour part (what differs between the channels) is
+    drawn that many pixels coarse and scaled by ``chroma_scale``; its grey part stays
+    ``grain`` pixels coarse.
+    """
     variance = shot_noise * np.clip(linear, 0.0, None) + read_noise**2
-    noise = grained_normal(linear.shape, grain, rng) * np.sqrt(variance)
-    return np.clip(linear + noise, 0.0, 1.0)
+    unit_noise = grained_normal(linear.shape, grain, rng)
+    if chroma_grain is not None:
+        coarse = grained_normal(linear.shape, chroma_grain, rng)
+        unit_noise = grey_part(unit_noise) + np.float32(chroma_scale) * (coarse - grey_part(coarse))
+    return np.clip(linear + unit_noise * np.sqrt(variance), 0.0, 1.0)
+
+
+def grey_part(image: np.ndarray) -> np.ndarray:
+    """Each pixel's mean over its channels, repeated in every channel."""
+    return np.repeat(image.mean(axis=-1, keepdims=True), image.shape[-1], axis=-1)
 
 
 def random_channel_gains(rng: np.random.Generator, strength: float) -> np.ndarray:
@@ -149,7 +175,13 @@ def _random_noise(
 ) -> np.ndarray:
     shot = log_uniform(rng, config.shot_noise_range)
     read = log_uniform(rng, config.read_noise_range)
-    return add_sensor_noise(linear, shot, read, rng, _random_grain(config, rng))
+    grain = _random_grain(config, rng)
+    if config.chroma_grain_probability <= 0 or rng.random() >= config.chroma_grain_probability:
+        return add_sensor_noise(linear, shot, read, rng, grain)
+    smallest, largest = config.chroma_grain_range
+    chroma_grain = int(rng.integers(smallest, largest + 1))
+    chroma_scale = log_uniform(rng, config.chroma_noise_scale_range)
+    return add_sensor_noise(linear, shot, read, rng, grain, chroma_grain, chroma_scale)
 
 
 def _random_grain(config: AugmentConfig, rng: np.random.Generator) -> int:
