@@ -152,3 +152,28 @@ def build_model(
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     logger.info("loaded %s weights from %s", cfg.name, ", ".join(str(p) for p in paths))
     return model.eval()
+
+
+def average_weights(models: Sequence[torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """The tensor-by-tensor mean of ``models``' weights: a "model soup".
+
+    Meaningful only for fine-tunes of one network, which stay in one basin of the loss:
+    averaging such weights keeps what each fine-tune learnt with less of its drift (Wortsman
+    et al., 2022). Integer tensors are not averaged and must agree.
+    """
+    if not models:
+        raise ValueError("no models to average")
+    states = [model.state_dict() for model in models]
+    keys = states[0].keys()
+    if any(state.keys() != keys for state in states):
+        raise WeightsError("the models to average have different tensors")
+    averaged = {}
+    for key in keys:
+        tensors = [state[key] for state in states]
+        if tensors[0].is_floating_point():
+            averaged[key] = torch.stack([t.float() for t in tensors]).mean(0).to(tensors[0].dtype)
+        elif all(torch.equal(t, tensors[0]) for t in tensors):
+            averaged[key] = tensors[0]
+        else:
+            raise WeightsError(f"{key}: integer tensors differ between the models to average")
+    return averaged

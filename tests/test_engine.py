@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ from glare_core.errors import WeightsError
 from glare_core.imageio import read_image
 from glare_core.model.glare import GlareNet
 from glare_core.progress import Cancelled, CancelToken
-from glare_core.weights import build_model, save_weights
+from glare_core.weights import average_weights, build_model, save_weights
 
 #: half an 8-bit level: tiles that differ less than this are indistinguishable in a PNG
 INVISIBLE = 0.5 / 255
@@ -196,6 +197,28 @@ def test_own_weights_round_trip_with_embedded_config(compact, photo, tmp_path) -
     loaded = Enhancer.load([path], device="cpu", precision="float32")  # as the fixture runs
     assert loaded.config == compact.config
     np.testing.assert_array_equal(loaded.enhance(photo), compact.enhance(photo))
+
+
+def test_averaged_weights_lie_between_the_models_and_refuse_other_networks(compact) -> None:
+    nudged = copy.deepcopy(compact.model)
+    with torch.no_grad():
+        for parameter in nudged.parameters():
+            parameter.add_(0.02)
+    averaged = average_weights([compact.model, nudged])
+    first_weight = next(name for name, _ in compact.model.named_parameters())
+    original = compact.model.state_dict()[first_weight]
+    torch.testing.assert_close(averaged[first_weight], original + 0.01)
+    # a model averaged with itself is itself
+    same = average_weights([compact.model, compact.model])
+    assert all(torch.equal(same[k], v) for k, v in compact.model.state_dict().items())
+    counter = torch.nn.Module()
+    counter.register_buffer("seen", torch.tensor([1]))
+    other = torch.nn.Module()
+    other.register_buffer("seen", torch.tensor([2]))
+    with pytest.raises(WeightsError, match="integer"):
+        average_weights([counter, other])
+    with pytest.raises(WeightsError, match="different tensors"):
+        average_weights([compact.model, counter])
 
 
 def _official_checkpoint(manifest: dict, folder: Path) -> list[Path]:

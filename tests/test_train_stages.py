@@ -32,8 +32,9 @@ from glare_core.weights import build_model, read_state, save_weights
 
 STEPS_TO_LEARN = 12
 TRAINING = Path(__file__).resolve().parents[1] / "training"
-#: the round of training/train-compact whose weights are bundled
-BUNDLED_ROUND = "fusion-bigger2"
+#: the last round of training/train-compact, whose weights are bundled (averaged with the
+#: round before it)
+BUNDLED_ROUND = "fusion-jpeg"
 #: scenes of the hue test: eval pairs, their hue turned both ways this far, saturation scaled,
 #: and the exposure they are darkened to (linear light)
 HUE_SCENES = 4
