@@ -119,6 +119,12 @@ def log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
+def uniform_integer(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
+    """An integer drawn uniformly from ``bounds``, both ends included."""
+    low, high = bounds
+    return int(rng.integers(low, high + 1))
+
+
 def grained_normal(shape: tuple[int, ...], grain: int, rng: np.random.Generator) -> np.ndarray:
     """Unit-variance Gaussian noise of ``shape`` (``HxWxC``), correlated over ``grain`` pixels.
 
@@ -178,18 +184,16 @@ def _random_noise(
     grain = _random_grain(config, rng)
     if config.chroma_grain_probability <= 0 or rng.random() >= config.chroma_grain_probability:
         return add_sensor_noise(linear, shot, read, rng, grain)
-    smallest, largest = config.chroma_grain_range
-    chroma_grain = int(rng.integers(smallest, largest + 1))
+    chroma_grain = uniform_integer(rng, config.chroma_grain_range)
     chroma_scale = log_uniform(rng, config.chroma_noise_scale_range)
     return add_sensor_noise(linear, shot, read, rng, grain, chroma_grain, chroma_scale)
 
 
 def _random_grain(config: AugmentConfig, rng: np.random.Generator) -> int:
     """A grain size from the config; draws nothing for per-pixel noise (older runs replay)."""
-    smallest, largest = config.noise_grain_range
-    if largest <= 1:
+    if config.noise_grain_range[1] <= 1:
         return 1
-    return int(rng.integers(smallest, largest + 1))
+    return uniform_integer(rng, config.noise_grain_range)
 
 
 def darken(
@@ -253,8 +257,7 @@ def augment_pair(
         result = augment_low(low, rng, config)
     result = quantize(result, config.quantize_levels)
     if config.jpeg_probability > 0 and rng.random() < config.jpeg_probability:
-        lowest, highest = config.jpeg_quality_range
-        result = jpeg_roundtrip(result, int(rng.integers(lowest, highest + 1)))
+        result = jpeg_roundtrip(result, uniform_integer(rng, config.jpeg_quality_range))
     return result
 
 
