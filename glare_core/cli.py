@@ -47,7 +47,6 @@ FORMATS = ("png", "jpeg", "tiff", "webp")
 STRENGTH_RANGE = (0.0, 2.0)
 QUALITY_RANGE = (1, 100)
 DARKEN_RANGE = (0.01, 1.0)
-EIGHT_BIT_MAX = 255.0
 PAIRS_LOW, PAIRS_HIGH = "low", "high"
 BAR_FORMAT = "{percentage:3.0f}%|{bar}| [{elapsed}] {postfix}"
 
@@ -471,21 +470,24 @@ def _darker_capture(low: np.ndarray, args: argparse.Namespace, rng: Generator) -
     a darker capture has fewer levels, not just smaller floats."""
     import numpy as np
 
+    from glare_core.eight_bit import EIGHT_BIT_MAX
     from glare_core.exposure import to_display, to_linear
-    from glare_core.train.augment import add_sensor_noise
+    from glare_core.train.augment import add_sensor_noise, quantize
 
     darker = low * np.float32(args.darken)
     if args.shot_noise > 0 or args.read_noise > 0:
         noisy = add_sensor_noise(to_linear(darker), args.shot_noise, args.read_noise, rng)
         darker = to_display(noisy)
-    return np.round(darker * EIGHT_BIT_MAX) / EIGHT_BIT_MAX
+    return quantize(darker, EIGHT_BIT_MAX)
 
 
 def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScores]]:
     import numpy as np
 
+    from glare_core.eight_bit import EIGHT_BIT_MAX
     from glare_core.imageio import read_image
     from glare_core.metrics import score_pair
+    from glare_core.train.augment import quantize
 
     pairs = _matching_pairs(args.pairs / PAIRS_LOW, args.pairs / PAIRS_HIGH)
     enhancer = _load_enhancer(args)
@@ -496,7 +498,7 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
             low = _darker_capture(read_image(low_path).rgb, args, np.random.default_rng(index))
             enhanced = enhancer.enhance(low, strength=1.0, temperature=0.0, cancel=cancel)
             # scored as the 8-bit file a user would save, like the baselines
-            saved = np.round(enhanced * EIGHT_BIT_MAX) / EIGHT_BIT_MAX
+            saved = quantize(enhanced, EIGHT_BIT_MAX)
             rows.append((name, score_pair(saved, read_image(high_path).rgb)))
             bar.update()
     return rows

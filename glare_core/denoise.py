@@ -18,6 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from glare_core.eight_bit import EIGHT_BIT_MAX, to_uint8
 from glare_core.exposure import gain_for_luma, to_display, to_linear
 
 #: mean luma (sRGB) the photo is brought to for filtering: a normally exposed picture
@@ -27,7 +28,6 @@ VIEWING_LUMA = 0.4
 PATCH_SIZE = 5
 #: side of the window searched for similar patches (OpenCV's default is 21)
 SEARCH_SIZE = 15
-EIGHT_BIT_MAX = 255.0
 
 
 def check_noise_reduction(strength: float) -> float:
@@ -48,7 +48,7 @@ def reduce_noise(image: np.ndarray, strength: float) -> np.ndarray:
     gain = np.float32(gain_for_luma(image, VIEWING_LUMA))
     brightened_linear = to_linear(image) * gain
     brightened = to_display(brightened_linear)
-    stored = np.round(brightened * EIGHT_BIT_MAX).astype(np.uint8)
+    stored = to_uint8(brightened)
     filtered = cv2.fastNlMeansDenoisingColored(
         stored, None, strength, strength, PATCH_SIZE, SEARCH_SIZE
     )
@@ -57,6 +57,6 @@ def reduce_noise(image: np.ndarray, strength: float) -> np.ndarray:
     # alone moves values by a level or two; measured against that round trip, a flat or
     # noise-free photo comes back unchanged.
     round_trip = cv2.cvtColor(cv2.cvtColor(stored, cv2.COLOR_LBGR2Lab), cv2.COLOR_Lab2LBGR)
-    change = (filtered.astype(np.float32) - round_trip) / EIGHT_BIT_MAX
+    change = (filtered.astype(np.float32) - round_trip) / np.float32(EIGHT_BIT_MAX)
     denoised = to_display(to_linear(brightened + change) / gain)
     return np.where(brightened_linear < 1.0, denoised, image).astype(np.float32)

@@ -33,6 +33,7 @@ import tifffile
 from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 from glare_core.atomic import atomic_write
+from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8
 from glare_core.errors import ImageReadError, ImageWriteError
 from glare_core.exposure import LUMA_WEIGHTS
 
@@ -69,7 +70,6 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
 _WRITE_SUBSTITUTES = {"BMP": "PNG", "HEIF": "JPEG"}
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
 
-_EIGHT_BIT_MAX = 255
 _SIXTEEN_BIT_MAX = 65535
 _ORIENTATION_TAG = 0x0112
 _UPRIGHT = 1
@@ -242,7 +242,7 @@ def _planes_from_pillow(image: Image.Image, path: Path) -> tuple[np.ndarray, np.
     target_mode = ("LA" if has_alpha else "L") if image.mode in _GREY_MODES else "RGB"
     if target_mode == "RGB" and has_alpha:
         target_mode = "RGBA"
-    values = np.asarray(image.convert(target_mode)).astype(np.float32) / np.float32(_EIGHT_BIT_MAX)
+    values = from_uint8(np.asarray(image.convert(target_mode)))
     if not has_alpha:
         return values, None
     colour = values[..., 0] if target_mode == "LA" else values[..., :3]
@@ -396,7 +396,7 @@ def _compose(rgb: np.ndarray, alpha: np.ndarray | None, layout: _Layout) -> np.n
     planes = colour if colour.ndim == 3 else colour[..., np.newaxis]
     if layout.alpha and alpha is not None:
         planes = np.concatenate([planes, alpha[..., np.newaxis]], axis=2)
-    maximum = _SIXTEEN_BIT_MAX if layout.bit_depth == 16 else _EIGHT_BIT_MAX
+    maximum = _SIXTEEN_BIT_MAX if layout.bit_depth == 16 else EIGHT_BIT_MAX
     dtype = np.uint16 if layout.bit_depth == 16 else np.uint8
     scaled = np.clip(planes, 0.0, 1.0) * np.float32(maximum) + np.float32(0.5)
     return scaled.astype(dtype).squeeze(axis=2) if planes.shape[2] == 1 else scaled.astype(dtype)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from glare_core.eight_bit import EIGHT_BIT_MAX
 from glare_core.errors import GlareError
 
-PEAK = 255.0
+PEAK = float(EIGHT_BIT_MAX)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glare_core.eight_bit import EIGHT_BIT_MAX
 from glare_core.engine import Enhancer
 from glare_core.errors import GlareError, ImageWriteError, WeightsError
 from glare_core.imageio import read_image, write_image
@@ -31,7 +32,7 @@ PREFIX = "self-test:"
 #: lossless, so reading the result back checks exactly what the network produced
 RESULT_NAME = "sample_glare.png"
 #: an 8-bit round trip moves a value by at most half a step, plus float slack
-ROUND_TRIP_TOLERANCE = 0.5 / 255 + 1e-6
+ROUND_TRIP_TOLERANCE = 0.5 / EIGHT_BIT_MAX + 1e-6
 
 
 def _say(message: str) -> None:

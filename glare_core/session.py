@@ -29,6 +29,7 @@ import numpy as np
 
 from glare_core.batch import BatchOptions, BatchProgress, BatchSummary, plan_batch, run_batch
 from glare_core.config import COMPACT_NOISE_REDUCTION
+from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, PreparedImage
 from glare_core.errors import ImageWriteError, WeightsError
 from glare_core.guided_upsample import fit_pixels, resize_rgb
@@ -94,7 +95,7 @@ def fit_box(size: Size, box: Size) -> Size:
 
 def to_display(rgb: np.ndarray) -> np.ndarray:
     """Float RGB in [0, 1] -> contiguous uint8 RGB for the screen."""
-    return np.ascontiguousarray(np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return np.ascontiguousarray(to_uint8(rgb))
 
 
 class RenderKind(StrEnum):

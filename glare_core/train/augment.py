@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, to_uint8
 from glare_core.exposure import to_display, to_linear
 
 CHANNELS = 3
@@ -82,7 +83,7 @@ class AugmentConfig:
     synthetic_cast_probability: float = 0.5
     #: the augmented low image is stored with this many levels above black, as a camera's
     #: 8-bit file would (a darkened image loses its shadows to quantization); 0 keeps floats
-    quantize_levels: int = 255
+    quantize_levels: int = EIGHT_BIT_MAX
     #: share of low images stored as a JPEG file, as phones and most cameras store them: the
     #: encoder keeps chroma at half resolution in 8x8 blocks, and in deep shadows, where the
     #: noise outweighs the colour, those blocks hold coarse, false colour that brightening
@@ -295,7 +296,7 @@ def recolor(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     """``image`` encoded as an 8-bit JPEG at ``quality`` (chroma subsampled 4:2:0) and decoded."""
-    bgr = cv2.cvtColor(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    bgr = cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2BGR)
     settings = [
         cv2.IMWRITE_JPEG_QUALITY,
         quality,
@@ -306,7 +307,7 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     if not encoded_ok:
         raise RuntimeError(f"OpenCV could not encode a JPEG at quality {quality}")
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB).astype(np.float32) / np.float32(255)
+    return from_uint8(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
 
 
 def quantize(image: np.ndarray, levels: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from glare_core.eight_bit import from_uint8
 from glare_core.errors import ConfigError, GlareError
 from glare_core.exposure import UNBOUNDED, ExposureRange, normalize_exposure
 from glare_core.metrics import psnr, ssim
@@ -38,7 +39,6 @@ EVAL_SPLIT = "eval"
 LOW_FOLDER = "low"
 HIGH_FOLDER = "high"
 IMAGE_SUFFIX = ".png"
-PIXEL_MAX = 255.0
 #: number of quarter turns a crop may be rotated by
 QUARTER_TURNS = 4
 
@@ -129,10 +129,6 @@ def _random_geometry(
     return tuple(result)
 
 
-def _as_float(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float32) / np.float32(PIXEL_MAX)
-
-
 def to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
     """Float ``HxWx3`` arrays in [0, 1] as one contiguous ``Bx3xHxW`` float32 tensor."""
     stacked = np.stack([np.ascontiguousarray(image) for image in images])
@@ -162,8 +158,8 @@ class PairedCrops:
         rows, cols = _random_window(pair.low.shape, self.crop_size, rng)
         low, high = _random_geometry((pair.low[rows, cols], pair.high[rows, cols]), rng)
         scene_color = random_recolor(rng, self.augment)
-        high_float = recolor(_as_float(high), scene_color)
-        low_float = recolor(_as_float(low), scene_color)
+        high_float = recolor(from_uint8(high), scene_color)
+        low_float = recolor(from_uint8(low), scene_color)
         low_float = augment_pair(low_float, high_float, rng, self.augment)
         return normalize_exposure(low_float, self.exposure), high_float
 
@@ -190,7 +186,7 @@ class NormalLightCrops:
         image = self.images[int(rng.integers(len(self.images)))]
         rows, cols = _random_window(image.shape, self.crop_size, rng)
         (crop,) = _random_geometry((image[rows, cols],), rng)
-        return recolor(_as_float(crop), random_recolor(rng, self.augment))
+        return recolor(from_uint8(crop), random_recolor(rng, self.augment))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         return {"high": to_tensor([self._sample_one(rng) for _ in range(batch_size)])}
@@ -213,7 +209,7 @@ def score_pairs(
     """
     psnrs, ssims = [], []
     for pair in pairs:
-        image = to_tensor([_as_float(getattr(pair, source))]).to(device)
+        image = to_tensor([from_uint8(getattr(pair, source))]).to(device)
         prediction = predict(image).clamp(0.0, 1.0)[0].permute(1, 2, 0).float().cpu().numpy()
         psnrs.append(psnr(prediction, pair.high))
         ssims.append(ssim(prediction, pair.high))

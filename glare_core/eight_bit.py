@@ -1,0 +1,22 @@
+"""8-bit pixels: the scale photos are stored in, and conversions to and from floats in [0, 1].
+
+The library computes on float32 images in [0, 1]; files, the screen, OpenCV's filters and the
+quality metrics speak 0-255.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: the largest 8-bit pixel value
+EIGHT_BIT_MAX = 255
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A float image in [0, 1] (values outside are clipped) as rounded 8-bit values."""
+    return np.round(np.clip(image, 0.0, 1.0) * np.float32(EIGHT_BIT_MAX)).astype(np.uint8)
+
+
+def from_uint8(values: np.ndarray) -> np.ndarray:
+    """8-bit values as a float32 image in [0, 1]."""
+    return values.astype(np.float32) / np.float32(EIGHT_BIT_MAX)
