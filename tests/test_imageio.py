@@ -18,6 +18,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from glare_core import imageio
 from glare_core.atomic import is_partial_name
+from glare_core.eight_bit import from_uint8, to_uint8
 from glare_core.errors import ImageReadError, ImageWriteError
 from glare_core.imageio import read_image, write_image
 
@@ -360,3 +361,12 @@ def test_xmp_is_kept_with_its_orientation_reset(tmp_path: Path, name: str) -> No
         kept = written.info.get("xmp") or written.info.get("XML:com.adobe.xmp")
     kept = kept.encode() if isinstance(kept, str) else kept
     assert kept == xmp.replace(b'Orientation="6"', b'Orientation="1"')
+
+
+def test_every_8_bit_value_survives_the_float_round_trip_and_floats_round_to_the_nearest() -> None:
+    levels = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(to_uint8(from_uint8(levels)), levels)
+    # a third of a level either way rounds back; out-of-range floats clip instead of wrapping
+    nudged = from_uint8(levels) + np.float32(1 / 765) * np.where(levels % 2 == 0, 1, -1)
+    assert np.array_equal(to_uint8(nudged), levels)
+    assert to_uint8(np.array([-0.5, 1.7], dtype=np.float32)).tolist() == [0, 255]
