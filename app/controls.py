@@ -59,7 +59,8 @@ class ControlsPanel(QWidget):
             0.0,
             MAX_NOISE_REDUCTION,
             "Noise filter on the photo before enhancing: 0 = off, higher = smoother "
-            "(removes the grain the model would otherwise lift into speckle)",
+            "(removes the grain the model would otherwise lift into speckle; "
+            "photos noisier than usual get proportionally more)",
         )
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)

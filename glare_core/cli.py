@@ -159,7 +159,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="H",
         help="strength of the noise filter on the photo before the network, in 8-bit levels "
         "of the brightened photo: 0 turns it off, 3 is barely visible, 10 paints surfaces "
-        "flat (default: read from the weights)",
+        "flat; the bundled weights scale it up on photos noisier than usual (default: read "
+        "from the weights)",
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glare_core.denoise import NoiseAdaptation
 from glare_core.errors import ConfigError
 from glare_core.exposure import ExposureRange
 
@@ -134,6 +135,8 @@ class InputConfig:
     #: non-local means strength on the input before the network, in 8-bit levels at viewing
     #: brightness (0: off, as the official code); see glare_core.denoise
     noise_reduction: float = 0.0
+    #: a stronger filter on noisier photos (the set strength stays the minimum)
+    noise_adaptation: NoiseAdaptation = field(default_factory=NoiseAdaptation)
     upsampling: UpsamplingConfig = field(default_factory=UpsamplingConfig)
 
     @property
@@ -219,6 +222,11 @@ COMPACT_WORKING_PIXELS = 1_000_000
 #: non-local means filter of this strength makes it finer for 0.02 dB on eval as captured
 #: and +0.08 dB on eval darkened x0.5 (MODEL_CARD.md)
 COMPACT_NOISE_REDUCTION = 4.0
+#: a capture several stops darker, brightened, holds 5-10 times eval's noise (Immerkær's
+#: estimate: median 3.6 levels as captured, 20 one stop darker with sensor noise) and is
+#: filtered best at 8-16: the strength grows with the noise above 8 levels, so photos of
+#: ordinary noise keep the set strength (MODEL_CARD.md)
+COMPACT_NOISE_ADAPTATION = NoiseAdaptation(reference_noise=8.0, max_factor=4.0)
 
 
 def compact_config() -> GlareConfig:
@@ -254,6 +262,7 @@ def compact_config() -> GlareConfig:
             exposure_ceiling=COMPACT_EXPOSURE.ceiling,
             max_working_pixels=COMPACT_WORKING_PIXELS,
             noise_reduction=COMPACT_NOISE_REDUCTION,
+            noise_adaptation=COMPACT_NOISE_ADAPTATION,
         ),
         precision=PrecisionConfig(reduced_decoders=True),
     )

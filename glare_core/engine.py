@@ -281,6 +281,10 @@ class Enhancer:
         """A checked image, re-exposed into the model's trained range (glare_core.exposure)."""
         return normalize_exposure(_check_image(image), self.config.input.exposure)
 
+    def _filtered(self, image: np.ndarray, strength: float) -> np.ndarray:
+        """``image`` through the noise filter at ``strength``, adapted as the config asks."""
+        return reduce_noise(image, strength, self.config.input.noise_adaptation)
+
     def _network_input(self, padded: np.ndarray) -> torch.Tensor:
         return to_network_input(to_tensor(padded), self.config.input).to(self.device)
 
@@ -328,7 +332,7 @@ class Enhancer:
             if working is None:
                 # passed on unnamed: _enhance_at_size frees it once padded
                 result = self._enhance_at_size(
-                    reduce_noise(self._normalized(image), denoise),
+                    self._filtered(self._normalized(image), denoise),
                     strength,
                     temperature,
                     seed,
@@ -339,7 +343,7 @@ class Enhancer:
                 normalized = self._normalized(image)
                 small = resize_rgb(normalized, working)
                 small_result = self._enhance_at_size(
-                    reduce_noise(small, denoise), strength, temperature, seed, progress, cancel
+                    self._filtered(small, denoise), strength, temperature, seed, progress, cancel
                 )
                 report(progress, 1.0, "upsampling")
                 upsampling = self.config.input.upsampling
@@ -479,7 +483,7 @@ class Enhancer:
         """Run the conditional encoder once for ``image``: what strength, temperature and
         seed do not change (``noise_reduction`` does; None: the enhancer's)."""
         denoise = self._noise_reduction(noise_reduction)
-        image = reduce_noise(self._normalized(image), denoise)
+        image = self._filtered(self._normalized(image), denoise)
         check(cancel)
         report(progress, 0.0, "encoding")
         padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)

@@ -7,12 +7,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glare_core.denoise import VIEWING_LUMA, reduce_noise
+from glare_core.config import compact_config, official_config
+from glare_core.denoise import (
+    VIEWING_LUMA,
+    NoiseAdaptation,
+    adapted_strength,
+    estimate_noise,
+    reduce_noise,
+)
+from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer
-from glare_core.exposure import apply_gain, gain_for_luma, mean_luma
+from glare_core.exposure import apply_gain, gain_for_luma, mean_luma, to_display, to_linear
 from glare_core.imageio import read_image
 from glare_core.metrics import psnr
-from glare_core.train.augment import grained_normal
+from glare_core.train.augment import add_sensor_noise, grained_normal
 
 #: a dark capture's linear-light exposure relative to the reference photo
 DARKENING = 0.03
@@ -79,3 +87,52 @@ def test_the_enhancer_filters_what_the_network_sees(dark_scene) -> None:
     np.testing.assert_allclose(filtered.render(prepared), filtered.enhance(crop), atol=2e-3)
     with pytest.raises(ValueError, match="noise reduction"):
         Enhancer.from_config("compact", device="cpu", noise_reduction=-1.0)
+
+
+def _with_noise(stored: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """8-bit ``stored`` with Gaussian noise of ``sigma`` levels."""
+    noise = np.random.default_rng(seed).normal(0.0, sigma, stored.shape)
+    return np.clip(stored + noise, 0, 255).astype(np.uint8)
+
+
+def test_the_noise_estimate_reads_the_noise_added_to_a_real_photo(pairs_dir: Path) -> None:
+    photo = to_uint8(read_image(pairs_dir / "eval" / "high" / "100.png").rgb)
+    own = estimate_noise(photo)
+    assert own < 4.0, own
+    for sigma in (6.0, 20.0):
+        # luma averages the channels' independent noise: sigma * |LUMA_WEIGHTS|
+        expected = np.hypot(own, sigma * 0.67)
+        assert estimate_noise(_with_noise(photo, sigma)) == pytest.approx(expected, rel=0.15)
+
+
+def test_the_filter_strength_grows_with_the_noise_above_the_reference(pairs_dir: Path) -> None:
+    photo = to_uint8(read_image(pairs_dir / "eval" / "high" / "100.png").rgb)
+    adaptation = NoiseAdaptation(reference_noise=8.0, max_factor=4.0)
+    assert adapted_strength(photo, 4.0, adaptation) == 4.0  # ordinary noise: as set
+    noisy = _with_noise(photo, 24.0)
+    stronger = adapted_strength(noisy, 4.0, adaptation)
+    assert 6.0 < stronger < 12.0, stronger
+    assert adapted_strength(noisy, 2.0, adaptation) == pytest.approx(stronger / 2)
+    assert adapted_strength(_with_noise(photo, 150.0), 4.0, adaptation) == 16.0  # capped
+    assert adapted_strength(noisy, 4.0, NoiseAdaptation()) == 4.0  # off by default
+    assert official_config().input.noise_adaptation == NoiseAdaptation()
+    assert compact_config().input.noise_adaptation.reference_noise > 0
+
+
+def test_a_dark_noisy_capture_is_filtered_harder_and_an_ordinary_one_as_set(
+    pairs_dir: Path,
+) -> None:
+    low = read_image(pairs_dir / "eval" / "low" / "100.png").rgb
+    adaptation = compact_config().input.noise_adaptation
+    np.testing.assert_array_equal(reduce_noise(low, 4.0, adaptation), reduce_noise(low, 4.0))
+    # a stop darker, with read noise above the darkest pixels' signal
+    darker = low * np.float32(0.5)
+    noisy = to_display(add_sensor_noise(to_linear(darker), 5e-5, 2e-4, np.random.default_rng(0)))
+    gain = gain_for_luma(darker, VIEWING_LUMA)
+    stored = to_uint8(_as_seen(noisy, gain))
+    assert adapted_strength(stored, 4.0, adaptation) > 8.0
+    fixed = _as_seen(reduce_noise(noisy, 4.0), gain)
+    adapted = _as_seen(reduce_noise(noisy, 4.0, adaptation), gain)
+    clean = _as_seen(darker, gain)
+    assert psnr(adapted, clean) > psnr(fixed, clean) + 0.05
+    assert estimate_noise(to_uint8(adapted)) < estimate_noise(to_uint8(fixed)) - 0.3
