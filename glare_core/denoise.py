@@ -71,10 +71,12 @@ def estimate_noise(stored: np.ndarray) -> float:
 
     Immerkær, "Fast noise variance estimation" (CVIU 1996): the mean absolute response to
     :data:`NOISE_KERNEL`, which is zero on smooth shading. Edges and texture add a little, so
-    it reads an upper bound on detailed photos.
+    it reads an upper bound on detailed photos. An image too small for the kernel reads 0.
     """
     luma = np.ascontiguousarray(stored.astype(np.float32) @ LUMA_WEIGHTS)
     response = cv2.filter2D(luma, -1, NOISE_KERNEL)[1:-1, 1:-1]
+    if response.size == 0:
+        return 0.0
     return float(np.abs(response).mean() / NOISE_KERNEL_SCALE)
 
 

@@ -115,6 +115,7 @@ def test_the_filter_strength_grows_with_the_noise_above_the_reference(pairs_dir:
     assert adapted_strength(noisy, 2.0, adaptation) == pytest.approx(stronger / 2)
     assert adapted_strength(_with_noise(photo, 150.0), 4.0, adaptation) == 16.0  # capped
     assert adapted_strength(noisy, 4.0, NoiseAdaptation()) == 4.0  # off by default
+    assert adapted_strength(noisy[:2, :5], 4.0, adaptation) == 4.0  # too small to measure
     assert official_config().input.noise_adaptation == NoiseAdaptation()
     assert compact_config().input.noise_adaptation.reference_noise > 0
 
