@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from glare_core.eight_bit import EIGHT_BIT_MAX, to_uint8
-from glare_core.exposure import LUMA_WEIGHTS, gain_for_luma, to_display, to_linear
+from glare_core.exposure import gain_for_luma, luma, to_display, to_linear
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ def estimate_noise(stored: np.ndarray) -> float:
     :data:`NOISE_KERNEL`, which is zero on smooth shading. Edges and texture add a little, so
     it reads an upper bound on detailed photos. An image too small for the kernel reads 0.
     """
-    luma = np.ascontiguousarray(stored.astype(np.float32) @ LUMA_WEIGHTS)
-    response = cv2.filter2D(luma, -1, NOISE_KERNEL)[1:-1, 1:-1]
+    response = cv2.filter2D(luma(stored), -1, NOISE_KERNEL)[1:-1, 1:-1]
     if response.size == 0:
         return 0.0
     return float(np.abs(response).mean() / NOISE_KERNEL_SCALE)

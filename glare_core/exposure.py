@@ -52,6 +52,11 @@ def mean_luma(image: np.ndarray) -> float:
     return float(np.mean(sample @ LUMA_WEIGHTS))
 
 
+def luma(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma of an ``HxWx3`` image (any scale) as a contiguous float32 ``HxW`` plane."""
+    return np.ascontiguousarray(image @ LUMA_WEIGHTS, dtype=np.float32)
+
+
 def to_linear(image: np.ndarray) -> np.ndarray:
     """Stored values in [0, 1] as linear light (the plain power law, float32)."""
     return np.power(np.clip(image, 0.0, 1.0), DISPLAY_GAMMA, dtype=np.float32)

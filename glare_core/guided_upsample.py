@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from glare_core.config import UpsamplingConfig
-from glare_core.exposure import LUMA_WEIGHTS
+from glare_core.exposure import luma
 
 #: keeps the guide's normalisation finite on an all-black photo
 MIN_MEAN_LUMA = 1e-4
@@ -45,10 +45,6 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _window_mean(image: np.ndarray, radius: int) -> np.ndarray:
     side = 2 * radius + 1
     return cv2.boxFilter(image, -1, (side, side), borderType=cv2.BORDER_REFLECT)
-
-
-def _luma(image: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(image @ LUMA_WEIGHTS, dtype=np.float32)
 
 
 def fit_local_linear(
@@ -80,12 +76,12 @@ def guided_upsample(
     The guide is the input's luma divided by its mean, so how strongly a fit is regularised
     (``config.eps``) does not depend on how bright the photo is.
     """
-    small_luma = _luma(small_input)
+    small_luma = luma(small_input)
     scale = max(float(small_luma.mean()), MIN_MEAN_LUMA)
     small_guide = small_luma / np.float32(scale)
     slope, offset = fit_local_linear(small_guide, small_result, config.radius, config.eps)
     height, width = full_input.shape[:2]
-    full_guide = _luma(full_input) / np.float32(scale)
+    full_guide = luma(full_input) / np.float32(scale)
     output = np.empty((height, width, 3), dtype=np.float32)
     for channel in range(3):  # one channel at a time: full-size planes set the memory peak
         channel_slope, channel_offset = (

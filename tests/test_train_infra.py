@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 from torch import nn
 
+from glare_core.eight_bit import from_uint8
 from glare_core.errors import ConfigError, GlareError
 from glare_core.exposure import DISPLAY_GAMMA
 from glare_core.train import cli as train_cli
@@ -518,7 +519,7 @@ def test_blotchy_colour_noise_survives_averaging_and_leaves_luma_noise_fine() ->
 
 
 def test_jpeg_storage_turns_dark_noise_into_blocks_of_colour(train_pairs: list[ImagePair]) -> None:
-    high = train_pairs[0].high[:128, :128].astype(np.float32) / 255
+    high = from_uint8(train_pairs[0].high[:128, :128])
     noisy = darken(high, 0.02, np.random.default_rng(4), AugmentConfig(noise_probability=1.0))
     stored = jpeg_roundtrip(noisy, 60)
     assert stored.shape == noisy.shape and stored.dtype == np.float32
