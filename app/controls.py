@@ -1,4 +1,5 @@
-"""Strength, temperature and noise sliders, seed field: emits drag steps and settled values."""
+"""Strength, temperature, noise and exposure sliders, seed field: emits drag steps and settled
+values."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 from superqt.utils import qdebounced, qthrottled
 
+from glare_core.exposure import MAX_EXPOSURE_STOPS
 from glare_core.model.amb import MAX_STRENGTH, MIN_STRENGTH
 from glare_core.session import Controls
 
@@ -62,6 +64,12 @@ class ControlsPanel(QWidget):
             "(removes the grain the model would otherwise lift into speckle; "
             "photos noisier than usual get proportionally more)",
         )
+        self.exposure = _slider(
+            -MAX_EXPOSURE_STOPS,
+            MAX_EXPOSURE_STOPS,
+            "Brightness of the result in stops: 0 = as the model chose it, -1 = half the "
+            "light, +1 = twice the light (what passes white clips)",
+        )
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip("Noise seed (matters when temperature > 0)")
@@ -90,11 +98,12 @@ class ControlsPanel(QWidget):
         form.addRow("Temperature", self.temperature)
         form.addRow("Seed", seed_row)
         form.addRow("Noise reduction", self.noise_reduction)
+        form.addRow("Exposure", self.exposure)
 
     @property
     def _live_sliders(self) -> tuple[QLabeledDoubleSlider, ...]:
         """The sliders whose drags render as they move."""
-        return (self.strength, self.temperature)
+        return (self.strength, self.temperature, self.exposure)
 
     def controls(self) -> Controls:
         return Controls(
@@ -102,6 +111,7 @@ class ControlsPanel(QWidget):
             round(self.temperature.value(), SLIDER_DECIMALS),
             self.seed.value(),
             round(self.noise_reduction.value(), SLIDER_DECIMALS),
+            round(self.exposure.value(), SLIDER_DECIMALS),
         )
 
     def set_controls(self, controls: Controls) -> None:
@@ -111,6 +121,7 @@ class ControlsPanel(QWidget):
             (self.temperature, controls.temperature),
             (self.seed, controls.seed),
             (self.noise_reduction, controls.noise_reduction),
+            (self.exposure, controls.exposure),
         ):
             widget.blockSignals(True)
             widget.setValue(value)

@@ -98,7 +98,8 @@ class SettingsDialog(QDialog):
 def describe_controls(controls: Controls) -> str:
     text = f"strength {controls.strength:.2f}, T {controls.temperature:.2f}"
     text += f", seed {controls.seed}" if controls.temperature > 0 else ""
-    return text + f", noise reduction {controls.noise_reduction:g}"
+    text += f", noise reduction {controls.noise_reduction:g}"
+    return text + (f", exposure {controls.exposure:+g} stops" if controls.exposure else "")
 
 
 class VariantsDialog(QDialog):

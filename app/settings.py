@@ -47,17 +47,21 @@ class Settings:
     temperature: float = 0.0
     seed: int = 0
     noise_reduction: float = COMPACT_NOISE_REDUCTION
+    exposure: float = 0.0
 
     @property
     def controls(self) -> Controls:
-        return Controls(self.strength, self.temperature, self.seed, self.noise_reduction)
+        return Controls(
+            self.strength, self.temperature, self.seed, self.noise_reduction, self.exposure
+        )
 
     def remember_controls(self, controls: Controls) -> None:
-        self.strength, self.temperature, self.seed, self.noise_reduction = (
+        self.strength, self.temperature, self.seed, self.noise_reduction, self.exposure = (
             controls.strength,
             controls.temperature,
             controls.seed,
             controls.noise_reduction,
+            controls.exposure,
         )
 
     @property

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from glare_core import __version__
 from glare_core.config import PRECISIONS
 from glare_core.errors import GlareError
+from glare_core.exposure import MAX_EXPOSURE_STOPS
 from glare_core.log import setup_logging
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.train import cli as train_cli
@@ -208,6 +209,15 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="random seed; the same seed and temperature give the same picture (default: 0)",
     )
+    look.add_argument(
+        "--exposure",
+        type=_ranged(float, -MAX_EXPOSURE_STOPS, MAX_EXPOSURE_STOPS),
+        default=0.0,
+        metavar="STOPS",
+        help=f"make the result darker (negative) or brighter (positive) by this many stops, "
+        f"up to {MAX_EXPOSURE_STOPS:g} either way; each stop halves or doubles the light "
+        "(default: 0, the brightness the model chose)",
+    )
     _add_model_options(parser)
     files = parser.add_argument_group("output files")
     files.add_argument("--suffix", metavar="S", help="added to result names (default: _glare)")
@@ -343,7 +353,13 @@ def _run_enhance(args: argparse.Namespace) -> int:
 
     def enhance(image: Any, progress: Any, cancel: CancelToken | None) -> Any:
         return enhancer.enhance(
-            image, args.strength, args.temperature, args.seed, progress=progress, cancel=cancel
+            image,
+            args.strength,
+            args.temperature,
+            args.seed,
+            exposure=args.exposure,
+            progress=progress,
+            cancel=cancel,
         )
 
     with _cancel_on_ctrl_c() as cancel, logging_redirect_tqdm():

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
 from glare_core.denoise import check_noise_reduction, reduce_noise
-from glare_core.exposure import normalize_exposure
+from glare_core.exposure import adjust_exposure, check_exposure_stops, normalize_exposure
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
@@ -314,6 +314,7 @@ class Enhancer:
         seed: int = 0,
         *,
         noise_reduction: float | None = None,
+        exposure: float = 0.0,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
@@ -321,9 +322,11 @@ class Enhancer:
 
         A photo larger than the config's working size is enhanced at that size and guided
         back up to full size (glare_core/guided_upsample.py), unless ``full_resolution``.
-        ``noise_reduction`` (None: the enhancer's) filters what the network sees.
+        ``noise_reduction`` (None: the enhancer's) filters what the network sees;
+        ``exposure`` re-exposes its result by that many stops (glare_core.exposure).
         """
         check_strength(strength)
+        check_exposure_stops(exposure)
         denoise = self._noise_reduction(noise_reduction)
         started = time.perf_counter()
         height, width = image.shape[:2]
@@ -352,7 +355,7 @@ class Enhancer:
             release_freed_memory()  # the photo is done (or given up): the app goes idle
         report(progress, 1.0, "done")
         logger.info("enhanced %dx%d in %.2f s", width, height, time.perf_counter() - started)
-        return result
+        return adjust_exposure(result, exposure)
 
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
         """The (width, height) :meth:`enhance` runs the network at; None for full size."""
@@ -499,14 +502,17 @@ class Enhancer:
         temperature: float = 0.0,
         seed: int = 0,
         *,
+        exposure: float = 0.0,
         draft: int = 0,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
         """The result for these controls at the prepared size; cheap when only strength moves.
 
-        ``draft`` > 0 runs the fusion tail ``2**draft`` times smaller (see the module doc).
+        ``exposure`` as in :meth:`enhance`; ``draft`` > 0 runs the fusion tail ``2**draft``
+        times smaller (see the module doc).
         """
         check_strength(strength)
+        check_exposure_stops(exposure)
         if not 0 <= draft <= MAX_DRAFT:
             raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
         check(cancel)
@@ -517,7 +523,7 @@ class Enhancer:
         )
         if draft:
             output = F.interpolate(output, scale_factor=2**draft, mode="bilinear")
-        return self._to_image(output, prepared.padding)
+        return adjust_exposure(self._to_image(output, prepared.padding), exposure)
 
     def _tail_inputs(
         self, prepared: PreparedImage, temperature: float, seed: int, draft: int

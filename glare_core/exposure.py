@@ -28,6 +28,8 @@ MEASURE_STRIDE = 4
 #: bisection over log(gain) in this range, this many times (1e-4 relative precision)
 GAIN_RANGE = (1e-3, 1e3)
 BISECTION_STEPS = 40
+#: the result's exposure control reaches this many stops either way (x4 or 1/4 the light)
+MAX_EXPOSURE_STOPS = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,26 @@ def apply_gain(image: np.ndarray, gain: float) -> np.ndarray:
     if gain == 1.0:
         return image
     return to_display(to_linear(image) * np.float32(gain))
+
+
+def check_exposure_stops(stops: float) -> float:
+    """``stops``, or a ValueError when it lies outside +-:data:`MAX_EXPOSURE_STOPS`."""
+    if not -MAX_EXPOSURE_STOPS <= stops <= MAX_EXPOSURE_STOPS:
+        raise ValueError(
+            f"exposure must lie in [{-MAX_EXPOSURE_STOPS}, {MAX_EXPOSURE_STOPS}] stops, not {stops}"
+        )
+    return stops
+
+
+def adjust_exposure(image: np.ndarray, stops: float) -> np.ndarray:
+    """``image`` as an exposure ``stops`` longer (or shorter, when negative) would record it.
+
+    The network picks a result's brightness as its training references were lit, which suits
+    some scenes better than others; this is the user's say over it, applied to the result.
+    Each stop doubles (or halves) the linear light; what passes white clips. 0 returns
+    ``image`` itself.
+    """
+    return apply_gain(image, 2.0 ** check_exposure_stops(stops))
 
 
 def normalize_exposure(image: np.ndarray, bounds: ExposureRange) -> np.ndarray:

@@ -32,6 +32,7 @@ from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, PreparedImage
 from glare_core.errors import ImageWriteError, WeightsError
+from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
 from glare_core.model.amb import TRAINED_STRENGTH
@@ -59,13 +60,16 @@ DRAG_SHRINK_TOLERANCE = 0.08
 
 @dataclass(frozen=True)
 class Controls:
-    """What the sliders say: the engine's strength, temperature, seed and noise reduction."""
+    """What the sliders say: the engine's strength, temperature, seed, noise reduction and
+    exposure."""
 
     strength: float = TRAINED_STRENGTH
     temperature: float = 0.0
     seed: int = 0
     #: the filter on the photo before the network (glare_core/denoise.py)
     noise_reduction: float = COMPACT_NOISE_REDUCTION
+    #: the result re-exposed by this many stops (glare_core.exposure.adjust_exposure)
+    exposure: float = 0.0
 
     def render_key(self) -> Controls:
         """The controls that change the picture (the seed is ignored at temperature 0)."""
@@ -277,6 +281,7 @@ class Session:
             controls.strength,
             controls.temperature,
             controls.seed,
+            exposure=controls.exposure,
             draft=draft,
             cancel=cancel,
         )
@@ -313,24 +318,16 @@ class Session:
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
-        """The full-resolution result for ``controls`` (cached for the last controls)."""
+        """The full-resolution result for ``controls``; the network's part is cached for the
+        last controls, so a change of exposure alone does not run it again."""
         photo, enhancer = self._require()
-        key = controls.render_key()
-        if self._full is not None and self._full[0] == key:
-            return self._full[1]
-        started = time.perf_counter()
-        rgb = enhancer.enhance(
-            photo.rgb,
-            controls.strength,
-            controls.temperature,
-            controls.seed,
-            noise_reduction=controls.noise_reduction,
-            progress=progress,
-            cancel=cancel,
-        )
-        self.last_render_seconds = time.perf_counter() - started
-        self._full = (key, rgb)
-        return rgb
+        key = replace(controls.render_key(), exposure=0.0)
+        if self._full is None or self._full[0] != key:
+            started = time.perf_counter()
+            rgb = enhance_fn(enhancer, key)(photo.rgb, progress, cancel)
+            self.last_render_seconds = time.perf_counter() - started
+            self._full = (key, rgb)
+        return adjust_exposure(self._full[1], controls.exposure)
 
     def variants(
         self, base: Controls, axis: VariantAxis, count: int, *, cancel: CancelToken | None = None
@@ -417,6 +414,7 @@ def enhance_fn(enhancer: Enhancer, controls: Controls) -> EnhanceFn:
             controls.temperature,
             controls.seed,
             noise_reduction=controls.noise_reduction,
+            exposure=controls.exposure,
             progress=progress,
             cancel=cancel,
         )

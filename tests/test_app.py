@@ -121,6 +121,19 @@ def test_the_noise_slider_reaches_the_network(qtbot, window: MainWindow, photo: 
     assert np.abs(filtered.astype(int) - before.astype(int)).mean() > 0.5
 
 
+def test_dragging_exposure_darkens_the_result_live(qtbot, window: MainWindow, photo: Path):
+    before = open_and_render(qtbot, window, photo)
+    slider = window.controls.exposure
+    with wait_shown(qtbot, window, "drag"):
+        slider.setSliderDown(True)
+        slider.setValue(-1.5)
+    with wait_shown(qtbot, window, FULL):
+        slider.setSliderDown(False)
+    darker = displayed(window)
+    assert window.settings.exposure == pytest.approx(-1.5)
+    assert darker.mean() < before.mean() - 10
+
+
 def test_the_noise_slider_renders_once_let_go(qtbot) -> None:
     """Each noise step re-encodes the photo: a drag must not queue one render per step."""
     panel = ControlsPanel()
@@ -229,9 +242,11 @@ def test_batch_dialog_reports_the_corrupt_file(
     for index in range(2):
         write_photo(pairs_dir, inputs / f"photo{index}.png", index=index)
     (inputs / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    window.controls.set_controls(Controls(strength=1.2, noise_reduction=0.0))
+    window.controls.set_controls(Controls(strength=1.2, noise_reduction=0.0, exposure=-0.5))
     dialog = window.open_batch()
-    assert dialog.status.text() == "Settings: strength 1.20, T 0.00, noise reduction 0"
+    assert dialog.status.text() == (
+        "Settings: strength 1.20, T 0.00, noise reduction 0, exposure -0.5 stops"
+    )
     dialog.input.edit.setText(str(inputs))
     dialog.output.edit.setText(str(tmp_path / "batch-out"))
     with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
@@ -248,12 +263,13 @@ def test_batch_dialog_reports_the_corrupt_file(
 
 def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config_dir: Path):
     window = make_window(qtbot, enhancer)
-    chosen = Controls(strength=1.4, temperature=0.3, seed=9, noise_reduction=7.5)
+    chosen = Controls(strength=1.4, temperature=0.3, seed=9, noise_reduction=7.5, exposure=0.7)
     window.controls.set_controls(chosen)
     window.settings.last_open_dir = "/photos"
     window.close()
     saved = json.loads(settings_path().read_text())
     assert saved["strength"] == 1.4 and saved["seed"] == 9 and saved["noise_reduction"] == 7.5
+    assert saved["exposure"] == 0.7
     restored = load_settings()
     assert restored.controls == chosen and restored.geometry
     assert settings_path().parent == config_dir

@@ -27,6 +27,7 @@ from glare_core.cli import (
     _darker_capture,
     main,
 )
+from glare_core.eight_bit import from_uint8
 from glare_core.exposure import to_linear
 from glare_core.progress import CancelToken
 
@@ -121,6 +122,7 @@ def test_a_command_is_required(capsys) -> None:
         ("--quality", "0", "outside 1 to 100"),
         ("--tile", "many", "'many' is not a int"),
         ("--noise-reduction", "-1", "outside 0 to inf"),
+        ("--exposure", "3", "outside -2 to 2"),
     ],
 )
 def test_out_of_range_options_are_usage_errors(capsys, tmp_path, option, value, message) -> None:
@@ -225,6 +227,20 @@ def test_enhance_skips_existing_results_unless_told_to_overwrite(
     )
     assert code == EXIT_OK and "enhanced 1 image(s)" in stdout
     assert target.read_bytes() != first  # strength 2 keeps the photo's own features
+
+
+def test_exposure_darkens_the_saved_result_by_the_stops_asked(
+    capsys, tmp_path, small_pairs, model_options
+) -> None:
+    source = small_pairs / "low" / "30.png"
+    plain, darker = tmp_path / "plain.png", tmp_path / "darker.png"
+    assert _run(capsys, "enhance", source, "-o", plain, *model_options)[0] == EXIT_OK
+    code, _, _ = _run(capsys, "enhance", source, "-o", darker, "--exposure", "-1", *model_options)
+    assert code == EXIT_OK
+    plain_light, darker_light = (
+        to_linear(from_uint8(np.asarray(Image.open(path)))) for path in (plain, darker)
+    )
+    assert darker_light.mean() == pytest.approx(plain_light.mean() / 2, rel=0.02)
 
 
 def test_a_cancelled_batch_exits_130(capsys, tmp_path, small_pairs, model_options, monkeypatch):

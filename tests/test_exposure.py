@@ -1,4 +1,5 @@
-"""Exposure normalisation: inputs outside the trained brightness range are re-exposed into it."""
+"""Exposure normalisation: inputs outside the trained brightness range are re-exposed into it;
+and the result's exposure control."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from glare_core.config import COMPACT_EXPOSURE, preset
 from glare_core.engine import Enhancer
 from glare_core.exposure import (
+    MAX_EXPOSURE_STOPS,
     ExposureRange,
+    adjust_exposure,
     apply_gain,
     mean_luma,
     normalize_exposure,
@@ -83,3 +86,36 @@ def test_training_inputs_are_quantized_like_an_8_bit_file(low, pairs_dir: Path) 
     np.testing.assert_allclose(augmented * 255, np.round(augmented * 255), atol=1e-3)
     floats = augment_pair(low[:64, :64], high, rng, AugmentConfig(quantize_levels=0))
     assert np.abs(floats * 255 - np.round(floats * 255)).max() > 0.01
+
+
+def test_each_stop_of_exposure_doubles_or_halves_the_light(low) -> None:
+    lifted = to_display(to_linear(low) * np.float32(4.0))
+    unclipped = to_linear(lifted) < 0.45  # still below white after one stop more
+    brighter, darker = adjust_exposure(lifted, 1.0), adjust_exposure(lifted, -1.0)
+    np.testing.assert_allclose(
+        to_linear(brighter)[unclipped], 2 * to_linear(lifted)[unclipped], rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(to_linear(darker), to_linear(lifted) / 2, rtol=1e-4, atol=1e-6)
+    assert adjust_exposure(lifted, 0.0) is lifted
+    assert to_linear(adjust_exposure(lifted, 2.0)).max() == pytest.approx(1.0)  # whites clip
+
+
+def test_exposure_beyond_the_control_is_refused(low) -> None:
+    with pytest.raises(ValueError, match="exposure"):
+        adjust_exposure(low, MAX_EXPOSURE_STOPS + 0.5)
+    enhancer = Enhancer.from_config("compact", device="cpu", seed=0)
+    with pytest.raises(ValueError, match="exposure"):
+        enhancer.enhance(low[:32, :32], exposure=-MAX_EXPOSURE_STOPS - 1)
+
+
+def test_the_engine_re_exposes_its_result(low) -> None:
+    enhancer = Enhancer.from_config("compact", device="cpu", seed=0, precision="float32")
+    crop = low[:96, :128]
+    result = enhancer.enhance(crop)
+    np.testing.assert_array_equal(
+        enhancer.enhance(crop, exposure=-1.0), adjust_exposure(result, -1)
+    )
+    prepared = enhancer.prepare(crop)
+    np.testing.assert_array_equal(
+        enhancer.render(prepared, exposure=0.5), adjust_exposure(enhancer.render(prepared), 0.5)
+    )

@@ -12,6 +12,7 @@ import pytest
 from glare_core.batch import BatchOptions
 from glare_core.engine import Enhancer
 from glare_core.errors import ImageWriteError, WeightsError
+from glare_core.exposure import adjust_exposure
 from glare_core.imageio import read_image
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.resources import RESOURCES_ENV, bundled_weights_path
@@ -111,6 +112,15 @@ def test_full_result_has_the_photo_size_and_is_cached(session: Session) -> None:
     assert result.shape == (SMALL[1], SMALL[0], 3)
     assert session.full_result(Controls(strength=1.3)) is result
     assert session.full_result(Controls(strength=0.7)) is not result
+
+
+def test_exposure_alone_re_exposes_the_cached_full_result(session: Session) -> None:
+    result = session.full_result(Controls())
+    seconds = session.last_render_seconds
+    darker = session.full_result(Controls(exposure=-1.0))
+    assert session.last_render_seconds == seconds  # the network did not run again
+    np.testing.assert_array_equal(darker, adjust_exposure(result, -1.0))
+    assert darker.mean() < result.mean()
 
 
 def test_full_result_can_be_cancelled(session: Session) -> None:
