@@ -214,7 +214,7 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         type=_ranged(float, -MAX_EXPOSURE_STOPS, MAX_EXPOSURE_STOPS),
         default=0.0,
         metavar="STOPS",
-        help=f"make the result darker (negative) or brighter (positive) by this many stops, "
+        help="make the result darker (negative) or brighter (positive) by this many stops, "
         f"up to {MAX_EXPOSURE_STOPS:g} either way; each stop halves or doubles the light "
         "(default: 0, the brightness the model chose)",
     )
