@@ -45,7 +45,9 @@ def test_a_render_reuses_freed_pages_instead_of_faulting_new_ones(pairs_dir: Pat
     prepared = enhancer.prepare(photo)
     enhancer.render(prepared, 0.4)  # warm: the first render maps its memory
     try:
-        kept = _page_faults(lambda: enhancer.render(prepared, 0.6))
+        # the fault count is the whole process's: the best of three renders, so that a thread
+        # left over from another test faulting at the same moment cannot be counted as ours
+        kept = min(_page_faults(lambda: enhancer.render(prepared, 0.6)) for _ in range(3))
         _glibc_defaults()
         enhancer.render(prepared, 0.4)
         default = _page_faults(lambda: enhancer.render(prepared, 0.6))
