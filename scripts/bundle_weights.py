@@ -7,8 +7,9 @@ Several runs are averaged weight by weight (``glare_core.weights.average_weights
 be fine-tunes of one network.
 
 The network part of the file's config must be the compact preset's; the inference settings
-(``input``: exposure range, working size and noise filter; ``precision``) are taken from the
-preset as it is now, so the bundled file always carries the settings the model card measured.
+(``input``: exposure range, working size and noise filter; ``retrieval``; ``precision``) are
+taken from the preset as it is now, so the bundled file always carries the settings the model
+card measured.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from glare_core.weights import average_weights, build_model, save_weights
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "resources" / "weights" / "glare-compact.safetensors"
-INFERENCE_FIELDS = ("input", "precision")
+INFERENCE_FIELDS = ("input", "retrieval", "precision")
 
 logger = logging.getLogger("bundle_weights")
 

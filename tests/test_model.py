@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glare_core.config import FlowConfig, preset
+from glare_core.config import FlowConfig, RetrievalConfig, preset
+from glare_core.errors import ConfigError
 from glare_core.model.amb import AdaptiveMixUp, strength_to_mix
 from glare_core.model.deform_conv import modulated_deform_conv2d
 from glare_core.model.flow import LatentFlow
@@ -162,6 +163,21 @@ def test_amb_extremes_select_one_input() -> None:
     enc, generated = torch.full((1, 2, 2, 2), 3.0), torch.full((1, 2, 2, 2), -1.0)
     assert torch.equal(amb(enc, generated, 0.0), generated)
     assert torch.equal(amb(enc, generated, 2.0), enc)
+
+
+@torch.no_grad()
+def test_the_vqgan_decodes_codes_moved_the_configured_share_towards_the_latent() -> None:
+    model = GlareNet(preset("compact")).eval()
+    condition = model.condition(torch.randn(1, 3, 32, 48))
+    for share in (0.0, 0.25, 1.0):
+        model.config = dataclasses.replace(model.config, retrieval=RetrievalConfig(share))
+        generated = model.generate(condition)
+        codes = model.vqgan.quantize.lookup(generated.indices)
+        decoded = model.vqgan.decode_features(codes + share * (generated.latent - codes))
+        for feature, expected in zip(generated.vq_features, decoded, strict=True):
+            torch.testing.assert_close(feature, expected)
+    with pytest.raises(ConfigError, match="latent_share"):
+        RetrievalConfig(latent_share=1.5)
 
 
 def test_compact_preset_size_and_shapes() -> None:

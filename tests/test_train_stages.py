@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from glare_core.config import COMPACT_EXPOSURE, preset
+from glare_core.config import COMPACT_EXPOSURE, RetrievalConfig, preset
 from glare_core.engine import Enhancer
 from glare_core.errors import ConfigError
 from glare_core.exposure import UNBOUNDED, ExposureRange, mean_luma
@@ -107,7 +107,18 @@ def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -
     assert log.index("training fusion:") < log.index(f"started from {earlier_stages}")
     assert "step 3 validation psnr=" in log
     model = build_model([tmp_path / "fusion" / EXPORT_NAME])
-    assert model.config == preset("compact")
+    assert model.config == model_config(config)
+
+
+def test_runs_train_on_codes_as_the_paper_retrieves_them() -> None:
+    """How far the preset moves codes back to the latent is chosen on the trained network;
+    every run trains on the retrieved codes unless its ``model_changes`` say otherwise."""
+    assert preset("compact").retrieval.latent_share > 0
+    trained = model_config(TrainConfig(model="compact"))
+    assert trained.retrieval == RetrievalConfig()
+    assert dataclasses.replace(trained, retrieval=preset("compact").retrieval) == preset("compact")
+    asked = model_config(TrainConfig(model_changes={"retrieval": {"latent_share": 0.5}}))
+    assert asked.retrieval.latent_share == 0.5
 
 
 def test_a_deeper_decoder_starts_as_the_network_it_grows_from(batch, tmp_path) -> None:

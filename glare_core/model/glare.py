@@ -7,7 +7,8 @@ Inference on a (padded, log-domain) low-light image ``x``:
    T = 0 gives the official code's deterministic path; the official code ignores
    its temperature, ours samples the flow's base Gaussian for real.
 3. ``vq_features = vqgan.decoder(codebook(latent))``: the generated normal-light
-   features, retrieved from the codebook.
+   features, retrieved from the codebook (a config may move each retrieved code part of
+   the way back to the latent: :class:`~glare_core.config.RetrievalConfig`).
 4. ``rgb = fusion_decoder(latent, vq_features, skips, strength)``.
 """
 
@@ -78,8 +79,16 @@ class GlareNet(nn.Module):
             base = base + temperature * noise
         latent = self.flow.inverse(base, condition.cond_feat)
         indices = self.vqgan.quantize.nearest(latent)
-        vq_features = self.vqgan.decode_features(self.vqgan.quantize.lookup(indices))
+        codes = self.vqgan.quantize.lookup(indices)
+        vq_features = self.vqgan.decode_features(self.decoder_input(codes, latent))
         return Generated(latent=latent, indices=indices, vq_features=vq_features)
+
+    def decoder_input(self, codes: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        """The retrieved ``codes`` moved the configured share of the way back to ``latent``."""
+        share = self.config.retrieval.latent_share
+        if share == 0:
+            return codes  # the paper's retrieval, untouched (parity with the official code)
+        return torch.lerp(codes, latent, share)
 
     def forward(
         self,

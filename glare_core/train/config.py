@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from glare_core.config import GlareConfig, load_config
+from glare_core.config import GlareConfig, RetrievalConfig, load_config
 from glare_core.errors import ConfigError
 from glare_core.train.augment import AugmentConfig
 
@@ -151,8 +151,14 @@ def override(config: Any, changes: dict[str, Any]) -> Any:
 
 
 def model_config(config: TrainConfig) -> GlareConfig:
-    """The GLARE config a run builds: its ``model`` with its ``model_changes``."""
-    return override(load_config(config.model), config.model_changes)
+    """The GLARE config a run builds: its ``model`` with its ``model_changes``.
+
+    Every stage learns from the codes as the paper retrieves them, whatever share of the
+    latent the model's preset decodes at inference: that share is chosen on the trained
+    network (MODEL_CARD.md), and a run may still set one in its ``model_changes``.
+    """
+    paper_retrieval = dataclasses.replace(load_config(config.model), retrieval=RetrievalConfig())
+    return override(paper_retrieval, config.model_changes)
 
 
 def load_train_config(stage: str, override_file: str | Path | None = None) -> TrainConfig:
