@@ -98,8 +98,8 @@ def test_temperature_zero_is_deterministic_and_seeds_reproduce(compact, photo) -
 
 
 def test_tiles_equal_the_whole_image_when_statistics_are_shared(photo) -> None:
-    # trained weights: a random flow's latent is unbounded, and a tile's limited context
-    # moves it by more than the codes it is decoded with move the trained one
+    # trained weights: the preset decodes half of the latent itself, and a random flow's
+    # latent, far larger than a trained one, carries a tile's limited context into the picture
     bundled = Enhancer.load(device="cpu", precision="float32")
     whole = bundled.enhance(photo)
     tiling = TilingConfig(tile_size=160, context=64, min_tile_size=128, stats_size=512)
@@ -264,7 +264,7 @@ def _yellowness_steps(image: np.ndarray) -> float:
     return float(np.hypot(rows, columns).mean())
 
 
-def test_the_bundled_model_paints_a_lit_wall_without_codebook_patches(photos_dir) -> None:
+def test_the_bundled_model_softens_codebook_patches_on_a_lit_wall(photos_dir) -> None:
     """512 codes in a three-channel latent break the 4K photo's lit wall into white and
     yellow patches when the retrieved codes are decoded; the bundled file decodes them moved
     half way back to the flow's latent, and the wall's colour changes less abruptly (mean
