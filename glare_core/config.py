@@ -158,8 +158,9 @@ class RetrievalConfig:
     latent_share: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.latent_share <= 1.0:
-            raise ConfigError(f"retrieval.latent_share must lie in [0, 1], not {self.latent_share}")
+        share = self.latent_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise ConfigError(f"retrieval.latent_share must be a number in [0, 1], not {share!r}")
 
 
 #: what an Enhancer may be asked for: "auto" runs the decoders in reduced precision where the

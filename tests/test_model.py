@@ -176,8 +176,9 @@ def test_the_vqgan_decodes_codes_moved_the_configured_share_towards_the_latent()
         decoded = model.vqgan.decode_features(codes + share * (generated.latent - codes))
         for feature, expected in zip(generated.vq_features, decoded, strict=True):
             torch.testing.assert_close(feature, expected)
-    with pytest.raises(ConfigError, match="latent_share"):
-        RetrievalConfig(latent_share=1.5)
+    for wrong in (1.5, -0.1, "0.5", None):
+        with pytest.raises(ConfigError, match="latent_share"):
+            RetrievalConfig(latent_share=wrong)
 
 
 def test_compact_preset_size_and_shapes() -> None:

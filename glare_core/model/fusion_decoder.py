@@ -2,7 +2,7 @@
 
 It decodes the *unquantized* flow latent with the VQGAN decoder's layout. At every
 level but the coarsest it (1) mixes in the conditional encoder's skip feature with
-an AMB, (2) aligns the VQGAN decoder's feature of the *quantized* latent to it with
+an AMB, (2) aligns the VQGAN decoder's feature of the *retrieved* codes to it with
 a modulated deformable convolution (the warp), and (3) adds the warped feature,
 rescaled so its image-wide mean matches the decoder's:
 ``h + x_vq * mean(h) / mean(x_vq)``.

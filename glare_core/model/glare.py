@@ -34,7 +34,8 @@ class Generated:
 
     latent: torch.Tensor  #: flow output before quantization (feeds the fusion decoder)
     indices: torch.Tensor  #: codebook rows chosen per latent position
-    vq_features: list[torch.Tensor]  #: VQGAN decoder features of the quantized latent
+    #: VQGAN decoder features of the retrieved codes (moved towards ``latent`` by the config)
+    vq_features: list[torch.Tensor]
 
 
 class GlareNet(nn.Module):

@@ -354,7 +354,8 @@ def train_flow(config: TrainConfig) -> TrainResult:
         condition = model.condition(to_network_input(low, model.config.input))
         generated = model.generate(condition)
         codes = model.vqgan.quantize.lookup(generated.indices)
-        return model.vqgan.decoder(model.vqgan.post_quant_conv(codes))[0]
+        decoded = model.decoder_input(codes, generated.latent)
+        return model.vqgan.decoder(model.vqgan.post_quant_conv(decoded))[0]
 
     def validate() -> dict[str, float]:
         device = next(model.parameters()).device
