@@ -136,6 +136,16 @@ class _PreparedAt:
     prepared: PreparedImage
 
 
+@dataclass
+class _Unexposed:
+    """A preview as the network rendered it, before exposure: a change of exposure alone
+    re-exposes it instead of running the fusion tail again."""
+
+    features: _PreparedAt
+    key: Controls  #: the render key, exposure 0
+    rgb: np.ndarray
+
+
 @dataclass(frozen=True)
 class OpenedPhoto:
     """What the view needs after a photo opens."""
@@ -164,6 +174,8 @@ class Session:
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
         self._full: tuple[Controls, np.ndarray] | None = None
+        #: the last preview rendered at each draft level (the drag's and the screen's)
+        self._unexposed: dict[int, _Unexposed] = {}
         #: measured drag-render cost per pixel, apart for renders that re-run only the
         #: fusion tail (strength moved) and those that sample the flow again: the first are
         #: many times cheaper, and one shared estimate would swing between the two
@@ -177,6 +189,7 @@ class Session:
 
     def _forget_results(self) -> None:
         self._drag = self._screen = self._full = None
+        self._unexposed.clear()
 
     def open(
         self,
@@ -273,27 +286,34 @@ class Session:
         controls: Controls,
         cancel: CancelToken | None,
         draft: int = 0,
-    ):
+    ) -> tuple[np.ndarray, bool]:
+        """The result for ``controls`` from ``features``, and whether the network ran: a
+        change of exposure alone re-exposes the last render at this draft level."""
         _, enhancer = self._require()
-        started = time.perf_counter()
-        rgb = enhancer.render(
-            features.prepared,
-            controls.strength,
-            controls.temperature,
-            controls.seed,
-            exposure=controls.exposure,
-            draft=draft,
-            cancel=cancel,
-        )
-        self.last_render_seconds = time.perf_counter() - started
-        return rgb
+        key = replace(controls.render_key(), exposure=0.0)
+        last = self._unexposed.get(draft)
+        rendered = last is None or last.features is not features or last.key != key
+        if rendered:
+            started = time.perf_counter()
+            rgb = enhancer.render(
+                features.prepared,
+                key.strength,
+                key.temperature,
+                key.seed,
+                draft=draft,
+                cancel=cancel,
+            )
+            self.last_render_seconds = time.perf_counter() - started
+            self._unexposed[draft] = last = _Unexposed(features, key, rgb)
+        return adjust_exposure(last.rgb, controls.exposure), rendered
 
     def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
         """The result for ``controls`` at the drag size, from cached features."""
         features = self._drag_features(controls, cancel, self._render_kind(self._drag, controls))
         kind = self._render_kind(features, controls)  # features may have just been prepared
-        rgb = self._render(features, controls, cancel, draft=self.policy.drag_draft)
-        self._record_cost(kind, features.size, self.last_render_seconds or 0.0)
+        rgb, rendered = self._render(features, controls, cancel, draft=self.policy.drag_draft)
+        if rendered:  # a re-exposure costs nothing the drag size should learn from
+            self._record_cost(kind, features.size, self.last_render_seconds or 0.0)
         return rgb
 
     def _record_cost(self, kind: RenderKind, size: Size, seconds: float) -> None:
@@ -309,7 +329,7 @@ class Session:
         self, controls: Controls, *, cancel: CancelToken | None = None
     ) -> np.ndarray:
         """The result for ``controls`` at the view's size."""
-        return self._render(self._screen_features(controls, cancel), controls, cancel)
+        return self._render(self._screen_features(controls, cancel), controls, cancel)[0]
 
     def full_result(
         self,

@@ -123,6 +123,27 @@ def test_exposure_alone_re_exposes_the_cached_full_result(session: Session) -> N
     assert darker.mean() < result.mean()
 
 
+def test_exposure_alone_re_exposes_the_last_previews(session: Session, monkeypatch) -> None:
+    first = session.drag_preview(Controls(strength=0.8))
+    costs = dict(session.seconds_per_pixel)
+    renders = []
+    network = session.enhancer.render
+    monkeypatch.setattr(
+        session.enhancer, "render", lambda *args, **kw: renders.append(kw) or network(*args, **kw)
+    )
+    darker = session.drag_preview(Controls(strength=0.8, exposure=-1.0))
+    assert renders == [] and session.seconds_per_pixel == costs  # nothing ran, nothing learnt
+    np.testing.assert_array_equal(darker, adjust_exposure(first, -1.0))
+    assert darker.mean() < first.mean()
+    session.drag_preview(Controls(strength=0.9, exposure=-1.0))
+    assert len(renders) == 1  # the strength moved: the fusion tail runs again
+
+    screen = session.screen_preview(Controls(strength=0.9))
+    brighter = session.screen_preview(Controls(strength=0.9, exposure=0.5))
+    assert len(renders) == 2  # the screen preview keeps its own last render
+    np.testing.assert_array_equal(brighter, adjust_exposure(screen, 0.5))
+
+
 def test_full_result_can_be_cancelled(session: Session) -> None:
     token = CancelToken()
     token.cancel()
