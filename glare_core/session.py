@@ -71,9 +71,11 @@ class Controls:
     #: the result re-exposed by this many stops (glare_core.exposure.adjust_exposure)
     exposure: float = 0.0
 
-    def render_key(self) -> Controls:
-        """The controls that change the picture (the seed is ignored at temperature 0)."""
-        return self if self.temperature > 0 else replace(self, seed=0)
+    def network_key(self) -> Controls:
+        """The controls the network's result depends on: the seed is ignored at temperature
+        0, and the exposure applies to the result afterwards."""
+        seed = self.seed if self.temperature > 0 else 0
+        return replace(self, seed=seed, exposure=0.0)
 
 
 class VariantAxis(StrEnum):
@@ -142,7 +144,7 @@ class _Unexposed:
     re-exposes it instead of running the fusion tail again."""
 
     features: _PreparedAt
-    key: Controls  #: the render key, exposure 0
+    key: Controls  #: :meth:`Controls.network_key`
     rgb: np.ndarray
 
 
@@ -290,7 +292,7 @@ class Session:
         """The result for ``controls`` from ``features``, and whether the network ran: a
         change of exposure alone re-exposes the last render at this draft level."""
         _, enhancer = self._require()
-        key = replace(controls.render_key(), exposure=0.0)
+        key = controls.network_key()
         last = self._unexposed.get(draft)
         rendered = last is None or last.features is not features or last.key != key
         if rendered:
@@ -341,7 +343,7 @@ class Session:
         """The full-resolution result for ``controls``; the network's part is cached for the
         last controls, so a change of exposure alone does not run it again."""
         photo, enhancer = self._require()
-        key = replace(controls.render_key(), exposure=0.0)
+        key = controls.network_key()
         if self._full is None or self._full[0] != key:
             started = time.perf_counter()
             rgb = enhance_fn(enhancer, key)(photo.rgb, progress, cancel)
