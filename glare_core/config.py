@@ -25,6 +25,7 @@ from typing import Any
 from glare_core.denoise import NoiseAdaptation
 from glare_core.errors import ConfigError
 from glare_core.exposure import ExposureRange
+from glare_core.well_exposed import WellExposedColour
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,9 @@ class InputConfig:
     #: a stronger filter on noisier photos (the set strength stays the minimum)
     noise_adaptation: NoiseAdaptation = field(default_factory=NoiseAdaptation)
     upsampling: UpsamplingConfig = field(default_factory=UpsamplingConfig)
+    #: photos darkened into the trained range keep their own colour where well exposed
+    #: (off by default, as in the official code); see glare_core.well_exposed
+    well_exposed: WellExposedColour = field(default_factory=WellExposedColour)
 
     @property
     def exposure(self) -> ExposureRange:
@@ -252,6 +256,11 @@ COMPACT_NOISE_ADAPTATION = NoiseAdaptation(reference_noise=8.0, max_factor=4.0)
 #: 0.07 dB on eval as captured, 0.02-0.16 dB darker, for 0.08 dB on eval at a tenth of its
 #: light. Further back smooths more but greys some saturated scenes (MODEL_CARD.md)
 COMPACT_LATENT_SHARE = 0.5
+#: the train split's references are white wherever their low image is bright, and the model
+#: whitens a dusk photo's lit water and sky the same way; a photo darkened a stop or more
+#: into the trained range keeps its own colour where well exposed (one eval pair lies
+#: above the range; MODEL_CARD.md)
+COMPACT_WELL_EXPOSED = WellExposedColour(full_effect_stops=1.0)
 
 
 def compact_config() -> GlareConfig:
@@ -262,7 +271,8 @@ def compact_config() -> GlareConfig:
     were chosen from measurement (``bench/bench_engine.py``). Inputs are re-exposed into
     the mean-luma range the model trains on (see :data:`COMPACT_EXPOSURE`), and photos
     over :data:`COMPACT_WORKING_PIXELS` are enhanced at that size, after a noise filter
-    (:data:`COMPACT_NOISE_REDUCTION`). Its VQGAN decoder reads codes moved half way back to
+    (:data:`COMPACT_NOISE_REDUCTION`); photos it darkens keep their own colour where well
+    exposed (:data:`COMPACT_WELL_EXPOSED`). Its VQGAN decoder reads codes moved half way back to
     the flow's latent (:data:`COMPACT_LATENT_SHARE`). Its decoders run in bfloat16
     where that is native (the official preset stays float32 throughout, for parity with the
     official code).
@@ -290,6 +300,7 @@ def compact_config() -> GlareConfig:
             max_working_pixels=COMPACT_WORKING_PIXELS,
             noise_reduction=COMPACT_NOISE_REDUCTION,
             noise_adaptation=COMPACT_NOISE_ADAPTATION,
+            well_exposed=COMPACT_WELL_EXPOSED,
         ),
         retrieval=RetrievalConfig(latent_share=COMPACT_LATENT_SHARE),
         precision=PrecisionConfig(reduced_decoders=True),

@@ -61,6 +61,7 @@ from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
 from glare_core.tiling import Box, plan_tiles
 from glare_core.weights import build_model
+from glare_core.well_exposed import KeptColour, kept_colour
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,8 @@ class PreparedImage:
 
     padding: Padding
     condition: Condition
+    #: what of the photo's own colour a render keeps (glare_core.well_exposed)
+    kept_colour: KeptColour | None = None
     #: (temperature, seed) -> (generated latent and features, fusion decoder head)
     renders: OrderedDict[tuple[float, int], tuple[Generated, torch.Tensor]] = field(
         default_factory=OrderedDict
@@ -277,9 +280,16 @@ class Enhancer:
         """``requested``, checked; None stands for the enhancer's own setting."""
         return self.noise_reduction if requested is None else check_noise_reduction(requested)
 
-    def _normalized(self, image: np.ndarray) -> np.ndarray:
-        """A checked image, re-exposed into the model's trained range (glare_core.exposure)."""
-        return normalize_exposure(_check_image(image), self.config.input.exposure)
+    def _normalized(self, image: np.ndarray) -> tuple[np.ndarray, KeptColour | None]:
+        """A checked image re-exposed into the model's trained range (glare_core.exposure),
+        and what of its own colour its result keeps (glare_core.well_exposed)."""
+        photo = _check_image(image)
+        normalized, gain = normalize_exposure(photo, self.config.input.exposure)
+        return normalized, kept_colour(photo, gain, self.config.input.well_exposed)
+
+    @staticmethod
+    def _with_kept_colour(result: np.ndarray, kept: KeptColour | None) -> np.ndarray:
+        return result if kept is None else kept.apply(result)
 
     def _filtered(self, image: np.ndarray, strength: float) -> np.ndarray:
         """``image`` through the noise filter at ``strength``, adapted as the config asks."""
@@ -323,7 +333,9 @@ class Enhancer:
         A photo larger than the config's working size is enhanced at that size and guided
         back up to full size (glare_core/guided_upsample.py), unless ``full_resolution``.
         ``noise_reduction`` (None: the enhancer's) filters what the network sees;
-        ``exposure`` re-exposes its result by that many stops (glare_core.exposure).
+        ``exposure`` re-exposes its result by that many stops (glare_core.exposure). A photo
+        darkened into the trained range keeps its own colour where well exposed, as the
+        config's ``input.well_exposed`` asks (glare_core/well_exposed.py).
         """
         check_strength(strength)
         check_exposure_stops(exposure)
@@ -331,11 +343,11 @@ class Enhancer:
         started = time.perf_counter()
         height, width = image.shape[:2]
         working = self.working_size(width, height)
+        normalized, kept = self._normalized(image)
         try:
             if working is None:
-                # passed on unnamed: _enhance_at_size frees it once padded
                 result = self._enhance_at_size(
-                    self._filtered(self._normalized(image), denoise),
+                    self._filtered(normalized, denoise),
                     strength,
                     temperature,
                     seed,
@@ -343,7 +355,6 @@ class Enhancer:
                     cancel,
                 )
             else:
-                normalized = self._normalized(image)
                 small = resize_rgb(normalized, working)
                 small_result = self._enhance_at_size(
                     self._filtered(small, denoise), strength, temperature, seed, progress, cancel
@@ -355,7 +366,7 @@ class Enhancer:
             release_freed_memory()  # the photo is done (or given up): the app goes idle
         report(progress, 1.0, "done")
         logger.info("enhanced %dx%d in %.2f s", width, height, time.perf_counter() - started)
-        return adjust_exposure(result, exposure)
+        return adjust_exposure(self._with_kept_colour(result, kept), exposure)
 
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
         """The (width, height) :meth:`enhance` runs the network at; None for full size."""
@@ -486,13 +497,15 @@ class Enhancer:
         """Run the conditional encoder once for ``image``: what strength, temperature and
         seed do not change (``noise_reduction`` does; None: the enhancer's)."""
         denoise = self._noise_reduction(noise_reduction)
-        image = self._filtered(self._normalized(image), denoise)
+        normalized, kept = self._normalized(image)
+        network_image = self._filtered(normalized, denoise)
         check(cancel)
         report(progress, 0.0, "encoding")
-        padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
-        condition = self.model.condition(self._network_input(pad_image(image, padding)))
+        padding = official_padding(*network_image.shape[:2], self.config.input.pad_multiple)
+        padded = pad_image(network_image, padding)
+        condition = self.model.condition(self._network_input(padded))
         report(progress, 1.0, "encoded")
-        return PreparedImage(padding=padding, condition=condition)
+        return PreparedImage(padding, condition, kept_colour=kept)
 
     @torch.inference_mode()
     def render(
@@ -523,7 +536,8 @@ class Enhancer:
         )
         if draft:
             output = F.interpolate(output, scale_factor=2**draft, mode="bilinear")
-        return adjust_exposure(self._to_image(output, prepared.padding), exposure)
+        result = self._to_image(output, prepared.padding)
+        return adjust_exposure(self._with_kept_colour(result, prepared.kept_colour), exposure)
 
     def _tail_inputs(
         self, prepared: PreparedImage, temperature: float, seed: int, draft: int

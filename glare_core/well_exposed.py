@@ -1,0 +1,83 @@
+"""Well-exposed colour: a photo brighter than the trained range keeps its own colours.
+
+The training references (LOL-style pairs) are exposed for their dark parts, so whatever is
+already bright in a low image is white in its reference: lamps, windows, lit walls. The
+network learnt that bright means white, which the eval pairs reward (keeping the low image's
+colour there costs 0.2-0.4 dB). A photo a user brings is often just a little dark (dusk, a
+lit pool, a sunset): :mod:`glare_core.exposure` darkens it into the trained range and the
+network then paints its well-exposed water and sky white.
+
+So where a photo lies above the trained range, its well-exposed pixels take the result's
+luminance with the photo's own chromaticity: the result's linear light, divided between the
+channels as the photo divides it. How much follows two ramps: the photo's local luma (a
+blurred copy, so grain does not speckle the mask) and how many stops the photo had to be
+darkened. Photos within the trained range, every eval pair but one among them, are left
+exactly as the network makes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from glare_core.exposure import LUMA_WEIGHTS, to_display, to_linear
+
+#: keeps the ratio of lumas finite on black pixels (their weight is 0 anyway)
+MIN_LINEAR_LUMA = 1e-4
+
+
+@dataclass(frozen=True)
+class WellExposedColour:
+    """Which pixels of a photo darkened into the trained range keep their colour.
+
+    ``full_effect_stops`` 0 turns it off (the official code has no such step).
+    """
+
+    #: a photo darkened by this many stops or more gets the full effect; less, a share of it
+    full_effect_stops: float = 0.0
+    #: local luma (sRGB) where pixels start to keep their colour ...
+    luma_start: float = 0.35
+    #: ... and where they keep it fully
+    luma_full: float = 0.6
+    #: standard deviation, in pixels, of the blur on the luma that decides
+    smoothing_sigma: float = 2.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.full_effect_stops > 0
+
+
+@dataclass(frozen=True)
+class KeptColour:
+    """A photo and the per-pixel share (``HxWx1``, in [0, 1]) of its colour a result keeps."""
+
+    photo: np.ndarray
+    weight: np.ndarray
+
+    def apply(self, result: np.ndarray) -> np.ndarray:
+        """``result`` (the photo's size) with the photo's chromaticity blended in."""
+        photo_linear = to_linear(self.photo)
+        result_luma = to_linear(result) @ LUMA_WEIGHTS
+        photo_luma = np.maximum(photo_linear @ LUMA_WEIGHTS, MIN_LINEAR_LUMA)
+        recoloured = to_display(photo_linear * (result_luma / photo_luma)[..., None])
+        return (result + self.weight * (recoloured - result)).astype(np.float32)
+
+
+def kept_colour(
+    photo: np.ndarray, darkening_gain: float, setting: WellExposedColour
+) -> KeptColour | None:
+    """What of ``photo``'s colour its result keeps; None for nothing.
+
+    ``darkening_gain`` is the linear-light gain the exposure normalisation applied to
+    ``photo`` (1 for a photo in range, less than 1 for one it darkened).
+    """
+    if not setting.enabled or darkening_gain >= 1.0:
+        return None
+    share = min(1.0, -math.log2(darkening_gain) / setting.full_effect_stops)
+    local_luma = cv2.GaussianBlur(photo @ LUMA_WEIGHTS, (0, 0), setting.smoothing_sigma)
+    ramp = (local_luma - setting.luma_start) / (setting.luma_full - setting.luma_start)
+    weight = np.clip(ramp, 0.0, 1.0) * np.float32(share)
+    return KeptColour(photo, weight[..., None].astype(np.float32))
