@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
 from glare_core.denoise import check_noise_reduction, reduce_noise
-from glare_core.exposure import adjust_exposure, check_exposure_stops, normalize_exposure
+from glare_core.exposure import adjust_exposure, apply_gain, check_exposure_stops, exposure_gain
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
@@ -117,9 +117,13 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def _check_image(image: np.ndarray) -> np.ndarray:
+def _check_shape(image: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
         raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    _check_shape(image)
     return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
 
 
@@ -280,12 +284,21 @@ class Enhancer:
         """``requested``, checked; None stands for the enhancer's own setting."""
         return self.noise_reduction if requested is None else check_noise_reduction(requested)
 
-    def _normalized(self, image: np.ndarray) -> tuple[np.ndarray, KeptColour | None]:
-        """A checked image re-exposed into the model's trained range (glare_core.exposure),
-        and what of its own colour its result keeps (glare_core.well_exposed)."""
-        photo = _check_image(image)
-        normalized, gain = normalize_exposure(photo, self.config.input.exposure)
-        return normalized, kept_colour(photo, gain, self.config.input.well_exposed)
+    def _exposure_gain(self, image: np.ndarray) -> float:
+        """The gain that brings ``image`` into the model's trained range (glare_core.exposure);
+        1 for an image already inside or a config without one."""
+        _check_shape(image)
+        bounds = self.config.input.exposure
+        return exposure_gain(image, bounds) if bounds.enabled else 1.0
+
+    def _kept_colour(self, image: np.ndarray, gain: float) -> KeptColour | None:
+        """What of ``image``'s own colour its result keeps (glare_core.well_exposed)."""
+        return kept_colour(image, gain, self.config.input.well_exposed)
+
+    @staticmethod
+    def _reexposed(image: np.ndarray, gain: float) -> np.ndarray:
+        """A checked copy of ``image``, re-exposed by ``gain``."""
+        return apply_gain(_check_image(image), gain)
 
     @staticmethod
     def _with_kept_colour(result: np.ndarray, kept: KeptColour | None) -> np.ndarray:
@@ -343,11 +356,13 @@ class Enhancer:
         started = time.perf_counter()
         height, width = image.shape[:2]
         working = self.working_size(width, height)
-        normalized, kept = self._normalized(image)
+        gain = self._exposure_gain(image)
+        kept = self._kept_colour(image, gain)
         try:
             if working is None:
+                # passed on unnamed: _enhance_at_size frees it once padded
                 result = self._enhance_at_size(
-                    self._filtered(normalized, denoise),
+                    self._filtered(self._reexposed(image, gain), denoise),
                     strength,
                     temperature,
                     seed,
@@ -355,6 +370,7 @@ class Enhancer:
                     cancel,
                 )
             else:
+                normalized = self._reexposed(image, gain)
                 small = resize_rgb(normalized, working)
                 small_result = self._enhance_at_size(
                     self._filtered(small, denoise), strength, temperature, seed, progress, cancel
@@ -497,15 +513,15 @@ class Enhancer:
         """Run the conditional encoder once for ``image``: what strength, temperature and
         seed do not change (``noise_reduction`` does; None: the enhancer's)."""
         denoise = self._noise_reduction(noise_reduction)
-        normalized, kept = self._normalized(image)
-        network_image = self._filtered(normalized, denoise)
+        gain = self._exposure_gain(image)
+        network_image = self._filtered(self._reexposed(image, gain), denoise)
         check(cancel)
         report(progress, 0.0, "encoding")
         padding = official_padding(*network_image.shape[:2], self.config.input.pad_multiple)
         padded = pad_image(network_image, padding)
         condition = self.model.condition(self._network_input(padded))
         report(progress, 1.0, "encoded")
-        return PreparedImage(padding, condition, kept_colour=kept)
+        return PreparedImage(padding, condition, self._kept_colour(image, gain))
 
     @torch.inference_mode()
     def render(

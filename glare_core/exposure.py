@@ -120,8 +120,8 @@ def adjust_exposure(image: np.ndarray, stops: float) -> np.ndarray:
     return apply_gain(image, 2.0 ** check_exposure_stops(stops))
 
 
-def normalize_exposure(image: np.ndarray, bounds: ExposureRange) -> tuple[np.ndarray, float]:
-    """``image`` with its mean luma brought within ``bounds`` (the same array when already
-    inside), and the linear-light gain that did it."""
-    gain = exposure_gain(image, bounds) if bounds.enabled else 1.0
-    return apply_gain(image, gain), gain
+def normalize_exposure(image: np.ndarray, bounds: ExposureRange) -> np.ndarray:
+    """``image`` with its mean luma brought within ``bounds`` (unchanged when already inside)."""
+    if not bounds.enabled:
+        return image
+    return apply_gain(image, exposure_gain(image, bounds))

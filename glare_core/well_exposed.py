@@ -52,7 +52,8 @@ class WellExposedColour:
 
 @dataclass(frozen=True)
 class KeptColour:
-    """A photo and the per-pixel share (``HxWx1``, in [0, 1]) of its colour a result keeps."""
+    """A photo (as given, not copied) and the per-pixel share (``HxWx1``, in [0, 1]) of its
+    colour a result keeps."""
 
     photo: np.ndarray
     weight: np.ndarray

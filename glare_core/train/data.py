@@ -161,8 +161,7 @@ class PairedCrops:
         high_float = recolor(from_uint8(high), scene_color)
         low_float = recolor(from_uint8(low), scene_color)
         low_float = augment_pair(low_float, high_float, rng, self.augment)
-        normalized, _ = normalize_exposure(low_float, self.exposure)
-        return normalized, high_float
+        return normalize_exposure(low_float, self.exposure), high_float
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         lows, highs = zip(*(self._sample_one(rng) for _ in range(batch_size)), strict=True)
