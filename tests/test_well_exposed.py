@@ -33,10 +33,15 @@ def pool(photos_dir) -> np.ndarray:
     return cv2.resize(photo, (480, 270), interpolation=cv2.INTER_AREA)
 
 
+def _lit_water(photo: np.ndarray) -> np.ndarray:
+    """The pool's well-exposed, unclipped water: a clear blue-green."""
+    bright = (luma(photo) > 0.5) & (photo.max(axis=-1) < 0.95)
+    return bright & (photo[..., 2] > photo[..., 0] + 0.1)
+
+
 @pytest.fixture(scope="module")
 def lit_water(pool) -> np.ndarray:
-    """The pool's well-exposed, unclipped water: a clear blue-green."""
-    return (luma(pool) > 0.5) & (pool.max(axis=-1) < 0.95) & (pool[..., 2] > pool[..., 0] + 0.1)
+    return _lit_water(pool)
 
 
 def _bundled_enhancer(setting: WellExposedColour | None = None) -> Enhancer:
@@ -98,3 +103,15 @@ def test_the_bundled_model_keeps_a_dusk_pool_blue_in_full_results_and_previews(
     garden = _dark(pool)
     assert garden.mean() > 0.3
     np.testing.assert_array_equal(result[garden], network_only[garden])
+
+
+def test_a_photo_over_the_working_size_keeps_its_colour_at_full_size(photos_dir) -> None:
+    """The 1920x1080 original runs at the working size and is guided back up; the colour is
+    kept on the full-size result, from the full-size photo."""
+    photo = read_image(photos_dir / "435_0_.png").rgb
+    bundled = _bundled_enhancer()
+    assert bundled.working_size(1920, 1080) is not None
+    result = bundled.enhance(photo)
+    water = _lit_water(photo)
+    assert result.shape == photo.shape
+    assert _saturation(result[water]) > 0.7 * _saturation(photo[water])
