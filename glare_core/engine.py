@@ -521,7 +521,7 @@ class Enhancer:
         padded = pad_image(network_image, padding)
         condition = self.model.condition(self._network_input(padded))
         report(progress, 1.0, "encoded")
-        return PreparedImage(padding, condition, self._kept_colour(image, gain))
+        return PreparedImage(padding, condition, kept_colour=self._kept_colour(image, gain))
 
     @torch.inference_mode()
     def render(

@@ -2,8 +2,8 @@
 
 The training references (LOL-style pairs) are exposed for their dark parts, so whatever is
 already bright in a low image is white in its reference: lamps, windows, lit walls. The
-network learnt that bright means white, which the eval pairs reward (keeping the low image's
-colour there costs 0.2-0.4 dB). A photo a user brings is often just a little dark (dusk, a
+network learnt that bright means white, which the eval pairs reward (keeping the low image
+itself there costs 0.2-0.4 dB). A photo a user brings is often just a little dark (dusk, a
 lit pool, a sunset): :mod:`glare_core.exposure` darkens it into the trained range and the
 network then paints its well-exposed water and sky white.
 
@@ -17,12 +17,14 @@ exactly as the network makes them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from glare_core.errors import ConfigError
 from glare_core.exposure import LUMA_WEIGHTS, to_display, to_linear
 
 #: keeps the ratio of lumas finite on black pixels (their weight is 0 anyway)
@@ -44,6 +46,24 @@ class WellExposedColour:
     luma_full: float = 0.6
     #: standard deviation, in pixels, of the blur on the luma that decides
     smoothing_sigma: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"well_exposed.{name} must be a number, not {value!r}")
+        if self.full_effect_stops < 0:
+            raise ConfigError(
+                f"well_exposed.full_effect_stops must be 0 or more, not {self.full_effect_stops}"
+            )
+        if not 0 <= self.luma_start < self.luma_full <= 1:
+            raise ConfigError(
+                "well_exposed needs 0 <= luma_start < luma_full <= 1, not "
+                f"{self.luma_start} and {self.luma_full}"
+            )
+        if self.smoothing_sigma <= 0:
+            raise ConfigError(
+                f"well_exposed.smoothing_sigma must be above 0, not {self.smoothing_sigma}"
+            )
 
     @property
     def enabled(self) -> bool:

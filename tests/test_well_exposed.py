@@ -11,6 +11,7 @@ import torch
 
 from glare_core.config import preset
 from glare_core.engine import Enhancer
+from glare_core.errors import ConfigError
 from glare_core.exposure import LUMA_WEIGHTS, luma, to_linear
 from glare_core.imageio import read_image
 from glare_core.resources import bundled_weights_path
@@ -67,6 +68,21 @@ def test_only_a_darkened_photo_keeps_colour_and_by_how_far_it_was_darkened(pool,
     # the lit water keeps nearly all its colour, the dark garden none of it
     assert two_stops.weight[..., 0][lit_water].mean() > 0.8
     assert two_stops.weight[..., 0][_dark(pool)].max() == 0.0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"full_effect_stops": -1.0},
+        {"luma_start": 0.6, "luma_full": 0.6},
+        {"luma_full": 1.5},
+        {"smoothing_sigma": 0.0},
+        {"full_effect_stops": "one"},
+    ],
+)
+def test_impossible_settings_are_refused_with_a_config_error(changes) -> None:
+    with pytest.raises(ConfigError, match="well_exposed"):
+        WellExposedColour(**changes)
 
 
 def test_kept_colour_takes_the_photo_chromaticity_at_the_result_luminance(pool, lit_water) -> None:
