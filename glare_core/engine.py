@@ -357,7 +357,6 @@ class Enhancer:
         height, width = image.shape[:2]
         working = self.working_size(width, height)
         gain = self._exposure_gain(image)
-        kept = self._kept_colour(image, gain)
         try:
             if working is None:
                 # passed on unnamed: _enhance_at_size frees it once padded
@@ -378,11 +377,14 @@ class Enhancer:
                 report(progress, 1.0, "upsampling")
                 upsampling = self.config.input.upsampling
                 result = guided_upsample(small, small_result, normalized, upsampling)
+            # inside the try: their full-size temporaries are given back with the network's
+            result = self._with_kept_colour(result, self._kept_colour(image, gain))
+            result = adjust_exposure(result, exposure)
         finally:
             release_freed_memory()  # the photo is done (or given up): the app goes idle
         report(progress, 1.0, "done")
         logger.info("enhanced %dx%d in %.2f s", width, height, time.perf_counter() - started)
-        return adjust_exposure(self._with_kept_colour(result, kept), exposure)
+        return result
 
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
         """The (width, height) :meth:`enhance` runs the network at; None for full size."""

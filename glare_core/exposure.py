@@ -50,7 +50,7 @@ UNBOUNDED = ExposureRange()
 
 def mean_luma(image: np.ndarray) -> float:
     """Mean BT.601 luma of an ``HxWx3`` float image in [0, 1], from a subsampled copy."""
-    sample = image[::MEASURE_STRIDE, ::MEASURE_STRIDE]
+    sample = np.clip(image[::MEASURE_STRIDE, ::MEASURE_STRIDE], 0.0, 1.0)
     return float(np.mean(sample @ LUMA_WEIGHTS))
 
 

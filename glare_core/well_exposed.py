@@ -25,10 +25,14 @@ import cv2
 import numpy as np
 
 from glare_core.errors import ConfigError
-from glare_core.exposure import LUMA_WEIGHTS, to_display, to_linear
+from glare_core.exposure import LUMA_WEIGHTS, luma, to_display, to_linear
 
-#: keeps the ratio of lumas finite on black pixels (their weight is 0 anyway)
-MIN_LINEAR_LUMA = 1e-4
+#: linear light added to each of the photo's channels before its proportions are taken: a
+#: black or nearly black pixel in a bright area (a thin dark line, which the blurred luma
+#: still counts as well exposed) turns grey at the result's brightness, instead of black or
+#: one saturated channel; a well-exposed pixel (linear luma 0.1 or more) loses 1% of its
+#: saturation at most
+CHANNEL_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class WellExposedColour:
         for name, value in dataclasses.asdict(self).items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"well_exposed.{name} must be a number, not {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"well_exposed.{name} must be finite, not {value}")
         if self.full_effect_stops < 0:
             raise ConfigError(
                 f"well_exposed.full_effect_stops must be 0 or more, not {self.full_effect_stops}"
@@ -80,9 +86,9 @@ class KeptColour:
 
     def apply(self, result: np.ndarray) -> np.ndarray:
         """``result`` (the photo's size) with the photo's chromaticity blended in."""
-        photo_linear = to_linear(self.photo)
+        photo_linear = to_linear(self.photo) + np.float32(CHANNEL_FLOOR)
         result_luma = to_linear(result) @ LUMA_WEIGHTS
-        photo_luma = np.maximum(photo_linear @ LUMA_WEIGHTS, MIN_LINEAR_LUMA)
+        photo_luma = photo_linear @ LUMA_WEIGHTS  # the weights sum to 1: at least the floor
         recoloured = to_display(photo_linear * (result_luma / photo_luma)[..., None])
         return (result + self.weight * (recoloured - result)).astype(np.float32)
 
@@ -90,7 +96,8 @@ class KeptColour:
 def kept_colour(
     photo: np.ndarray, darkening_gain: float, setting: WellExposedColour
 ) -> KeptColour | None:
-    """What of ``photo``'s colour its result keeps; None for nothing.
+    """What of ``photo``'s colour its result keeps; None for nothing (a photo in range, or
+    one darkened with nothing well exposed in it).
 
     ``darkening_gain`` is the linear-light gain the exposure normalisation applied to
     ``photo`` (1 for a photo in range, less than 1 for one it darkened).
@@ -98,7 +105,10 @@ def kept_colour(
     if not setting.enabled or darkening_gain >= 1.0:
         return None
     share = min(1.0, -math.log2(darkening_gain) / setting.full_effect_stops)
-    local_luma = cv2.GaussianBlur(photo @ LUMA_WEIGHTS, (0, 0), setting.smoothing_sigma)
+    stored_luma = np.clip(luma(photo), 0.0, 1.0)
+    local_luma = cv2.GaussianBlur(stored_luma, (0, 0), setting.smoothing_sigma)
     ramp = (local_luma - setting.luma_start) / (setting.luma_full - setting.luma_start)
     weight = np.clip(ramp, 0.0, 1.0) * np.float32(share)
-    return KeptColour(photo, weight[..., None].astype(np.float32))
+    if not weight.any():
+        return None
+    return KeptColour(photo, weight[..., None])

@@ -60,6 +60,15 @@ def test_a_bright_photo_is_brought_down_to_the_ceiling(photos_dir: Path) -> None
     assert mean_luma(normalize_exposure(dusk, BOUNDS)) == pytest.approx(BOUNDS.ceiling, abs=1e-3)
 
 
+def test_values_outside_the_stored_range_are_measured_as_clipped(low) -> None:
+    """A float image may overshoot [0, 1] (a filter's ringing); its brightness is that of
+    what would be stored."""
+    overshooting = low.copy()
+    overshooting[::2] = -1.0
+    overshooting[1::4] = 3.0
+    assert mean_luma(overshooting) == pytest.approx(mean_luma(np.clip(overshooting, 0, 1)))
+
+
 def test_no_bounds_and_unit_gain_change_nothing(low) -> None:
     very_dark = _darker(low, 0.01)
     assert normalize_exposure(very_dark, ExposureRange()) is very_dark

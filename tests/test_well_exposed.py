@@ -78,11 +78,30 @@ def test_only_a_darkened_photo_keeps_colour_and_by_how_far_it_was_darkened(pool,
         {"luma_full": 1.5},
         {"smoothing_sigma": 0.0},
         {"full_effect_stops": "one"},
+        {"full_effect_stops": float("inf")},
+        {"smoothing_sigma": float("nan")},
     ],
 )
 def test_impossible_settings_are_refused_with_a_config_error(changes) -> None:
     with pytest.raises(ConfigError, match="well_exposed"):
         WellExposedColour(**changes)
+
+
+def test_a_darkened_photo_with_nothing_well_exposed_keeps_nothing() -> None:
+    dim_grey = np.full((32, 32, 3), 0.3, dtype=np.float32)  # below the ramp everywhere
+    assert kept_colour(dim_grey, 0.25, SETTING) is None
+
+
+def test_a_black_line_in_a_bright_area_turns_grey_at_the_result_brightness() -> None:
+    """The blurred luma counts a thin dark line in a lit wall as well exposed; its missing
+    colour must give grey, not black or one saturated channel."""
+    wall = np.full((40, 40, 3), 0.8, dtype=np.float32)
+    wall[20] = 0.0
+    wall[30] = (0.0, 0.001, 0.0)  # nearly black, faintly green
+    kept = kept_colour(wall, 0.25, SETTING)
+    assert kept is not None and kept.weight[20].min() == 1.0
+    recoloured = kept.apply(np.full_like(wall, 0.7))
+    np.testing.assert_allclose(recoloured[[20, 30]], 0.7, atol=0.01)
 
 
 def test_kept_colour_takes_the_photo_chromaticity_at_the_result_luminance(pool, lit_water) -> None:
@@ -104,7 +123,7 @@ def test_the_bundled_model_keeps_a_dusk_pool_blue_in_full_results_and_previews(
 ) -> None:
     """The network alone turns the lit water nearly white; the bundled settings keep it blue,
     in :meth:`Enhancer.enhance` and in the app's prepare/render previews alike (saturation
-    measured: photo 0.38, network alone 0.035, bundled 0.30)."""
+    measured: photo 0.38, network alone 0.035, bundled 0.29)."""
     bundled = _bundled_enhancer()
     assert bundled.config.input.well_exposed.enabled
     assert not preset("official").input.well_exposed.enabled
