@@ -288,8 +288,7 @@ class Enhancer:
         """The gain that brings ``image`` into the model's trained range (glare_core.exposure);
         1 for an image already inside or a config without one."""
         _check_shape(image)
-        bounds = self.config.input.exposure
-        return exposure_gain(image, bounds) if bounds.enabled else 1.0
+        return exposure_gain(image, self.config.input.exposure)
 
     def _kept_colour(self, image: np.ndarray, gain: float) -> KeptColour | None:
         """What of ``image``'s own colour its result keeps (glare_core.well_exposed)."""

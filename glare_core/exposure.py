@@ -84,7 +84,10 @@ def gain_for_luma(image: np.ndarray, target: float) -> float:
 
 
 def exposure_gain(image: np.ndarray, bounds: ExposureRange) -> float:
-    """1.0 when the mean luma lies within ``bounds``, else the gain to the nearer bound."""
+    """1.0 when the mean luma lies within ``bounds`` (or nothing bounds it, which is not
+    measured), else the gain to the nearer bound."""
+    if not bounds.enabled:
+        return 1.0
     luma = mean_luma(image)
     if bounds.floor is not None and luma < bounds.floor:
         return gain_for_luma(image, bounds.floor)
@@ -122,6 +125,4 @@ def adjust_exposure(image: np.ndarray, stops: float) -> np.ndarray:
 
 def normalize_exposure(image: np.ndarray, bounds: ExposureRange) -> np.ndarray:
     """``image`` with its mean luma brought within ``bounds`` (unchanged when already inside)."""
-    if not bounds.enabled:
-        return image
     return apply_gain(image, exposure_gain(image, bounds))

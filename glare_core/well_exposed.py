@@ -78,18 +78,20 @@ class WellExposedColour:
 
 @dataclass(frozen=True)
 class KeptColour:
-    """A photo (as given, not copied) and the per-pixel share (``HxWx1``, in [0, 1]) of its
-    colour a result keeps."""
+    """A photo's chromaticity and the per-pixel share of it a result keeps.
 
-    photo: np.ndarray
+    Both are measured once per photo (the app re-renders a preview on every slider step).
+    """
+
+    #: the photo's linear light over its linear luma (``HxWx3``): each channel's proportion
+    chromaticity: np.ndarray
+    #: the share of it each pixel keeps (``HxWx1``, in [0, 1])
     weight: np.ndarray
 
     def apply(self, result: np.ndarray) -> np.ndarray:
         """``result`` (the photo's size) with the photo's chromaticity blended in."""
-        photo_linear = to_linear(self.photo) + np.float32(CHANNEL_FLOOR)
         result_luma = to_linear(result) @ LUMA_WEIGHTS
-        photo_luma = photo_linear @ LUMA_WEIGHTS  # the weights sum to 1: at least the floor
-        recoloured = to_display(photo_linear * (result_luma / photo_luma)[..., None])
+        recoloured = to_display(self.chromaticity * result_luma[..., None])
         return (result + self.weight * (recoloured - result)).astype(np.float32)
 
 
@@ -111,4 +113,6 @@ def kept_colour(
     weight = np.clip(ramp, 0.0, 1.0) * np.float32(share)
     if not weight.any():
         return None
-    return KeptColour(photo, weight[..., None])
+    photo_linear = to_linear(photo) + np.float32(CHANNEL_FLOOR)
+    photo_linear_luma = photo_linear @ LUMA_WEIGHTS  # the weights sum to 1: at least the floor
+    return KeptColour(photo_linear / photo_linear_luma[..., None], weight[..., None])
