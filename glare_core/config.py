@@ -209,11 +209,18 @@ class GlareConfig:
 
     @classmethod
     def from_json(cls, text: str) -> GlareConfig:
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"GLARE config is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
 
 
 def _build_dataclass(cls: type, data: dict[str, Any]) -> Any:
     """Rebuild a (nested, frozen) config dataclass from ``dataclasses.asdict`` output."""
+    if not isinstance(data, dict):
+        # a hand-edited file may hold null or a number where a section belongs
+        raise TypeError(f"{cls.__name__} needs a section of named values, not {data!r}")
     kwargs = {}
     hints = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in data.items():
@@ -330,7 +337,14 @@ def load_config(source: str | Path) -> GlareConfig:
         raise ConfigError(f"{text}: neither a preset ({known}) nor a config file")
     if path.suffix.lower() in {".yml", ".yaml"}:
         return config_from_official_yml(path)
-    return GlareConfig.from_json(path.read_text())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc})") from exc
+    try:
+        return GlareConfig.from_json(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def _autoencoder_from_official(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from glare_core.config import FlowConfig, RetrievalConfig, preset
+from glare_core.config import FlowConfig, RetrievalConfig, load_config, preset
 from glare_core.errors import ConfigError
 from glare_core.model.amb import AdaptiveMixUp, strength_to_mix
 from glare_core.model.deform_conv import modulated_deform_conv2d
@@ -194,3 +196,31 @@ def test_compact_preset_size_and_shapes() -> None:
 def test_config_round_trips_through_json() -> None:
     cfg = dataclasses.replace(preset("compact"), name="round-trip")
     assert type(cfg).from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("section", [None, 3, [1, 2], "input"])
+def test_a_config_with_a_malformed_section_is_refused_by_name(section: object) -> None:
+    """A hand-edited config with a null or scalar where a section belongs gets a ConfigError
+    that names the section, not an AttributeError from deep inside the loader."""
+    data = json.loads(preset("compact").to_json())
+    data["input"]["noise_adaptation"] = section
+    with pytest.raises(ConfigError, match="NoiseAdaptation needs a section"):
+        type(preset("compact")).from_dict(data)
+    with pytest.raises(ConfigError, match="GlareConfig needs a section"):
+        type(preset("compact")).from_dict(section)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"input": null', "GLARE config is not valid JSON"),
+        (b"\xff\xfe\x00", "cannot read the config"),
+    ],
+)
+def test_a_config_file_that_is_not_json_is_refused_by_name(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"broken.json: {reason}"):
+        load_config(path)
