@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from glare_core.config import GlareConfig, load_config
-from glare_core.errors import WeightsError
+from glare_core.errors import ConfigError, WeightsError
 from glare_core.official_keys import (
     infer_official_config,
     is_official_generator,
@@ -70,7 +70,12 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GlareConfig 
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
     config_json = metadata.get(CONFIG_METADATA_KEY)
-    return tensors, GlareConfig.from_json(config_json) if config_json else None
+    if not config_json:
+        return tensors, None
+    try:
+        return tensors, GlareConfig.from_json(config_json)
+    except ConfigError as exc:
+        raise WeightsError(f"{path}: the config in its metadata is malformed ({exc})") from exc
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:

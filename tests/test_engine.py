@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from glare_core.config import RetrievalConfig, preset
 from glare_core.engine import Enhancer, TilingConfig
@@ -19,7 +20,7 @@ from glare_core.imageio import read_image
 from glare_core.model.glare import GlareNet
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.resources import bundled_weights_path
-from glare_core.weights import average_weights, build_model, save_weights
+from glare_core.weights import CONFIG_METADATA_KEY, average_weights, build_model, save_weights
 
 #: half an 8-bit level: tiles that differ less than this are indistinguishable in a PNG
 INVISIBLE = 0.5 / 255
@@ -227,6 +228,15 @@ def test_averaged_weights_lie_between_the_models_and_refuse_other_networks(compa
         average_weights([counter, other])
     with pytest.raises(WeightsError, match="different tensors"):
         average_weights([compact.model, counter])
+
+
+def test_weights_whose_config_metadata_is_malformed_name_the_file(compact, tmp_path) -> None:
+    tensors = {key: value.contiguous() for key, value in compact.model.state_dict().items()}
+    for broken in ('{"input": null}', '{"input": '):
+        path = tmp_path / "broken.safetensors"
+        save_file(tensors, str(path), metadata={CONFIG_METADATA_KEY: broken})
+        with pytest.raises(WeightsError, match="broken.safetensors: the config in its metadata"):
+            build_model([path])
 
 
 def _official_checkpoint(manifest: dict, folder: Path) -> list[Path]:
