@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glare_core.config import FlowConfig, RetrievalConfig, load_config, preset
+from glare_core.config import FlowConfig, GlareConfig, RetrievalConfig, load_config, preset
 from glare_core.errors import ConfigError
 from glare_core.model.amb import AdaptiveMixUp, strength_to_mix
 from glare_core.model.deform_conv import modulated_deform_conv2d
@@ -205,9 +205,9 @@ def test_a_config_with_a_malformed_section_is_refused_by_name(section: object) -
     data = json.loads(preset("compact").to_json())
     data["input"]["noise_adaptation"] = section
     with pytest.raises(ConfigError, match="NoiseAdaptation needs a section"):
-        type(preset("compact")).from_dict(data)
+        GlareConfig.from_dict(data)
     with pytest.raises(ConfigError, match="GlareConfig needs a section"):
-        type(preset("compact")).from_dict(section)  # type: ignore[arg-type]
+        GlareConfig.from_dict(section)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
