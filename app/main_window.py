@@ -78,6 +78,11 @@ LONG_KINDS = (MODEL, OPEN, SCREEN, FULL, VARIANTS, SAVE)
 CANCELLABLE = (OPEN, SCREEN, FULL, VARIANTS, SAVE)
 PROGRESS_STEPS = 1000
 STATUS_MESSAGE_MS = 8000
+#: shown when a photo opens that takes the noisy-photo path (glare_core.config.NoisyPathConfig)
+NOISY_PHOTO_MESSAGE = (
+    "A very noisy photo: it is cleaned by the learned denoiser before enhancing "
+    "(noise reduction 0 turns that off)."
+)
 PANEL_WIDTH = 320
 DEFAULT_WINDOW = QSize(1400, 900)
 DEFAULT_VARIANTS = 4
@@ -565,6 +570,8 @@ class MainWindow(QMainWindow):
         if photo.drag_preview is not None:
             self.compare.set_after(pixmap_from_rgb8(photo.drag_preview))
             self.render_settled(self.controls.controls())
+            if photo.noisy_path:
+                self.statusBar().showMessage(NOISY_PHOTO_MESSAGE, STATUS_MESSAGE_MS)
         else:
             self.statusBar().showMessage("No model loaded: showing the original only.")
         self.shown.emit(OPEN)

@@ -483,19 +483,10 @@ def _score_folders(pred_dir: Path, ref_dir: Path) -> list[tuple[str, PairScores]
 
 
 def _darker_capture(low: np.ndarray, args: argparse.Namespace, rng: Generator) -> np.ndarray:
-    """``low`` as ``--darken``, ``--shot-noise`` and ``--read-noise`` ask, in 8 bits again:
-    a darker capture has fewer levels, not just smaller floats."""
-    import numpy as np
+    """``low`` as ``--darken``, ``--shot-noise`` and ``--read-noise`` ask."""
+    from glare_core.train.augment import darker_capture
 
-    from glare_core.eight_bit import EIGHT_BIT_MAX
-    from glare_core.exposure import to_display, to_linear
-    from glare_core.train.augment import add_sensor_noise, quantize
-
-    darker = low * np.float32(args.darken)
-    if args.shot_noise > 0 or args.read_noise > 0:
-        noisy = add_sensor_noise(to_linear(darker), args.shot_noise, args.read_noise, rng)
-        darker = to_display(noisy)
-    return quantize(darker, EIGHT_BIT_MAX)
+    return darker_capture(low, args.darken, args.shot_noise, args.read_noise, rng)
 
 
 def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScores]]:

@@ -105,6 +105,35 @@ class FusionDecoderConfig:
 
 
 @dataclass(frozen=True)
+class DenoiserConfig:
+    """The learned denoiser of the noisy-photo path (glare_core/model/denoiser.py): a small
+    residual U-Net on the pixel-unshuffled image."""
+
+    #: channels at each resolution, from the (half-resolution) top level down
+    widths: tuple[int, ...] = (32, 64, 96)
+    #: residual blocks at the coarsest level
+    middle_blocks: int = 2
+    #: negative slope of the leaky ReLUs
+    leaky_slope: float = 0.1
+
+
+@dataclass(frozen=True)
+class NoisyPathConfig:
+    """A second path for photos far noisier than the training pairs (not in the paper).
+
+    Such a photo is cleaned by a learned denoiser before the network, and its result comes
+    from a second fusion decoder trained behind that denoiser; the non-local means filter
+    stays off there. Other photos take GLARE's path unchanged (MODEL_CARD.md).
+    """
+
+    enabled: bool = False
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    #: photos whose noise, measured at viewing brightness (glare_core.denoise.viewing_noise,
+    #: 8-bit levels), exceeds this take the path
+    noise_threshold: float = 12.0
+
+
+@dataclass(frozen=True)
 class UpsamplingConfig:
     """The guided filter that carries a working-size result to full size.
 
@@ -193,6 +222,7 @@ class GlareConfig:
     input: InputConfig = field(default_factory=InputConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    noisy_path: NoisyPathConfig = field(default_factory=NoisyPathConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -268,6 +298,11 @@ COMPACT_LATENT_SHARE = 0.5
 #: into the trained range keeps its own colour where well exposed (one eval pair lies
 #: above the range; MODEL_CARD.md)
 COMPACT_WELL_EXPOSED = WellExposedColour(full_effect_stops=1.0)
+#: eval's low images as captured measure 3.6 levels of noise at viewing brightness (median)
+#: and none reaches 12; one stop darker with sensor noise most measure more. Above 12 levels a
+#: learned denoiser and a fusion decoder trained behind it gain about a dB two stops darker
+#: with noise, and switch no eval or train pair as captured (MODEL_CARD.md)
+COMPACT_NOISY_PATH = NoisyPathConfig(enabled=True, noise_threshold=12.0)
 
 
 def compact_config() -> GlareConfig:
@@ -279,10 +314,11 @@ def compact_config() -> GlareConfig:
     the mean-luma range the model trains on (see :data:`COMPACT_EXPOSURE`), and photos
     over :data:`COMPACT_WORKING_PIXELS` are enhanced at that size, after a noise filter
     (:data:`COMPACT_NOISE_REDUCTION`); photos it darkens keep their own colour where well
-    exposed (:data:`COMPACT_WELL_EXPOSED`). Its VQGAN decoder reads codes moved half way back to
-    the flow's latent (:data:`COMPACT_LATENT_SHARE`). Its decoders run in bfloat16
-    where that is native (the official preset stays float32 throughout, for parity with the
-    official code).
+    exposed (:data:`COMPACT_WELL_EXPOSED`); photos far noisier than the training pairs take a
+    learned denoiser and a second fusion decoder (:data:`COMPACT_NOISY_PATH`). Its VQGAN
+    decoder reads codes moved half way back to the flow's latent
+    (:data:`COMPACT_LATENT_SHARE`). Its decoders run in bfloat16 where that is native (the
+    official preset stays float32 throughout, for parity with the official code).
     """
     no_attention = AutoencoderConfig(
         channels=16,
@@ -311,6 +347,7 @@ def compact_config() -> GlareConfig:
         ),
         retrieval=RetrievalConfig(latent_share=COMPACT_LATENT_SHARE),
         precision=PrecisionConfig(reduced_decoders=True),
+        noisy_path=COMPACT_NOISY_PATH,
     )
 
 

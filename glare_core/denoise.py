@@ -79,6 +79,19 @@ def estimate_noise(stored: np.ndarray) -> float:
     return float(np.abs(response).mean() / NOISE_KERNEL_SCALE)
 
 
+def _brightened(image: np.ndarray) -> tuple[np.ndarray, np.float32]:
+    """``image`` re-exposed in linear light to :data:`VIEWING_LUMA`, and the gain used."""
+    gain = np.float32(gain_for_luma(image, VIEWING_LUMA))
+    return to_linear(image) * gain, gain
+
+
+def viewing_noise(image: np.ndarray) -> float:
+    """:func:`estimate_noise` of ``image`` (HxWx3 float) brightened to view, as stored in 8
+    bits: the noise a user would see, whatever the photo's exposure."""
+    brightened_linear, _ = _brightened(image)
+    return estimate_noise(to_uint8(to_display(brightened_linear)))
+
+
 def adapted_strength(stored: np.ndarray, strength: float, adaptation: NoiseAdaptation) -> float:
     """``strength``, raised as ``adaptation`` asks for the noise of ``stored`` (8-bit RGB)."""
     if adaptation.reference_noise <= 0:
@@ -100,8 +113,7 @@ def reduce_noise(
     """
     if strength <= 0:
         return image
-    gain = np.float32(gain_for_luma(image, VIEWING_LUMA))
-    brightened_linear = to_linear(image) * gain
+    brightened_linear, gain = _brightened(image)
     brightened = to_display(brightened_linear)
     stored = to_uint8(brightened)
     strength = adapted_strength(stored, strength, adaptation)

@@ -19,6 +19,12 @@ official deterministic output; T > 0 draws the noise from ``seed``, on the CPU, 
 the whole image at once, so the same seed and T give the same picture on any device
 and with any tiling. (The official code ignores its temperature.)
 
+Noisy photos: where the config has a noisy-photo path
+(:class:`~glare_core.config.NoisyPathConfig`) and noise reduction is on, a photo whose noise at
+viewing brightness exceeds the path's threshold goes through the learned denoiser (in tiles
+of ``tile_size``) instead of the non-local means filter, and its result comes from the path's
+fusion decoder. Every other photo takes GLARE's path as before.
+
 Precision: where the model's config allows it (the compact preset) and the device computes
 bfloat16 natively, the decoders after codebook retrieval run in bfloat16 channels-last
 (:mod:`glare_core.model.precision`); ``precision="float32"`` turns that off. The codebook
@@ -41,13 +47,14 @@ import torch
 import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
-from glare_core.denoise import check_noise_reduction, reduce_noise
+from glare_core.denoise import check_noise_reduction, reduce_noise, viewing_noise
 from glare_core.exposure import adjust_exposure, apply_gain, check_exposure_stops, exposure_gain
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
 from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
+from glare_core.model.fusion_decoder import FusionDecoder
 from glare_core.model.glare import Generated, GlareNet
 from glare_core.model.precision import REDUCED_DTYPE, native_reduced_precision
 from glare_core.preprocess import (
@@ -141,6 +148,8 @@ class Controls:
     temperature: float
     #: standard normal noise over the whole padded image's latent grid (None at T = 0)
     noise: torch.Tensor | None
+    #: the photo takes the noisy-photo path (its input is already through the denoiser)
+    noisy_path: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,8 @@ class PreparedImage:
 
     padding: Padding
     condition: Condition
+    #: the photo takes the noisy-photo path (see the module doc)
+    noisy_path: bool = False
     #: what of the photo's own colour a render keeps (glare_core.well_exposed)
     kept_colour: KeptColour | None = None
     #: (temperature, seed) -> (generated latent and features, fusion decoder head)
@@ -208,6 +219,7 @@ class Enhancer:
         precision: str = "auto",
         full_resolution: bool = False,
         noise_reduction: float | None = None,
+        noisy_path: bool | None = None,
     ) -> None:
         """``precision``: "auto" runs the decoders in reduced precision where the model's
         config allows it and the device computes it natively; "float32" never does.
@@ -215,6 +227,8 @@ class Enhancer:
         the config names a smaller working size (``input.max_working_pixels``).
         ``noise_reduction``: the strength of the filter on the network's input
         (glare_core/denoise.py; None: the config's ``input.noise_reduction``).
+        ``noisy_path``: send every photo through the noisy-photo path (True) or none (False);
+        None decides by each photo's noise (see the module doc).
 
         The enhancer takes ``model`` over: it moves it to ``device`` and converts its
         decoders' parameters (a bfloat16 copy is not turned back into the float32 original).
@@ -229,6 +243,9 @@ class Enhancer:
         if noise_reduction is None:
             noise_reduction = model.config.input.noise_reduction
         self.noise_reduction = check_noise_reduction(noise_reduction)
+        if noisy_path:
+            model.fusion_decoder_for(noisy=True)  # raises for a network without the path
+        self.noisy_path = noisy_path
         self.decoder_dtype = torch.float32
         reduced = model.config.precision.reduced_decoders and precision == "auto"
         if reduced and native_reduced_precision(device):
@@ -307,6 +324,68 @@ class Enhancer:
         """``image`` through the noise filter at ``strength``, adapted as the config asks."""
         return reduce_noise(image, strength, self.config.input.noise_adaptation)
 
+    def takes_noisy_path(self, image: np.ndarray, noise_reduction: float | None = None) -> bool:
+        """Whether :meth:`enhance` sends the photo ``image`` through the noisy-photo path (see
+        the module doc) with noise reduction at ``noise_reduction`` (None: the enhancer's).
+
+        The noise is measured at the size the network runs at: a preview, smaller, shows
+        less of it, so an interactive caller asks here and passes the answer to
+        :meth:`prepare` to render its previews by the path the full result takes.
+        """
+        normalized = self._reexposed(image, self._exposure_gain(image))
+        working = self.working_size(normalized.shape[1], normalized.shape[0])
+        if working is not None:
+            normalized = resize_rgb(normalized, working)
+        return self._is_noisy(normalized, self._noise_reduction(noise_reduction))
+
+    def _is_noisy(self, normalized: np.ndarray, noise_reduction: float) -> bool:
+        """:meth:`takes_noisy_path` for an image already re-exposed into the trained range:
+        only with noise reduction on, in a network that has the path, unless the enhancer
+        was told which path every photo takes."""
+        if self.noisy_path is not None:
+            return self.noisy_path
+        if self.model.noisy_path is None or noise_reduction <= 0:
+            return False
+        noise = viewing_noise(normalized)
+        logger.debug("noise at viewing brightness: %.1f levels", noise)
+        return noise > self.config.noisy_path.noise_threshold
+
+    def _network_image(
+        self, image: np.ndarray, strength: float, noisy_path: bool | None = None
+    ) -> tuple[np.ndarray, bool]:
+        """What the network reads for the normalised ``image`` with noise reduction at
+        ``strength``, and whether that is the noisy-photo path's input (``noisy_path``, or
+        when None decided on ``image``)."""
+        if noisy_path is None:
+            noisy_path = self._is_noisy(image, strength)
+        if noisy_path:
+            logger.info("a noisy photo: the learned denoiser and its fusion decoder")
+            return self._learned_denoised(image), True
+        return self._filtered(image, strength), False
+
+    def _learned_denoised(self, image: np.ndarray) -> np.ndarray:
+        """``image`` through the noisy-photo path's denoiser, in tiles of ``tile_size``."""
+        denoiser = self.model.noisy_path.denoiser
+        height, width = image.shape[:2]
+        context = self.tiling.context
+        core = max(self.tiling.tile_size - 2 * context, denoiser.size_multiple)
+        result = np.empty_like(image)
+        for tile in plan_tiles(height, width, core, context, denoiser.size_multiple):
+            window = tile.window
+            pixels = image[window.top : window.bottom, window.left : window.right]
+            output = denoiser(to_tensor(pixels).to(self.device)).clamp(0, 1)
+            inside = tile.core_in_window()
+            result[tile.core.top : tile.core.bottom, tile.core.left : tile.core.right] = (
+                output[0, :, inside.top : inside.bottom, inside.left : inside.right]
+                .permute(1, 2, 0)
+                .cpu()
+                .numpy()
+            )
+        return result
+
+    def _fusion_decoder(self, noisy_path: bool) -> FusionDecoder:
+        return self.model.fusion_decoder_for(noisy_path)
+
     def _network_input(self, padded: np.ndarray) -> torch.Tensor:
         return to_network_input(to_tensor(padded), self.config.input).to(self.device)
 
@@ -360,9 +439,8 @@ class Enhancer:
             if working is None:
                 # passed on unnamed: _enhance_at_size frees it once padded
                 result = self._enhance_at_size(
-                    self._filtered(self._reexposed(image, gain), denoise),
-                    strength,
-                    temperature,
+                    *self._network_image(self._reexposed(image, gain), denoise),
+                    Controls(strength, temperature, None),
                     seed,
                     progress,
                     cancel,
@@ -371,7 +449,11 @@ class Enhancer:
                 normalized = self._reexposed(image, gain)
                 small = resize_rgb(normalized, working)
                 small_result = self._enhance_at_size(
-                    self._filtered(small, denoise), strength, temperature, seed, progress, cancel
+                    *self._network_image(small, denoise),
+                    Controls(strength, temperature, None),
+                    seed,
+                    progress,
+                    cancel,
                 )
                 report(progress, 1.0, "upsampling")
                 upsampling = self.config.input.upsampling
@@ -395,20 +477,22 @@ class Enhancer:
     def _enhance_at_size(
         self,
         image: np.ndarray,
-        strength: float,
-        temperature: float,
+        noisy_path: bool,
+        controls: Controls,
         seed: int,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
     ) -> np.ndarray:
-        """The network's result for a normalised image, at the image's own size."""
+        """The network's result for a network image (:meth:`_network_image`) at its own size;
+        ``controls`` without noise, which is drawn here from ``seed`` for the padded size."""
         padding = official_padding(*image.shape[:2], self.config.input.pad_multiple)
         padded = pad_image(image, padding)
         # the unpadded copy need not live through the run (at 12 MP each float copy is
         # 144 MB); a caller that still needs it (guided upsampling) keeps its own reference
         del image
-        noise = self._noise(self._latent_shape(*padded.shape[:2]), temperature, seed)
-        controls = Controls(strength, temperature, noise)
+        latent_shape = self._latent_shape(*padded.shape[:2])
+        noise = self._noise(latent_shape, controls.temperature, seed)
+        controls = dataclasses.replace(controls, noise=noise, noisy_path=noisy_path)
         result = self._enhance_with_fallback(padded, controls, progress, cancel)
         return np.ascontiguousarray(padding.crop(result))
 
@@ -445,10 +529,10 @@ class Enhancer:
             check(cancel)
             report(progress, 0.0, "enhancing")
             return self._run_window(padded, Box(0, height, 0, width), controls)
-        self._record_statistics(padded, controls.strength, tile_size)
+        self._record_statistics(padded, controls, tile_size)
         return self._run_tiles(padded, controls, tile_size, progress, cancel)
 
-    def _record_statistics(self, padded: np.ndarray, strength: float, tile_size: int) -> None:
+    def _record_statistics(self, padded: np.ndarray, controls: Controls, tile_size: int) -> None:
         """Measure GroupNorm and fusion statistics on a copy that fits in one tile."""
         height, width = padded.shape[:2]
         align = self.config.input.pad_multiple
@@ -459,7 +543,7 @@ class Enhancer:
         proxy = cv2.resize(padded, (proxy_w, proxy_h), interpolation=cv2.INTER_AREA)
         with global_stats.recording(self.model):
             # statistics of the deterministic path: noise barely moves image-wide means
-            self.model(self._network_input(proxy), strength)
+            self.model(self._network_input(proxy), controls.strength, noisy=controls.noisy_path)
 
     def _run_tiles(
         self,
@@ -497,7 +581,11 @@ class Enhancer:
                 window.left // scale : window.right // scale,
             ]
         output = self.model(
-            self._network_input(pixels), controls.strength, controls.temperature, window_noise
+            self._network_input(pixels),
+            controls.strength,
+            controls.temperature,
+            window_noise,
+            noisy=controls.noisy_path,
         )
         return self._to_image(output, Padding(0, 0, 0, 0))
 
@@ -508,21 +596,30 @@ class Enhancer:
         image: np.ndarray,
         *,
         noise_reduction: float | None = None,
+        noisy_path: bool | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> PreparedImage:
         """Run the conditional encoder once for ``image``: what strength, temperature and
-        seed do not change (``noise_reduction`` does; None: the enhancer's)."""
+        seed do not change (``noise_reduction`` does; None: the enhancer's).
+
+        ``noisy_path``: whether ``image`` takes the noisy-photo path (None: decided on
+        ``image`` itself; a preview passes :meth:`takes_noisy_path` of its full photo).
+        """
         denoise = self._noise_reduction(noise_reduction)
         gain = self._exposure_gain(image)
-        network_image = self._filtered(self._reexposed(image, gain), denoise)
+        network_image, noisy_path = self._network_image(
+            self._reexposed(image, gain), denoise, noisy_path
+        )
         check(cancel)
         report(progress, 0.0, "encoding")
         padding = official_padding(*network_image.shape[:2], self.config.input.pad_multiple)
         padded = pad_image(network_image, padding)
         condition = self.model.condition(self._network_input(padded))
         report(progress, 1.0, "encoded")
-        return PreparedImage(padding, condition, kept_colour=self._kept_colour(image, gain))
+        return PreparedImage(
+            padding, condition, noisy_path, kept_colour=self._kept_colour(image, gain)
+        )
 
     @torch.inference_mode()
     def render(
@@ -548,7 +645,7 @@ class Enhancer:
         check(cancel)
         inputs = self._tail_inputs(prepared, temperature, seed, draft)
         check(cancel)
-        output = self.model.fusion_decoder.tail(
+        output = self._fusion_decoder(prepared.noisy_path).tail(
             inputs.head, inputs.vq_features, inputs.skips, strength
         )
         if draft:
@@ -579,6 +676,6 @@ class Enhancer:
         temperature, seed = key
         noise = self._noise(prepared.latent_shape, temperature, seed)
         generated = self.model.generate(prepared.condition, temperature, noise)
-        head = self.model.fusion_decoder.head(generated.latent)
+        head = self._fusion_decoder(prepared.noisy_path).head(generated.latent)
         _remember(prepared.renders, key, (generated, head))
         return generated, head

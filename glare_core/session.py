@@ -157,6 +157,8 @@ class OpenedPhoto:
     bit_depth: int
     original: np.ndarray  # uint8 RGB, full resolution
     drag_preview: np.ndarray | None  # uint8 RGB at the drag size (None without a model)
+    #: the photo takes the noisy-photo path at the controls it opened with
+    noisy_path: bool = False
 
 
 class NoPhotoError(RuntimeError):
@@ -176,6 +178,8 @@ class Session:
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
         self._full: tuple[Controls, np.ndarray] | None = None
+        #: noise reduction -> whether the photo takes the noisy-photo path at that setting
+        self._noisy_path: dict[float, bool] = {}
         #: the last preview rendered at each draft level (the drag's and the screen's)
         self._unexposed: dict[int, _Unexposed] = {}
         #: measured drag-render cost per pixel, apart for renders that re-run only the
@@ -192,6 +196,7 @@ class Session:
     def _forget_results(self) -> None:
         self._drag = self._screen = self._full = None
         self._unexposed.clear()
+        self._noisy_path.clear()
 
     def open(
         self,
@@ -208,13 +213,20 @@ class Session:
         self.photo = photo
         self._forget_results()
         drag_preview = None
+        noisy_path = False
         if self.enhancer is not None:
             report(progress, 0.3, "preparing")
             drag_preview = to_display(self.drag_preview(controls, cancel=cancel))
+            noisy_path = self._takes_noisy_path(controls.noise_reduction)
         report(progress, 1.0, "ready")
         height, width = photo.rgb.shape[:2]
         return OpenedPhoto(
-            photo.path, (width, height), photo.bit_depth, to_display(photo.rgb), drag_preview
+            photo.path,
+            (width, height),
+            photo.bit_depth,
+            to_display(photo.rgb),
+            drag_preview,
+            noisy_path,
         )
 
     def _require(self) -> tuple[LoadedImage, Enhancer]:
@@ -235,8 +247,22 @@ class Session:
     ) -> _PreparedAt:
         photo, enhancer = self._require()
         small = resize_rgb(photo.rgb, size)
-        prepared = enhancer.prepare(small, noise_reduction=noise_reduction, cancel=cancel)
+        prepared = enhancer.prepare(
+            small,
+            noise_reduction=noise_reduction,
+            noisy_path=self._takes_noisy_path(noise_reduction),
+            cancel=cancel,
+        )
         return _PreparedAt(size, noise_reduction, prepared)
+
+    def _takes_noisy_path(self, noise_reduction: float) -> bool:
+        """Whether the full result takes the noisy-photo path: the previews must too, though
+        downscaled they show less of the photo's noise."""
+        photo, enhancer = self._require()
+        if noise_reduction not in self._noisy_path:
+            noisy = enhancer.takes_noisy_path(photo.rgb, noise_reduction)
+            self._noisy_path[noise_reduction] = noisy
+        return self._noisy_path[noise_reduction]
 
     def drag_size(self, kind: RenderKind | None = None) -> Size:
         """The drag preview's size for a render of ``kind`` (default: a strength change)."""

@@ -1,10 +1,13 @@
 """Write a trained compact model as the bundled weights file (float16, preset inference settings).
 
     .venv/bin/python scripts/bundle_weights.py runs/compact/fusion-jpeg/glare.safetensors \
-        runs/compact/fusion-bigger2/glare.safetensors
+        runs/compact/fusion-bigger2/glare.safetensors \
+        --noisy-path runs/compact/noisy_fusion/glare.safetensors
 
-Several runs are averaged weight by weight (``glare_core.weights.average_weights``); they must
-be fine-tunes of one network.
+Several runs of GLARE's three stages are averaged weight by weight
+(``glare_core.weights.average_weights``); they must be fine-tunes of one network. The
+noisy-photo path (its denoiser and fusion decoder) comes from the ``noisy_fusion`` run given
+with ``--noisy-path``; without it the file has no such path.
 
 The network part of the file's config must be the compact preset's; the inference settings
 (``input``: exposure range, working size and noise filter; ``retrieval``; ``precision``) are
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from glare_core.config import compact_config
+from glare_core.config import GlareConfig, compact_config
 from glare_core.weights import average_weights, build_model, save_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,19 +39,37 @@ def main() -> None:
     parser.add_argument(
         "trained", type=Path, nargs="+", help="training runs' glare.safetensors (averaged)"
     )
+    parser.add_argument(
+        "--noisy-path", type=Path, help="a noisy_fusion run's glare.safetensors: its noisy path"
+    )
     parser.add_argument("--out", type=Path, default=BUNDLED)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    models = [build_model([path]) for path in args.trained]
     preset = compact_config()
-    network_only = {field: getattr(preset, field) for field in INFERENCE_FIELDS}
-    for path, model in zip(args.trained, models, strict=True):
-        if dataclasses.replace(model.config, **network_only) != preset:
-            raise SystemExit(f"{path}: not a compact-preset network")
+    glare_only = dataclasses.replace(
+        preset, noisy_path=dataclasses.replace(preset.noisy_path, enabled=False)
+    )
+    models = [_compact_network(path, glare_only) for path in args.trained]
     model = models[0]
     model.load_state_dict(average_weights(models))
-    save_weights(model, preset, args.out, dtype=torch.float16)
+    config = glare_only
+    if args.noisy_path is not None:
+        averaged = model.state_dict()
+        model = _compact_network(args.noisy_path, preset)
+        # GLARE's path from the averaged runs; the noisy path stays the noisy_fusion run's
+        model.load_state_dict(averaged, strict=False)
+        config = preset
+    save_weights(model, config, args.out, dtype=torch.float16)
     logger.info("wrote %s (%.1f MB)", args.out, args.out.stat().st_size / 1e6)
+
+
+def _compact_network(path: Path, expected: GlareConfig) -> torch.nn.Module:
+    """The network of ``path``; exits unless it is ``expected``'s (inference settings aside)."""
+    model = build_model([path])
+    inference = {field: getattr(expected, field) for field in INFERENCE_FIELDS}
+    if dataclasses.replace(model.config, **inference) != expected:
+        raise SystemExit(f"{path}: not the compact preset's network")
+    return model
 
 
 if __name__ == "__main__":

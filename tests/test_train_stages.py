@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 
@@ -17,12 +18,13 @@ from glare_core.exposure import UNBOUNDED, ExposureRange, mean_luma
 from glare_core.model.glare import GlareNet
 from glare_core.resources import bundled_weights_path
 from glare_core.train import stages
-from glare_core.train.augment import darken, hue_saturation_matrix, recolor
+from glare_core.train.augment import AugmentConfig, darken, hue_saturation_matrix, recolor
 from glare_core.train.config import TrainConfig, load_train_config, model_config
-from glare_core.train.data import PairedCrops, batch_rng, load_pairs
+from glare_core.train.data import DenoisingCrops, PairedCrops, batch_rng, load_pairs
 from glare_core.train.losses import colour_part
 from glare_core.train.stages import (
     EXPORT_NAME,
+    denoiser_stage,
     flow_stage,
     fusion_stage,
     training_exposure,
@@ -57,8 +59,25 @@ def batch(pairs_dir: Path) -> dict[str, torch.Tensor]:
     return PairedCrops(pairs, crop_size=32).sample(2, batch_rng(0, 0))
 
 
-@pytest.mark.parametrize("build", [vqgan_stage, flow_stage, fusion_stage])
-def test_stage_loss_is_finite_and_falls(build, batch) -> None:
+@pytest.fixture(scope="module")
+def noisy_batch(pairs_dir: Path) -> dict[str, torch.Tensor]:
+    pairs = load_pairs(pairs_dir, "train", limit=2)
+    augment = load_train_config("denoiser", TRAINING / "compact-denoiser.yaml").augment
+    return DenoisingCrops(pairs, 32, augment).sample(4, batch_rng(0, 0))
+
+
+@pytest.mark.parametrize(
+    "build, batch_name",
+    [
+        (vqgan_stage, "batch"),
+        (flow_stage, "batch"),
+        (fusion_stage, "batch"),
+        (denoiser_stage, "noisy_batch"),
+        (functools.partial(fusion_stage, noisy_path=True), "batch"),
+    ],
+)
+def test_stage_loss_is_finite_and_falls(build, batch_name, request) -> None:
+    batch = request.getfixturevalue(batch_name)
     torch.manual_seed(0)
     model = GlareNet(preset("compact"))
     spec = build(model)
@@ -79,12 +98,14 @@ def test_stage_loss_is_finite_and_falls(build, batch) -> None:
             assert torch.equal(parameter, frozen_before[name]), f"{name} moved while frozen"
 
 
-def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -> None:
+@pytest.mark.parametrize("stage", ["fusion", "denoiser", "noisy_fusion"])
+def test_training_resumes_from_the_saved_step_and_exports(stage, pairs_dir, tmp_path) -> None:
     earlier_stages = tmp_path / "flow.safetensors"
     save_weights(GlareNet(preset("compact")), preset("compact"), earlier_stages)
+    train = getattr(stages, f"train_{stage}")
     config = TrainConfig(
         init_weights=(str(earlier_stages),),
-        stage="fusion",
+        stage=stage,
         steps=2,
         batch_size=2,
         crop_size=32,
@@ -94,20 +115,51 @@ def test_training_resumes_from_the_saved_step_and_exports(pairs_dir, tmp_path) -
         validate_images=1,
         log_every=1,
         progress_bar=False,
-        out_dir=str(tmp_path / "fusion"),
+        out_dir=str(tmp_path / stage),
         data_root=str(pairs_dir),
     )
-    first = stages.train_fusion(config)
+    first = train(config)
     assert first.step == 2 and first.checkpoint is not None
-    resumed = stages.train_fusion(dataclasses.replace(config, steps=3, resume=True))
+    resumed = train(dataclasses.replace(config, steps=3, resume=True))
     assert resumed.step == 3
-    log = (tmp_path / "fusion" / config.log_file).read_text()
+    log = (tmp_path / stage / config.log_file).read_text()
     assert "resumed from" in log and "at step 2" in log
     # what the model's set-up reports reaches the log, after the run's settings
-    assert log.index("training fusion:") < log.index(f"started from {earlier_stages}")
+    assert log.index(f"training {stage}:") < log.index(f"started from {earlier_stages}")
     assert "step 3 validation psnr=" in log
-    model = build_model([tmp_path / "fusion" / EXPORT_NAME])
+    model = build_model([tmp_path / stage / EXPORT_NAME])
     assert model.config == model_config(config)
+    # only the stages of the noisy-photo path build it
+    assert (model.noisy_path is not None) == (stage != "fusion")
+
+
+@torch.no_grad()
+def test_the_noisy_paths_decoder_starts_as_glares_and_its_denoiser_as_the_identity(
+    batch, tmp_path
+) -> None:
+    torch.manual_seed(0)
+    glare_only = model_config(TrainConfig(stage="fusion"))
+    assert not glare_only.noisy_path.enabled
+    save_weights(GlareNet(glare_only), glare_only, tmp_path / "glare.safetensors")
+    config = TrainConfig(stage="noisy_fusion", init_weights=(str(tmp_path / "glare.safetensors"),))
+    model = stages._initial_model(config).eval()
+    low = batch["low"]
+    torch.testing.assert_close(model.noisy_path.denoiser(low), low, rtol=0, atol=0)
+    low_light = torch.log(low + 1e-3)
+    torch.testing.assert_close(model(low_light, noisy=True), model(low_light), rtol=0, atol=0)
+
+
+def test_denoising_crops_pair_a_noisy_capture_with_the_same_capture_clean(pairs_dir) -> None:
+    pairs = load_pairs(pairs_dir, "train", limit=2)
+    only_noise = AugmentConfig.disabled()
+    clean_capture = DenoisingCrops(pairs, 64, only_noise).sample(4, batch_rng(0, 0))
+    # no noise drawn: the input is the clean crop stored in 8 bits
+    difference = clean_capture["low"] - clean_capture["high"]
+    assert difference.abs().max() <= 0.5 / 255 + 1e-6
+    noisy = dataclasses.replace(only_noise, noise_probability=1.0)
+    noisy_capture = DenoisingCrops(pairs, 64, noisy).sample(4, batch_rng(0, 0))
+    difference = noisy_capture["low"] - noisy_capture["high"]
+    assert difference.std() > 2 / 255 and abs(float(difference.mean())) < 2 / 255
 
 
 def test_runs_train_on_codes_as_the_paper_retrieves_them() -> None:
@@ -116,7 +168,11 @@ def test_runs_train_on_codes_as_the_paper_retrieves_them() -> None:
     assert preset("compact").retrieval.latent_share > 0
     trained = model_config(TrainConfig(model="compact"))
     assert trained.retrieval == RetrievalConfig()
-    assert dataclasses.replace(trained, retrieval=preset("compact").retrieval) == preset("compact")
+    compact = preset("compact")
+    restored = dataclasses.replace(
+        trained, retrieval=compact.retrieval, noisy_path=compact.noisy_path
+    )
+    assert restored == compact
     asked = model_config(TrainConfig(model_changes={"retrieval": {"latent_share": 0.5}}))
     assert asked.retrieval.latent_share == 0.5
 

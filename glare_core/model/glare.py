@@ -10,6 +10,10 @@ Inference on a (padded, log-domain) low-light image ``x``:
    features, retrieved from the codebook (a config may move each retrieved code part of
    the way back to the latent: :class:`~glare_core.config.RetrievalConfig`).
 4. ``rgb = fusion_decoder(latent, vq_features, skips, strength)``.
+
+A config may add a noisy-photo path (:class:`~glare_core.config.NoisyPathConfig`): a learned
+denoiser that the engine runs on such photos before step 1, and a second fusion decoder,
+trained behind it, for step 4 (``noisy=True``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from torch import nn
 from glare_core.config import GlareConfig
 from glare_core.model.amb import TRAINED_STRENGTH
 from glare_core.model.cond_encoder import CondEncoder, Condition
+from glare_core.model.denoiser import Denoiser
 from glare_core.model.flow import LatentFlow
 from glare_core.model.fusion_decoder import FusionDecoder
 from glare_core.model.precision import memory_format_for
@@ -38,6 +43,15 @@ class Generated:
     vq_features: list[torch.Tensor]
 
 
+class NoisyPath(nn.Module):
+    """What photos far noisier than the training pairs take instead of GLARE's own path."""
+
+    def __init__(self, cfg: GlareConfig) -> None:
+        super().__init__()
+        self.denoiser = Denoiser(cfg.noisy_path.denoiser)
+        self.fusion_decoder = FusionDecoder(cfg.fusion_decoder)
+
+
 class GlareNet(nn.Module):
     def __init__(self, cfg: GlareConfig) -> None:
         super().__init__()
@@ -47,11 +61,25 @@ class GlareNet(nn.Module):
         self.cond_encoder = CondEncoder(cfg.cond_encoder)
         self.flow = LatentFlow(cfg.flow, z_channels, cfg.cond_encoder.cond_channels)
         self.fusion_decoder = FusionDecoder(cfg.fusion_decoder)
+        self.noisy_path = NoisyPath(cfg) if cfg.noisy_path.enabled else None
+
+    @property
+    def fusion_decoders(self) -> tuple[FusionDecoder, ...]:
+        decoders = (self.fusion_decoder,)
+        return decoders if self.noisy_path is None else (*decoders, self.noisy_path.fusion_decoder)
+
+    def fusion_decoder_for(self, noisy: bool) -> FusionDecoder:
+        """The noisy-photo path's fusion decoder when ``noisy``, else GLARE's own."""
+        if not noisy:
+            return self.fusion_decoder
+        if self.noisy_path is None:
+            raise ValueError(f"the {self.config.name} network has no noisy-photo path")
+        return self.noisy_path.fusion_decoder
 
     @property
     def decoder_parts(self) -> tuple[nn.Module, ...]:
         """What runs after codebook retrieval: free to run in reduced precision."""
-        return (self.vqgan.post_quant_conv, self.vqgan.decoder, self.fusion_decoder)
+        return (self.vqgan.post_quant_conv, self.vqgan.decoder, *self.fusion_decoders)
 
     def set_decoder_dtype(self, dtype: torch.dtype) -> None:
         """Run :attr:`decoder_parts` in ``dtype`` (reduced precision also in channels-last).
@@ -97,9 +125,12 @@ class GlareNet(nn.Module):
         strength: float = TRAINED_STRENGTH,
         temperature: float = 0.0,
         noise: torch.Tensor | None = None,
+        noisy: bool = False,
     ) -> torch.Tensor:
+        """``noisy``: decode with the noisy-photo path's fusion decoder (``low_light`` is then
+        expected already through its denoiser)."""
         condition = self.condition(low_light)
         generated = self.generate(condition, temperature, noise)
-        return self.fusion_decoder(
+        return self.fusion_decoder_for(noisy)(
             generated.latent, generated.vq_features, condition.skips, strength
         )

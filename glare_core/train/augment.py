@@ -256,10 +256,34 @@ def augment_pair(
         result = synthesize_low(high, rng, config)
     else:
         result = augment_low(low, rng, config)
-    result = quantize(result, config.quantize_levels)
+    return stored(result, rng, config)
+
+
+def stored(image: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
+    """``image`` as a camera stores it: quantized, and as a JPEG by chance."""
+    result = quantize(image, config.quantize_levels)
     if config.jpeg_probability > 0 and rng.random() < config.jpeg_probability:
         result = jpeg_roundtrip(result, uniform_integer(rng, config.jpeg_quality_range))
     return result
+
+
+def noisy_capture(
+    image: np.ndarray, rng: np.random.Generator, config: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """A darker, noisier capture of ``image`` as a camera stores it, and the same capture
+    without noise or storage: what the noisy-photo path's denoiser learns to undo.
+
+    Exposure and sensor noise are drawn as :func:`augment_low` draws them; the clean capture
+    is kept in floats, so the denoiser also learns to smooth the quantization's steps.
+    """
+    linear = to_linear(image)
+    if rng.random() < config.exposure_probability:
+        linear = linear * np.float32(log_uniform(rng, config.exposure_range))
+    clean = to_display(linear)
+    noisy = clean
+    if rng.random() < config.noise_probability:
+        noisy = to_display(_random_noise(linear, config, rng))
+    return stored(noisy, rng, config), clean
 
 
 def hue_saturation_matrix(angle: float, saturation: float) -> np.ndarray:
@@ -292,6 +316,22 @@ def recolor(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
     if matrix is None:
         return image
     return to_display(to_linear(image) @ matrix.T)  # to_display clips to [0, 1]
+
+
+def darker_capture(
+    low: np.ndarray,
+    darken: float,
+    shot_noise: float,
+    read_noise: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``low``'s stored values times ``darken``, with a sensor's shot and read noise (none
+    when both are 0), stored in 8 bits again: a darker capture has fewer levels, not just
+    smaller floats. What ``glare eval --darken`` scores."""
+    darker = low * np.float32(darken)
+    if shot_noise > 0 or read_noise > 0:
+        darker = to_display(add_sensor_noise(to_linear(darker), shot_noise, read_noise, rng))
+    return quantize(darker, EIGHT_BIT_MAX)
 
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:

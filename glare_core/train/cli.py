@@ -38,7 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train one stage of the GLARE network",
         description="Train one GLARE stage: vqgan (normal-light codebook), flow (conditional "
-        "encoder and invertible flow), fusion (decoder with adaptive mixing blocks). "
+        "encoder and invertible flow), fusion (decoder with adaptive mixing blocks); "
+        "denoiser and noisy_fusion train the path that photos far noisier than the "
+        "training pairs take (a learned denoiser, and a fusion decoder behind it). "
         "Checkpoints are written to the output folder every few minutes and when the run is "
         "stopped (Ctrl-C, SIGTERM, --max-minutes); --resume continues from the newest one "
         "exactly as if the run had never stopped. Under torchrun the same command trains "

@@ -23,7 +23,10 @@ from glare_core.config import GlareConfig, RetrievalConfig, load_config
 from glare_core.errors import ConfigError
 from glare_core.train.augment import AugmentConfig
 
-STAGES = ("vqgan", "flow", "fusion")
+STAGES = ("vqgan", "flow", "fusion", "denoiser", "noisy_fusion")
+#: the stages that train the noisy-photo path (glare_core.config.NoisyPathConfig); the
+#: paper's three build their network without it
+NOISY_PATH_STAGES = ("denoiser", "noisy_fusion")
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class LossWeights:
 class TrainConfig:
     """Everything one training run needs besides the model and its loss."""
 
-    #: stage name ("vqgan", "flow", "fusion"); informs the stage trainer and the log
+    #: stage name (one of :data:`STAGES`); informs the stage trainer and the log
     stage: str = "vqgan"
     #: total optimizer steps of the run (a resumed run continues up to this number)
     steps: int = 20_000
@@ -116,6 +119,8 @@ PRESETS: dict[str, TrainConfig] = {
     "vqgan": TrainConfig(stage="vqgan", lr=2e-4, out_dir="runs/vqgan"),
     "flow": TrainConfig(stage="flow", lr=5e-4, out_dir="runs/flow"),
     "fusion": TrainConfig(stage="fusion", lr=5e-5, out_dir="runs/fusion"),
+    "denoiser": TrainConfig(stage="denoiser", lr=1e-3, crop_size=128, out_dir="runs/denoiser"),
+    "noisy_fusion": TrainConfig(stage="noisy_fusion", lr=3e-5, out_dir="runs/noisy_fusion"),
 }
 
 
@@ -155,10 +160,13 @@ def model_config(config: TrainConfig) -> GlareConfig:
 
     Every stage learns from the codes as the paper retrieves them, whatever share of the
     latent the model's preset decodes at inference: that share is chosen on the trained
-    network (MODEL_CARD.md), and a run may still set one in its ``model_changes``.
+    network (MODEL_CARD.md), and a run may still set one in its ``model_changes``. Only the
+    stages that train the noisy-photo path build it.
     """
-    paper_retrieval = dataclasses.replace(load_config(config.model), retrieval=RetrievalConfig())
-    return override(paper_retrieval, config.model_changes)
+    model = load_config(config.model)
+    noisy_path = dataclasses.replace(model.noisy_path, enabled=config.stage in NOISY_PATH_STAGES)
+    model = dataclasses.replace(model, retrieval=RetrievalConfig(), noisy_path=noisy_path)
+    return override(model, config.model_changes)
 
 
 def load_train_config(stage: str, override_file: str | Path | None = None) -> TrainConfig:

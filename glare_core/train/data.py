@@ -22,12 +22,19 @@ from PIL import Image
 
 from glare_core.eight_bit import from_uint8
 from glare_core.errors import ConfigError, GlareError
-from glare_core.exposure import UNBOUNDED, ExposureRange, normalize_exposure
+from glare_core.exposure import (
+    UNBOUNDED,
+    ExposureRange,
+    apply_gain,
+    exposure_gain,
+    normalize_exposure,
+)
 from glare_core.metrics import psnr, ssim
 from glare_core.train.augment import (
     DEFAULT_AUGMENT,
     AugmentConfig,
     augment_pair,
+    noisy_capture,
     random_recolor,
     recolor,
 )
@@ -166,6 +173,49 @@ class PairedCrops:
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         lows, highs = zip(*(self._sample_one(rng) for _ in range(batch_size)), strict=True)
         return {"low": to_tensor(lows), "high": to_tensor(highs)}
+
+
+def denoising_pair(
+    low: np.ndarray, rng: np.random.Generator, augment: AugmentConfig, exposure: ExposureRange
+) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy capture of the low image ``low`` (float) and its clean version
+    (:func:`~glare_core.train.augment.noisy_capture`), both re-exposed by the gain that brings
+    the noisy one into ``exposure``, as inference re-exposes a photo before denoising it."""
+    noisy, clean = noisy_capture(low, rng, augment)
+    gain = exposure_gain(noisy, exposure)
+    return apply_gain(noisy, gain), apply_gain(clean, gain)
+
+
+class DenoisingCrops:
+    """Crops of the train split's low images: "low" a noisier capture, "high" the clean one.
+
+    The noisy-photo path's denoiser learns from these: the low images themselves, darker
+    and noisier, rather than the normal-light references, because it must keep everything
+    of the photo but the noise.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[ImagePair],
+        crop_size: int,
+        augment: AugmentConfig = DEFAULT_AUGMENT,
+        exposure: ExposureRange = UNBOUNDED,
+    ) -> None:
+        _refuse_eval(pairs)
+        self.lows = [pair.low for pair in pairs]
+        self.crop_size = crop_size
+        self.augment = augment
+        self.exposure = exposure
+
+    def _sample_one(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        low = self.lows[int(rng.integers(len(self.lows)))]
+        rows, cols = _random_window(low.shape, self.crop_size, rng)
+        (crop,) = _random_geometry((low[rows, cols],), rng)
+        return denoising_pair(from_uint8(crop), rng, self.augment, self.exposure)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        noisy, clean = zip(*(self._sample_one(rng) for _ in range(batch_size)), strict=True)
+        return {"low": to_tensor(noisy), "high": to_tensor(clean)}
 
 
 class NormalLightCrops:

@@ -10,6 +10,14 @@
   warps) learns to produce the normal-light image (L1 + SSIM), sometimes from
   flow samples at a temperature above 0 so every temperature gives a clean picture.
 
+The noisy-photo path (:class:`~glare_core.config.NoisyPathConfig`, not in the paper) adds two:
+
+* ``denoiser``: the learned denoiser takes darker, noisier captures of the train split's low
+  images back to the same captures without noise (L1 + SSIM); nothing else trains.
+* ``noisy_fusion``: stage 3 again, for the path's own fusion decoder, with every training
+  input through the (frozen) denoiser first. A run that starts without that decoder starts
+  it from GLARE's.
+
 Each stage is a :class:`StageSpec`: which parameters train, and the loss of a batch.
 """
 
@@ -29,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glare_core.eight_bit import from_uint8, to_uint8
 from glare_core.engine import Enhancer
 from glare_core.errors import ConfigError
 from glare_core.exposure import ExposureRange
@@ -40,9 +49,11 @@ from glare_core.train.data import (
     EVAL_SPLIT,
     TRAIN_SPLIT,
     BatchSource,
+    DenoisingCrops,
     ImagePair,
     NormalLightCrops,
     PairedCrops,
+    denoising_pair,
     load_pairs,
     score_pairs,
 )
@@ -203,14 +214,18 @@ def fusion_stage(
     model: GlareNet,
     weights: LossWeights = LossWeights(),
     sampling: FusionSampling = FusionSampling(),
+    noisy_path: bool = False,
 ) -> StageSpec:
-    decoder = model.fusion_decoder
+    """Stage 3; ``noisy_path``: the noisy-photo path's fusion decoder, behind its denoiser."""
+    decoder = model.fusion_decoder_for(noisy_path)
     _freeze_all_but(model, decoder)
 
     def loss_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        low = to_network_input(batch["low"], model.config.input)
         with torch.no_grad():
-            condition = model.condition(low)
+            low = batch["low"]
+            if noisy_path:
+                low = _noisy_path(model).denoiser(low).clamp(0, 1)
+            condition = model.condition(to_network_input(low, model.config.input))
             temperature, noise = 0.0, None
             if torch.rand(()) < sampling.sampled_fraction:
                 temperature = float(torch.rand(())) * sampling.max_temperature
@@ -219,7 +234,24 @@ def fusion_stage(
         output = decoder(generated.latent, generated.vq_features, condition.skips)
         return _with_total(_image_losses(output, batch["high"], weights), weights)
 
-    return StageSpec("fusion", decoder, loss_fn)
+    return StageSpec("noisy_fusion" if noisy_path else "fusion", decoder, loss_fn)
+
+
+def _noisy_path(model: GlareNet) -> nn.Module:
+    if model.noisy_path is None:
+        raise ConfigError("this stage trains the noisy-photo path: the model config has none")
+    return model.noisy_path
+
+
+def denoiser_stage(model: GlareNet, weights: LossWeights = LossWeights()) -> StageSpec:
+    """The noisy-photo path's denoiser: a noisy capture in, the clean capture out."""
+    denoiser = _noisy_path(model).denoiser
+    _freeze_all_but(model, denoiser)
+
+    def loss_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        return _with_total(_image_losses(denoiser(batch["low"]), batch["high"], weights), weights)
+
+    return StageSpec("denoiser", denoiser, loss_fn)
 
 
 # ------------------------------------------------------------------ runs
@@ -232,11 +264,33 @@ def _initial_model(config: TrainConfig) -> GlareNet:
     model = GlareNet(model_config(config))
     if config.init_weights:
         state, _ = read_state(config.init_weights)
-        missing = model.load_state_dict(state, strict=False).missing_keys
+        missing = set(model.load_state_dict(state, strict=False).missing_keys)
         log.info("started from %s", ", ".join(config.init_weights))
-        for name in start_as_identity(model, set(missing)):
+        copied = start_noisy_decoder_as_glares(model, missing)
+        if copied:
+            log.info("the noisy-photo path's fusion decoder is new: it starts as GLARE's")
+        for name in start_as_identity(model, missing - copied):
             log.info("%s is new: it starts as the identity", name)
     return model
+
+
+#: where the noisy-photo path's fusion decoder lives in a GlareNet's state dict
+NOISY_DECODER_PREFIX = "noisy_path.fusion_decoder."
+
+
+def start_noisy_decoder_as_glares(model: GlareNet, missing: set[str]) -> set[str]:
+    """Copy GLARE's fusion decoder into the noisy-photo path's when the initial weights lack
+    the latter entirely (its keys all in ``missing``): it then fine-tunes the trained decoder
+    instead of learning anew. (An untrained denoiser needs nothing: it starts as the
+    identity.) Returns the keys it filled."""
+    if model.noisy_path is None:
+        return set()
+    decoder = model.noisy_path.fusion_decoder
+    keys = {NOISY_DECODER_PREFIX + key for key in decoder.state_dict()}
+    if not keys <= missing:
+        return set()
+    decoder.load_state_dict(model.fusion_decoder.state_dict())
+    return keys
 
 
 def start_as_identity(model: nn.Module, missing: set[str]) -> list[str]:
@@ -365,10 +419,9 @@ def train_flow(config: TrainConfig) -> TrainResult:
     return _run(config, model, spec, batches, validate)
 
 
-@_logged
-def train_fusion(config: TrainConfig) -> TrainResult:
+def _train_fusion_decoder(config: TrainConfig, noisy_path: bool) -> TrainResult:
     model = _initial_model(config)
-    spec = fusion_stage(model, config.losses)
+    spec = fusion_stage(model, config.losses, noisy_path=noisy_path)
     eval_pairs = _eval_pairs(config)
 
     def validate() -> dict[str, float]:
@@ -376,9 +429,51 @@ def train_fusion(config: TrainConfig) -> TrainResult:
             return {}
         device = next(model.parameters()).device
         # float32: the enhancer shares the model being trained, and reduced-precision
-        # decoders would convert its parameters
-        enhancer = Enhancer(model, device, precision="float32")
+        # decoders would convert its parameters. The path is chosen for it: the eval photos
+        # as captured would not take the noisy one
+        enhancer = Enhancer(model, device, precision="float32", noisy_path=noisy_path)
         return score_pairs(eval_pairs, _numpy_predictor(enhancer.enhance), device)
 
     batches = _paired_crops(config, model)
+    return _run(config, model, spec, batches, validate)
+
+
+@_logged
+def train_fusion(config: TrainConfig) -> TrainResult:
+    return _train_fusion_decoder(config, noisy_path=False)
+
+
+@_logged
+def train_noisy_fusion(config: TrainConfig) -> TrainResult:
+    return _train_fusion_decoder(config, noisy_path=True)
+
+
+#: seed of the noisy captures that the denoiser is validated on: the same every validation
+DENOISER_VALIDATION_SEED = 0
+
+
+def _denoising_eval_pairs(config: TrainConfig, exposure: ExposureRange) -> list[ImagePair]:
+    """Eval low images made noisy as the training crops are, each by its own fixed draw."""
+    pairs = []
+    for index, pair in enumerate(_eval_pairs(config)):
+        rng = np.random.default_rng((DENOISER_VALIDATION_SEED, index))
+        noisy, clean = denoising_pair(from_uint8(pair.low), rng, config.augment, exposure)
+        pairs.append(dataclasses.replace(pair, low=to_uint8(noisy), high=to_uint8(clean)))
+    return pairs
+
+
+@_logged
+def train_denoiser(config: TrainConfig) -> TrainResult:
+    model = _initial_model(config)
+    spec = denoiser_stage(model, config.losses)
+    exposure = training_exposure(config, model)
+    eval_pairs = _denoising_eval_pairs(config, exposure)
+    denoiser = _noisy_path(model).denoiser
+
+    def validate() -> dict[str, float]:
+        device = next(model.parameters()).device
+        return score_pairs(eval_pairs, denoiser, device) if eval_pairs else {}
+
+    pairs = load_pairs(config.data_root, TRAIN_SPLIT)
+    batches = DenoisingCrops(pairs, config.crop_size, config.augment, exposure)
     return _run(config, model, spec, batches, validate)

@@ -1,0 +1,138 @@
+"""The noisy-photo path: a learned denoiser before the network and a fusion decoder behind it,
+for photos far noisier than the training pairs (glare_core.config.NoisyPathConfig)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from glare_core.config import GlareConfig, NoisyPathConfig, preset
+from glare_core.eight_bit import EIGHT_BIT_MAX, to_uint8
+from glare_core.engine import Enhancer, TilingConfig
+from glare_core.guided_upsample import resize_rgb
+from glare_core.imageio import read_image
+from glare_core.metrics import psnr
+from glare_core.model.denoiser import Denoiser
+from glare_core.model.glare import GlareNet
+from glare_core.session import Controls, PreviewPolicy, Session
+from glare_core.train.augment import darker_capture
+
+#: eval pairs the path is judged on, and the darker capture they are turned into: two stops
+#: darker with `glare eval`'s sensor noise (MODEL_CARD.md)
+PAIRS = ("148", "4", "56", "99")
+DARKEN = 0.25
+SHOT_NOISE = 5e-5
+READ_NOISE = 2e-4
+
+
+def noisier_capture(low: np.ndarray, seed: int) -> np.ndarray:
+    """``low`` two stops darker with a sensor's noise, stored in 8 bits again."""
+    return darker_capture(low, DARKEN, SHOT_NOISE, READ_NOISE, np.random.default_rng(seed))
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Enhancer:
+    return Enhancer.load(device="cpu", precision="float32")
+
+
+@pytest.fixture(scope="module")
+def pairs(pairs_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(low as captured, reference) of :data:`PAIRS`."""
+    folder = pairs_dir / "eval"
+    return [
+        (read_image(folder / "low" / f"{n}.png").rgb, read_image(folder / "high" / f"{n}.png").rgb)
+        for n in PAIRS
+    ]
+
+
+def test_an_untrained_denoiser_passes_any_size_through() -> None:
+    denoiser = Denoiser(preset("compact").noisy_path.denoiser)
+    image = torch.rand(1, 3, 37, 50)
+    torch.testing.assert_close(denoiser(image), image, rtol=0, atol=0)
+    torch.nn.init.normal_(denoiser.exit.weight, std=0.1)
+    assert denoiser(image).shape == image.shape
+    assert (denoiser(image) - image).abs().max() > 1e-3
+
+
+@torch.no_grad()
+def test_the_path_decodes_with_its_own_fusion_decoder() -> None:
+    torch.manual_seed(0)
+    model = GlareNet(preset("compact")).eval()
+    low_light = torch.log(torch.rand(1, 3, 64, 64) * 0.2 + 1e-3)
+    assert (model(low_light, noisy=True) - model(low_light)).abs().max() > 1e-3
+    model.noisy_path.fusion_decoder.load_state_dict(model.fusion_decoder.state_dict())
+    torch.testing.assert_close(model(low_light, noisy=True), model(low_light))
+
+    without = GlareNet(dataclasses.replace(preset("compact"), noisy_path=NoisyPathConfig()))
+    assert without.noisy_path is None
+    with pytest.raises(ValueError, match="no noisy-photo path"):
+        without(low_light, noisy=True)
+    with pytest.raises(ValueError, match="no noisy-photo path"):
+        Enhancer(without, torch.device("cpu"), noisy_path=True)
+
+
+def test_configs_written_before_the_path_build_networks_without_it() -> None:
+    written = preset("compact").to_dict()
+    del written["noisy_path"]
+    config = GlareConfig.from_dict(written)
+    assert not config.noisy_path.enabled and GlareNet(config).noisy_path is None
+    assert GlareConfig.from_json(preset("compact").to_json()) == preset("compact")
+
+
+def test_noisy_photos_take_the_path_and_photos_as_captured_do_not(bundled, pairs) -> None:
+    assert bundled.model.noisy_path is not None  # the bundled file carries the path
+    for index, (low, _) in enumerate(pairs):
+        noisy = noisier_capture(low, index)
+        assert not bundled.takes_noisy_path(low)
+        assert bundled.takes_noisy_path(noisy)
+        # noise reduction off turns the learned denoiser off too
+        assert not bundled.takes_noisy_path(noisy, noise_reduction=0)
+
+
+@torch.no_grad()
+def test_noisy_photos_come_out_closer_to_their_references_through_the_path(bundled, pairs) -> None:
+    cpu = torch.device("cpu")
+    glare_only = Enhancer(bundled.model, cpu, precision="float32", noisy_path=False)
+    gains = []
+    for index, (low, reference) in enumerate(pairs):
+        noisy = noisier_capture(low, index)
+        result = bundled.enhance(noisy)
+        gains.append(psnr(result, reference) - psnr(glare_only.enhance(noisy), reference))
+        # the interactive path renders the same picture
+        rendered = bundled.render(bundled.prepare(noisy))
+        np.testing.assert_allclose(rendered, result, atol=1e-4)
+    assert np.mean(gains) > 0.3, gains
+
+
+@torch.no_grad()
+def test_the_denoiser_runs_in_tiles_without_seams(bundled, pairs) -> None:
+    noisy = noisier_capture(pairs[0][0], 0)
+    tiled = Enhancer(bundled.model, torch.device("cpu"), TilingConfig(tile_size=256), "float32")
+    whole = bundled._learned_denoised(noisy)
+    pieces = tiled._learned_denoised(noisy)
+    assert (whole - noisy).std() > 0.01  # it does denoise
+    assert np.abs(pieces - whole).max() < 2 / EIGHT_BIT_MAX
+
+
+def test_previews_take_the_path_the_full_result_takes(bundled, pairs, tmp_path) -> None:
+    """A small preview shows less of the photo's noise than the size the network runs at:
+    its path is the full result's, not its own."""
+    noisy = noisier_capture(pairs[0][0], 0)
+    path = tmp_path / "noisy.png"
+    cv2.imwrite(str(path), cv2.cvtColor(to_uint8(noisy), cv2.COLOR_RGB2BGR))
+    policy = PreviewPolicy(max_drag_pixels=10_000, min_drag_pixels=1_000)
+    session = Session(bundled, policy)
+    opened = session.open(path, Controls())
+    assert opened.noisy_path
+    preview = opened.drag_preview
+    small = resize_rgb(noisy, session.drag_features_size)
+    assert bundled.takes_noisy_path(noisy) and not bundled.takes_noisy_path(small)
+    for noisy_path, matches in ((True, True), (False, False)):
+        prepared = bundled.prepare(small, noisy_path=noisy_path)
+        expected = to_uint8(bundled.render(prepared, draft=policy.drag_draft))
+        assert (np.abs(preview.astype(int) - expected).max() <= 1) == matches
