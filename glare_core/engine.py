@@ -54,7 +54,6 @@ from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
 from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
-from glare_core.model.fusion_decoder import FusionDecoder
 from glare_core.model.glare import Generated, GlareNet
 from glare_core.model.precision import REDUCED_DTYPE, native_reduced_precision
 from glare_core.preprocess import (
@@ -383,9 +382,6 @@ class Enhancer:
             )
         return result
 
-    def _fusion_decoder(self, noisy_path: bool) -> FusionDecoder:
-        return self.model.fusion_decoder_for(noisy_path)
-
     def _network_input(self, padded: np.ndarray) -> torch.Tensor:
         return to_network_input(to_tensor(padded), self.config.input).to(self.device)
 
@@ -645,7 +641,7 @@ class Enhancer:
         check(cancel)
         inputs = self._tail_inputs(prepared, temperature, seed, draft)
         check(cancel)
-        output = self._fusion_decoder(prepared.noisy_path).tail(
+        output = self.model.fusion_decoder_for(prepared.noisy_path).tail(
             inputs.head, inputs.vq_features, inputs.skips, strength
         )
         if draft:
@@ -676,6 +672,6 @@ class Enhancer:
         temperature, seed = key
         noise = self._noise(prepared.latent_shape, temperature, seed)
         generated = self.model.generate(prepared.condition, temperature, noise)
-        head = self._fusion_decoder(prepared.noisy_path).head(generated.latent)
+        head = self.model.fusion_decoder_for(prepared.noisy_path).head(generated.latent)
         _remember(prepared.renders, key, (generated, head))
         return generated, head
