@@ -186,7 +186,7 @@ def denoising_pair(
     return apply_gain(noisy, gain), apply_gain(clean, gain)
 
 
-class DenoisingCrops:
+class DenoisingCrops(PairedCrops):
     """Crops of the train split's low images: "low" a noisier capture, "high" the clean one.
 
     The noisy-photo path's denoiser learns from these: the low images themselves, darker
@@ -194,28 +194,11 @@ class DenoisingCrops:
     of the photo but the noise.
     """
 
-    def __init__(
-        self,
-        pairs: Sequence[ImagePair],
-        crop_size: int,
-        augment: AugmentConfig = DEFAULT_AUGMENT,
-        exposure: ExposureRange = UNBOUNDED,
-    ) -> None:
-        _refuse_eval(pairs)
-        self.lows = [pair.low for pair in pairs]
-        self.crop_size = crop_size
-        self.augment = augment
-        self.exposure = exposure
-
     def _sample_one(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        low = self.lows[int(rng.integers(len(self.lows)))]
+        low = self.pairs[int(rng.integers(len(self.pairs)))].low
         rows, cols = _random_window(low.shape, self.crop_size, rng)
         (crop,) = _random_geometry((low[rows, cols],), rng)
         return denoising_pair(from_uint8(crop), rng, self.augment, self.exposure)
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        noisy, clean = zip(*(self._sample_one(rng) for _ in range(batch_size)), strict=True)
-        return {"low": to_tensor(noisy), "high": to_tensor(clean)}
 
 
 class NormalLightCrops:
