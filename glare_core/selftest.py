@@ -1,10 +1,12 @@
 """A smoke test for installed and frozen builds: does this copy of Glare Studio enhance a photo?
 
 It loads the bundled weights, enhances the bundled sample photo, writes the result into a new
-temporary folder and reads it back. ``packaging/build`` runs it on every frozen build
-(``glare-studio --self-test``); ``python -m glare_core.selftest`` runs it from a checkout or an
-install. Like :mod:`glare_core.cli`, this is a presentation layer: progress lines go to stdout,
-a failure to stderr as one ``self-test: failed: ...`` line, and the exit code says which.
+temporary folder and reads it back; where the weights have a noisy-photo path, it enhances the
+sample through that path too (a frozen build must carry its denoiser). ``packaging/build``
+runs it on every frozen build (``glare-studio --self-test``); ``python -m glare_core.selftest``
+runs it from a checkout or an install. Like :mod:`glare_core.cli`, this is a presentation
+layer: progress lines go to stdout, a failure to stderr as one ``self-test: failed: ...`` line,
+and the exit code says which.
 """
 
 from __future__ import annotations
@@ -76,7 +78,20 @@ def _enhance_sample(enhancer: Enhancer, output_dir: Path) -> Path:
     target = output_dir / RESULT_NAME
     write_image(target, result, source=sample)
     _check_written(target, result)
+    if enhancer.model.noisy_path is not None:
+        _enhance_through_noisy_path(enhancer, sample.rgb)
     return target
+
+
+def _enhance_through_noisy_path(enhancer: Enhancer, photo: np.ndarray) -> None:
+    """``photo`` through the learned denoiser and its fusion decoder (the sample itself is
+    not noisy enough to take them)."""
+    forced = Enhancer(enhancer.model, enhancer.device, enhancer.tiling, noisy_path=True)
+    started = time.perf_counter()
+    result = forced.enhance(photo)
+    _say(f"enhanced it through the noisy-photo path in {time.perf_counter() - started:.2f} s")
+    if not np.isfinite(result).all():
+        raise GlareError("the noisy-photo path produced non-finite pixels")
 
 
 def run_self_test(output_dir: Path | None = None) -> int:

@@ -77,6 +77,9 @@ def test_writes_what_the_network_makes_of_the_sample(bundled, tmp_path, capsys) 
     assert np.abs(written - sample).mean() > EIGHT_BIT_STEP  # not the photo passed through
     lines = capsys.readouterr().out.splitlines()
     assert f"self-test: wrote {output / RESULT_NAME}" in lines
+    assert any(
+        line.startswith("self-test: enhanced it through the noisy-photo path") for line in lines
+    )
     assert lines[-1].startswith("self-test: passed in ")
 
 
