@@ -372,14 +372,8 @@ class Enhancer:
         for tile in plan_tiles(height, width, core, context, denoiser.size_multiple):
             window = tile.window
             pixels = image[window.top : window.bottom, window.left : window.right]
-            output = denoiser(to_tensor(pixels).to(self.device)).clamp(0, 1)
-            inside = tile.core_in_window()
-            result[tile.core.top : tile.core.bottom, tile.core.left : tile.core.right] = (
-                output[0, :, inside.top : inside.bottom, inside.left : inside.right]
-                .permute(1, 2, 0)
-                .cpu()
-                .numpy()
-            )
+            output = denoiser(to_tensor(pixels).to(self.device))
+            tile.keep_core(self._to_image(output, Padding(0, 0, 0, 0)), result)
         return result
 
     def _network_input(self, padded: np.ndarray) -> torch.Tensor:
@@ -558,12 +552,9 @@ class Enhancer:
             for index, tile in enumerate(tiles):
                 check(cancel)
                 report(progress, index / len(tiles), f"tile {index + 1}/{len(tiles)}")
-                core = tile.core_in_window()
                 output = self._run_window(padded, tile.window, controls)
                 release_freed_memory(self.tiling.kept_between_tiles)
-                result[tile.core.top : tile.core.bottom, tile.core.left : tile.core.right] = output[
-                    core.top : core.bottom, core.left : core.right
-                ]
+                tile.keep_core(output, result)
         return result
 
     def _run_window(self, padded: np.ndarray, window: Box, controls: Controls) -> np.ndarray:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Box:
@@ -39,6 +41,14 @@ class Tile:
             self.core.left - self.window.left,
             self.core.right - self.window.left,
         )
+
+    def keep_core(self, window_output: np.ndarray, result: np.ndarray) -> None:
+        """Copy the core of ``window_output`` (computed on this tile's window, rows and columns
+        first) to its place in ``result``; the context around it is dropped."""
+        inside = self.core_in_window()
+        result[self.core.top : self.core.bottom, self.core.left : self.core.right] = window_output[
+            inside.top : inside.bottom, inside.left : inside.right
+        ]
 
 
 def _spans(size: int, core: int) -> list[tuple[int, int]]:
