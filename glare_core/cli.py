@@ -398,7 +398,9 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  glare eval --pred results/ --ref eval/high\n"
         "  glare eval --pairs eval/ --weights my-model.safetensors --json\n"
-        "  glare eval --pairs eval/ --darken 0.5      # the same scenes, one stop darker",
+        "  glare eval --pairs eval/ --darken 0.5      # the same scenes, one stop darker\n"
+        "  glare eval --pairs eval/ --shot-noise 2e-5 --read-noise 1e-4 --noise-grain 3"
+        "  # with a camera's grain",
         formatter_class=_HelpFormatter,
     )
     folders = parser.add_argument_group("score existing images")
@@ -432,6 +434,14 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="R",
         help="standard deviation of the read noise in linear light, with --shot-noise (default: 0)",
+    )
+    pairs.add_argument(
+        "--noise-grain",
+        type=_positive_int,
+        default=1,
+        metavar="PX",
+        help="spread that noise over PX pixels, as a camera's demosaicing, in-camera "
+        "denoising and resizing do (default: 1, per-pixel noise)",
     )
     _add_model_options(parser)
     parser.add_argument(
@@ -483,10 +493,10 @@ def _score_folders(pred_dir: Path, ref_dir: Path) -> list[tuple[str, PairScores]
 
 
 def _darker_capture(low: np.ndarray, args: argparse.Namespace, rng: Generator) -> np.ndarray:
-    """``low`` as ``--darken``, ``--shot-noise`` and ``--read-noise`` ask."""
+    """``low`` as ``--darken``, ``--shot-noise``, ``--read-noise`` and ``--noise-grain`` ask."""
     from glare_core.train.augment import darker_capture
 
-    return darker_capture(low, args.darken, args.shot_noise, args.read_noise, rng)
+    return darker_capture(low, args.darken, args.shot_noise, args.read_noise, rng, args.noise_grain)
 
 
 def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScores]]:

@@ -16,6 +16,10 @@ A fixed strength suits the grain of ordinary photos. A capture several stops dar
 many times that noise once brightened, and needs a stronger filter; a config may therefore
 multiply the set strength by how far the photo's estimated noise exceeds a reference
 (:class:`NoiseAdaptation`), so photos of ordinary noise are filtered exactly as set.
+
+The noisy-photo path (glare_core.config.NoisyPathConfig) reads two measures of the photo as
+viewed (:func:`as_viewed`): its noise per pixel (:func:`estimate_noise`), and a camera's grain
+a few pixels wide (:func:`grain_noise`), which the per-pixel measure hardly sees.
 """
 
 from __future__ import annotations
@@ -43,6 +47,19 @@ SEARCH_SIZE = 15
 NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 #: the kernel's response to unit Gaussian noise has mean absolute value 6 * sqrt(2 / pi)
 NOISE_KERNEL_SCALE = 6.0 * np.sqrt(2.0 / np.pi)
+#: camera grain is measured on the photo shrunk this many times per side: grain a few pixels
+#: wide is still noise there, and the area averaging lowers per-pixel noise by as much as the
+#: reading is scaled up, so per-pixel noise reads as at full size
+GRAIN_SCALE = 4
+#: side, in pixels of the shrunk photo, of the blocks whose noise is compared
+GRAIN_BLOCK = 8
+#: the grain reading is this percentile of the blocks' noise: the flattest blocks, where
+#: texture and edges, which also answer the kernel at a coarse scale, do not reach
+GRAIN_PERCENTILE = 10
+#: fewer blocks than this are not read: in a small photo (under about 0.1 MP) texture is dense
+#: and even the flattest blocks hold some (eval's low images shrunk to half their side read
+#: up to 29 levels of grain, at full size 15)
+GRAIN_MIN_BLOCKS = 100
 
 
 @dataclass(frozen=True)
@@ -79,17 +96,43 @@ def estimate_noise(stored: np.ndarray) -> float:
     return float(np.abs(response).mean() / NOISE_KERNEL_SCALE)
 
 
+def grain_noise(stored: np.ndarray) -> float:
+    """The noise of an 8-bit RGB image's luma at :data:`GRAIN_SCALE` times coarser, in its
+    flattest blocks, in levels of the full-size image; 0 for an image too small to hold
+    :data:`GRAIN_MIN_BLOCKS` blocks.
+
+    Real photos' noise has been spread over several pixels by the camera (demosaicing,
+    in-camera denoising, resizing), and a per-pixel estimate (:func:`estimate_noise`) reads
+    little of it. At a coarse scale it survives, but so do texture and edges; the flattest
+    blocks of the photo hold the noise alone.
+    """
+    height, width = stored.shape[:2]
+    small_size = (width // GRAIN_SCALE, height // GRAIN_SCALE)
+    # the kernel's response loses a pixel at each border
+    rows = (small_size[1] - 2) // GRAIN_BLOCK * GRAIN_BLOCK
+    columns = (small_size[0] - 2) // GRAIN_BLOCK * GRAIN_BLOCK
+    if rows * columns < GRAIN_MIN_BLOCKS * GRAIN_BLOCK**2:
+        return 0.0
+    small = cv2.resize(luma(stored), small_size, interpolation=cv2.INTER_AREA)
+    response = np.abs(cv2.filter2D(small, -1, NOISE_KERNEL)[1:-1, 1:-1])
+    blocks = response[:rows, :columns].reshape(
+        rows // GRAIN_BLOCK, GRAIN_BLOCK, columns // GRAIN_BLOCK, GRAIN_BLOCK
+    )
+    flattest = np.percentile(blocks.mean(axis=(1, 3)), GRAIN_PERCENTILE)
+    return float(flattest / NOISE_KERNEL_SCALE * GRAIN_SCALE)
+
+
 def _brightened(image: np.ndarray) -> tuple[np.ndarray, np.float32]:
     """``image`` re-exposed in linear light to :data:`VIEWING_LUMA`, and the gain used."""
     gain = np.float32(gain_for_luma(image, VIEWING_LUMA))
     return to_linear(image) * gain, gain
 
 
-def viewing_noise(image: np.ndarray) -> float:
-    """:func:`estimate_noise` of ``image`` (HxWx3 float) brightened to view, as stored in 8
-    bits: the noise a user would see, whatever the photo's exposure."""
+def as_viewed(image: np.ndarray) -> np.ndarray:
+    """``image`` (HxWx3 float) brightened to view and stored in 8 bits: what the noise
+    measures read, so that they read the noise a user would see, whatever the exposure."""
     brightened_linear, _ = _brightened(image)
-    return estimate_noise(to_uint8(to_display(brightened_linear)))
+    return to_uint8(to_display(brightened_linear))
 
 
 def adapted_strength(stored: np.ndarray, strength: float, adaptation: NoiseAdaptation) -> float:

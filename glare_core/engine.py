@@ -21,7 +21,8 @@ and with any tiling. (The official code ignores its temperature.)
 
 Noisy photos: where the config has a noisy-photo path
 (:class:`~glare_core.config.NoisyPathConfig`) and noise reduction is on, a photo whose noise at
-viewing brightness exceeds the path's threshold goes through the learned denoiser (in tiles
+viewing brightness exceeds the path's threshold, per pixel or as a camera's coarser grain
+(where the config reads grain), goes through the learned denoiser (in tiles
 of ``tile_size``) instead of the non-local means filter, and its result comes from the path's
 fusion decoder. Every other photo takes GLARE's path as before.
 
@@ -47,7 +48,13 @@ import torch
 import torch.nn.functional as F
 
 from glare_core.config import PRECISIONS, GlareConfig, load_config
-from glare_core.denoise import check_noise_reduction, reduce_noise, viewing_noise
+from glare_core.denoise import (
+    as_viewed,
+    check_noise_reduction,
+    estimate_noise,
+    grain_noise,
+    reduce_noise,
+)
 from glare_core.exposure import adjust_exposure, apply_gain, check_exposure_stops, exposure_gain
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
@@ -345,9 +352,17 @@ class Enhancer:
             return self.noisy_path
         if self.model.noisy_path is None or noise_reduction <= 0:
             return False
-        noise = viewing_noise(normalized)
+        thresholds = self.config.noisy_path
+        viewed = as_viewed(normalized)
+        noise = estimate_noise(viewed)
         logger.debug("noise at viewing brightness: %.1f levels", noise)
-        return noise > self.config.noisy_path.noise_threshold
+        if noise > thresholds.noise_threshold:
+            return True
+        if thresholds.grain_threshold is None:
+            return False
+        grain = grain_noise(viewed)
+        logger.debug("grain at viewing brightness: %.1f levels", grain)
+        return grain > thresholds.grain_threshold
 
     def _network_image(
         self, image: np.ndarray, strength: float, noisy_path: bool | None = None

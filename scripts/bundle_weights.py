@@ -10,9 +10,9 @@ noisy-photo path (its denoiser and fusion decoder) comes from the ``noisy_fusion
 with ``--noisy-path``; without it the file has no such path.
 
 The network part of the file's config must be the compact preset's; the inference settings
-(``input``: exposure range, working size and noise filter; ``retrieval``; ``precision``) are
-taken from the preset as it is now, so the bundled file always carries the settings the model
-card measured.
+(``input``: exposure range, working size and noise filter; ``retrieval``; ``precision``; the
+noisy path's thresholds) are taken from the preset as it is now, so the bundled file always
+carries the settings the model card measured.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def _compact_network(path: Path, expected: GlareConfig) -> torch.nn.Module:
     """The network of ``path``; exits unless it is ``expected``'s (inference settings aside)."""
     model = build_model([path])
     inference = {field: getattr(expected, field) for field in INFERENCE_FIELDS}
+    # which photos take the noisy path is an inference setting too
+    inference["noisy_path"] = dataclasses.replace(
+        model.config.noisy_path,
+        noise_threshold=expected.noisy_path.noise_threshold,
+        grain_threshold=expected.noisy_path.grain_threshold,
+    )
     if dataclasses.replace(model.config, **inference) != expected:
         raise SystemExit(f"{path}: not the compact preset's network")
     return model

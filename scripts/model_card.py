@@ -4,7 +4,7 @@
 
 Prints markdown tables: ``glare eval --pairs`` on ``eval`` as captured and darkened
 (the low images times 0.5 and 0.25, stored in 8 bits again) beside auto-gain on the same
-inputs, then darkened one and two stops with a sensor's noise,
+inputs, then darkened one and two stops with a sensor's noise, then with a camera's grain,
 and two classic baselines re-measured with ``glare eval --pred`` in the same run as a check
 of the metric.
 Writes ``docs/model-card/contact-sheet.jpg`` (low / ours / reference for a few eval
@@ -30,6 +30,13 @@ DARKENING = (1.0, 0.5, 0.25)
 #: darker captures with their sensor's noise: ``glare eval --darken --shot-noise --read-noise``
 NOISY_DARKENING = ("0.5", "0.25")
 SENSOR_NOISE = ("--shot-noise", "5e-5", "--read-noise", "2e-4")
+#: a camera's grain, noise spread over a few pixels: at eval's own exposure (weaker noise),
+#: and one stop darker with the sensor noise above
+GRAINY_CAPTURES = {
+    "x1.0 with camera grain": ("--shot-noise", "2e-5", "--read-noise", "1e-4"),
+    "x0.5 with sensor noise as grain": ("--darken", "0.5", *SENSOR_NOISE),
+}
+GRAIN = ("--noise-grain", "3")
 SHEET_PAIRS = ("4.png", "29.png", "106.png", "146.png")
 THUMB_WIDTH = 300
 PHOTO_HEIGHT = 220
@@ -89,6 +96,9 @@ def measure(weights: list[str], pairs: Path) -> None:
         for darken in NOISY_DARKENING:
             report = _glare("--pairs", str(pairs), "--darken", darken, *SENSOR_NOISE, *model)
             print(_row(f"ours, eval low x{darken} with sensor noise", report))
+        for label, capture in GRAINY_CAPTURES.items():
+            report = _glare("--pairs", str(pairs), *capture, *GRAIN, *model)
+            print(_row(f"ours, eval low {label} (3 px)", report))
         print_scored("identity (re-measured)", pairs / "low")
         gamma = _gamma_folder(pairs / "low", Path(scratch) / "gamma")
         print_scored("gamma 0.4 (re-measured)", gamma)

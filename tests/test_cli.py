@@ -361,17 +361,24 @@ def test_eval_pairs_noise_is_seeded_and_changes_the_input(
 
 def test_a_darker_capture_has_the_sensor_noise_asked_for() -> None:
     grey = np.full((200, 200, 3), 0.5, dtype=np.float32)
-    quiet = argparse.Namespace(darken=0.5, shot_noise=0.0, read_noise=0.0)
+    quiet = argparse.Namespace(darken=0.5, shot_noise=0.0, read_noise=0.0, noise_grain=1)
     stored = np.round(grey * 0.5 * 255) / 255  # as --darken alone has always done
     assert np.array_equal(_darker_capture(grey, quiet, np.random.default_rng(0)), stored)
 
     shot, read = 1e-3, 2e-3
-    noisy = argparse.Namespace(darken=0.5, shot_noise=shot, read_noise=read)
+    noisy = argparse.Namespace(darken=0.5, shot_noise=shot, read_noise=read, noise_grain=1)
     darker = _darker_capture(grey, noisy, np.random.default_rng(0))
     clean = to_linear(stored)
     expected_sd = np.sqrt(shot * clean[0, 0, 0] + read**2)
     assert np.std(to_linear(darker) - clean) == pytest.approx(expected_sd, rel=0.05)
     assert np.array_equal(darker * 255, np.round(darker * 255))  # stored in 8 bits again
+
+    grained = argparse.Namespace(darken=0.5, shot_noise=shot, read_noise=read, noise_grain=4)
+    coarse = to_linear(_darker_capture(grey, grained, np.random.default_rng(0))) - clean
+    fine = to_linear(darker) - clean
+    assert np.std(coarse) == pytest.approx(expected_sd, rel=0.1)
+    # spread over 4 pixels, neighbours share most of it
+    assert np.std(np.diff(coarse, axis=1)) < 0.5 * np.std(np.diff(fine, axis=1))
 
 
 def test_noise_reduction_is_read_from_the_weights_unless_given(

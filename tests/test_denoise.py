@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from glare_core.denoise import (
     NoiseAdaptation,
     adapted_strength,
     estimate_noise,
+    grain_noise,
     reduce_noise,
 )
 from glare_core.eight_bit import to_uint8
@@ -110,6 +112,25 @@ def test_the_noise_estimate_reads_the_noise_added_to_a_real_photo(pairs_dir: Pat
         # luma averages the channels' independent noise: sigma * |LUMA_WEIGHTS|
         expected = np.hypot(own, sigma * np.linalg.norm(LUMA_WEIGHTS))
         assert estimate_noise(_with_noise(photo, sigma)) == pytest.approx(expected, rel=0.15)
+
+
+@pytest.mark.parametrize("reference", ["4", "148"])
+def test_the_grain_reading_sees_camera_grain_that_the_per_pixel_estimate_misses(
+    pairs_dir: Path, reference: str
+) -> None:
+    photo = to_uint8(read_image(pairs_dir / "eval" / "high" / f"{reference}.png").rgb)
+    assert grain_noise(photo) < 2.0  # its texture and edges do not count
+    for grain in (2, 4):
+        noise = grained_normal(photo.shape, grain, np.random.default_rng(grain)) * 12.0
+        grainy = np.clip(photo + noise, 0, 255).astype(np.uint8)
+        assert estimate_noise(grainy) < estimate_noise(photo) + 1.0
+        assert grain_noise(grainy) > 10.0
+    per_pixel = _with_noise(photo, 12.0)  # read at about the per-pixel estimate's level
+    assert grain_noise(per_pixel) == pytest.approx(estimate_noise(per_pixel), rel=0.3)
+    # too small to measure: in a small image even the flattest blocks hold texture
+    thumbnail = cv2.resize(grainy, (160, 107), interpolation=cv2.INTER_AREA)
+    assert grain_noise(thumbnail) == 0.0
+    assert grain_noise(photo[:30, :60]) == 0.0
 
 
 def test_the_filter_strength_grows_with_the_noise_above_the_reference(pairs_dir: Path) -> None:

@@ -324,13 +324,15 @@ def darker_capture(
     shot_noise: float,
     read_noise: float,
     rng: np.random.Generator,
+    grain: int = 1,
 ) -> np.ndarray:
     """``low``'s stored values times ``darken``, with a sensor's shot and read noise (none
-    when both are 0), stored in 8 bits again: a darker capture has fewer levels, not just
-    smaller floats. What ``glare eval --darken`` scores."""
+    when both are 0) ``grain`` pixels coarse, stored in 8 bits again: a darker capture has
+    fewer levels, not just smaller floats. What ``glare eval --darken`` scores."""
     darker = low * np.float32(darken)
     if shot_noise > 0 or read_noise > 0:
-        darker = to_display(add_sensor_noise(to_linear(darker), shot_noise, read_noise, rng))
+        noisy = add_sensor_noise(to_linear(darker), shot_noise, read_noise, rng, grain)
+        darker = to_display(noisy)
     return quantize(darker, EIGHT_BIT_MAX)
 
 
