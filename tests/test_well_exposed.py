@@ -47,10 +47,9 @@ def lit_water(pool) -> np.ndarray:
 
 def _bundled_enhancer(setting: WellExposedColour | None = None) -> Enhancer:
     model = build_model([bundled_weights_path()])
-    if setting is not None:
-        config = model.config
-        changed = dataclasses.replace(config.input, well_exposed=setting)
-        model = build_model([bundled_weights_path()], dataclasses.replace(config, input=changed))
+    if setting is not None:  # an inference setting: the network stays as loaded
+        changed = dataclasses.replace(model.config.input, well_exposed=setting)
+        model.config = dataclasses.replace(model.config, input=changed)
     return Enhancer(model, torch.device("cpu"))
 
 
