@@ -22,7 +22,8 @@ and with any tiling. (The official code ignores its temperature.)
 Noisy photos: where the config has a noisy-photo path
 (:class:`~glare_core.config.NoisyPathConfig`) and noise reduction is on, a photo whose noise at
 viewing brightness exceeds the path's threshold, per pixel or as a camera's coarser grain
-(where the config reads grain), goes through the learned denoiser (in tiles
+(where the config reads grain), or whose mean luma as stored is below the config's dark
+threshold (a handful of 8-bit levels), goes through the learned denoiser (in tiles
 of ``tile_size``) instead of the non-local means filter, and its result comes from the path's
 fusion decoder. Every other photo takes GLARE's path as before.
 
@@ -55,7 +56,13 @@ from glare_core.denoise import (
     grain_noise,
     reduce_noise,
 )
-from glare_core.exposure import adjust_exposure, apply_gain, check_exposure_stops, exposure_gain
+from glare_core.exposure import (
+    adjust_exposure,
+    apply_gain,
+    check_exposure_stops,
+    exposure_gain,
+    mean_luma,
+)
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
@@ -342,17 +349,21 @@ class Enhancer:
         working = self.working_size(normalized.shape[1], normalized.shape[0])
         if working is not None:
             normalized = resize_rgb(normalized, working)
-        return self._is_noisy(normalized, self._noise_reduction(noise_reduction))
+        return self._is_noisy(normalized, self._noise_reduction(noise_reduction), mean_luma(image))
 
-    def _is_noisy(self, normalized: np.ndarray, noise_reduction: float) -> bool:
-        """:meth:`takes_noisy_path` for an image already re-exposed into the trained range:
-        only with noise reduction on, in a network that has the path, unless the enhancer
-        was told which path every photo takes."""
+    def _is_noisy(self, normalized: np.ndarray, noise_reduction: float, stored_luma: float) -> bool:
+        """:meth:`takes_noisy_path` for an image already re-exposed into the trained range,
+        whose photo as stored has mean luma ``stored_luma``: only with noise reduction on, in
+        a network that has the path, unless the enhancer was told which path every photo
+        takes."""
         if self.noisy_path is not None:
             return self.noisy_path
         if self.model.noisy_path is None or noise_reduction <= 0:
             return False
         thresholds = self.config.noisy_path
+        if thresholds.dark_threshold is not None and stored_luma < thresholds.dark_threshold:
+            logger.debug("mean luma %.4f as stored: a very dark photo", stored_luma)
+            return True
         viewed = as_viewed(normalized)
         noise = estimate_noise(viewed)
         logger.debug("noise at viewing brightness: %.1f levels", noise)
@@ -365,13 +376,17 @@ class Enhancer:
         return grain > thresholds.grain_threshold
 
     def _network_image(
-        self, image: np.ndarray, strength: float, noisy_path: bool | None = None
+        self,
+        image: np.ndarray,
+        strength: float,
+        stored_luma: float,
+        noisy_path: bool | None = None,
     ) -> tuple[np.ndarray, bool]:
-        """What the network reads for the normalised ``image`` with noise reduction at
-        ``strength``, and whether that is the noisy-photo path's input (``noisy_path``, or
-        when None decided on ``image``)."""
+        """What the network reads for the normalised ``image`` (of a photo whose mean luma as
+        stored is ``stored_luma``) with noise reduction at ``strength``, and whether that is
+        the noisy-photo path's input (``noisy_path``, or when None decided on ``image``)."""
         if noisy_path is None:
-            noisy_path = self._is_noisy(image, strength)
+            noisy_path = self._is_noisy(image, strength, stored_luma)
         if noisy_path:
             logger.info("a noisy photo: the learned denoiser and its fusion decoder")
             return self._learned_denoised(image), True
@@ -440,11 +455,12 @@ class Enhancer:
         height, width = image.shape[:2]
         working = self.working_size(width, height)
         gain = self._exposure_gain(image)
+        stored_luma = mean_luma(image)
         try:
             if working is None:
                 # passed on unnamed: _enhance_at_size frees it once padded
                 result = self._enhance_at_size(
-                    *self._network_image(self._reexposed(image, gain), denoise),
+                    *self._network_image(self._reexposed(image, gain), denoise, stored_luma),
                     Controls(strength, temperature, None),
                     seed,
                     progress,
@@ -454,7 +470,7 @@ class Enhancer:
                 normalized = self._reexposed(image, gain)
                 small = resize_rgb(normalized, working)
                 small_result = self._enhance_at_size(
-                    *self._network_image(small, denoise),
+                    *self._network_image(small, denoise, stored_luma),
                     Controls(strength, temperature, None),
                     seed,
                     progress,
@@ -611,7 +627,7 @@ class Enhancer:
         denoise = self._noise_reduction(noise_reduction)
         gain = self._exposure_gain(image)
         network_image, noisy_path = self._network_image(
-            self._reexposed(image, gain), denoise, noisy_path
+            self._reexposed(image, gain), denoise, mean_luma(image), noisy_path
         )
         check(cancel)
         report(progress, 0.0, "encoding")

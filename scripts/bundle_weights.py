@@ -72,6 +72,7 @@ def _compact_network(path: Path, expected: GlareConfig) -> torch.nn.Module:
         model.config.noisy_path,
         noise_threshold=expected.noisy_path.noise_threshold,
         grain_threshold=expected.noisy_path.grain_threshold,
+        dark_threshold=expected.noisy_path.dark_threshold,
     )
     if dataclasses.replace(model.config, **inference) != expected:
         raise SystemExit(f"{path}: not the compact preset's network")

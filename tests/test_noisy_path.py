@@ -138,6 +138,35 @@ def test_photos_with_a_cameras_grain_take_the_path_though_each_pixel_reads_littl
         assert not bundled.takes_noisy_path(capture)
 
 
+#: a capture so dark that its photo holds a few 8-bit levels: eval's low images times this
+VERY_DARK = 0.05
+
+
+@torch.no_grad()
+def test_very_dark_photos_take_the_path_and_come_out_closer_to_their_references(
+    bundled, pairs, monkeypatch
+) -> None:
+    glare_only = Enhancer(bundled.model, torch.device("cpu"), precision="float32", noisy_path=False)
+    psnr_gains, ssim_gains = [], []
+    rng = np.random.default_rng(0)  # draws nothing: no noise is added
+    dark = [(darker_capture(low, VERY_DARK, 0.0, 0.0, rng), reference) for low, reference in pairs]
+    for capture, reference in dark:
+        assert bundled.takes_noisy_path(capture)
+        result, alone = bundled.enhance(capture), glare_only.enhance(capture)
+        psnr_gains.append(psnr(result, reference) - psnr(alone, reference))
+        ssim_gains.append(ssim(result, reference) - ssim(alone, reference))
+    assert np.mean(psnr_gains) > 0.2, psnr_gains
+    assert np.mean(ssim_gains) > 0.01, ssim_gains
+
+    # it is their darkness that sends them: their noise reads below the thresholds
+    thresholds = bundled.config.noisy_path
+    noise_only = dataclasses.replace(
+        bundled.config, noisy_path=dataclasses.replace(thresholds, dark_threshold=None)
+    )
+    monkeypatch.setattr(bundled.model, "config", noise_only)
+    assert not any(bundled.takes_noisy_path(capture) for capture, _ in dark)
+
+
 @torch.no_grad()
 def test_noisy_photos_come_out_closer_to_their_references_through_the_path(bundled, pairs) -> None:
     cpu = torch.device("cpu")
