@@ -80,8 +80,8 @@ PROGRESS_STEPS = 1000
 STATUS_MESSAGE_MS = 8000
 #: shown when a photo opens that takes the noisy-photo path (glare_core.config.NoisyPathConfig)
 NOISY_PHOTO_MESSAGE = (
-    "A very noisy or grainy photo: it is cleaned by the learned denoiser before enhancing "
-    "(noise reduction 0 turns that off)."
+    "A very noisy, grainy or dark photo: it is cleaned by the learned denoiser before "
+    "enhancing (noise reduction 0 turns that off)."
 )
 PANEL_WIDTH = 320
 DEFAULT_WINDOW = QSize(1400, 900)
