@@ -51,6 +51,14 @@ def grainy_capture(low: np.ndarray, seed: int) -> np.ndarray:
     return darker_capture(low, 1.0, GRAIN_SHOT_NOISE, GRAIN_READ_NOISE, rng, GRAIN_PIXELS)
 
 
+def with_thresholds(monkeypatch, enhancer: Enhancer, **thresholds: float | None) -> None:
+    """``enhancer``'s network with its noisy path's ``thresholds`` changed for one test (they
+    are inference settings: the network is the same)."""
+    noisy_path = dataclasses.replace(enhancer.config.noisy_path, **thresholds)
+    changed = dataclasses.replace(enhancer.config, noisy_path=noisy_path)
+    monkeypatch.setattr(enhancer.model, "config", changed)
+
+
 @pytest.fixture(scope="module")
 def bundled() -> Enhancer:
     return Enhancer.load(device="cpu", precision="float32")
@@ -129,11 +137,7 @@ def test_photos_with_a_cameras_grain_take_the_path_though_each_pixel_reads_littl
     assert np.mean(ssim_gains) > 0.03, ssim_gains
 
     # it is the grain reading that sends them: per pixel, they read as ordinary photos
-    thresholds = bundled.config.noisy_path
-    per_pixel_only = dataclasses.replace(
-        bundled.config, noisy_path=dataclasses.replace(thresholds, grain_threshold=None)
-    )
-    monkeypatch.setattr(bundled.model, "config", per_pixel_only)
+    with_thresholds(monkeypatch, bundled, grain_threshold=None)
     for capture, _ in grainy.values():
         assert not bundled.takes_noisy_path(capture)
 
@@ -159,11 +163,7 @@ def test_very_dark_photos_take_the_path_and_come_out_closer_to_their_references(
     assert np.mean(ssim_gains) > 0.01, ssim_gains
 
     # it is their darkness that sends them: their noise reads below the thresholds
-    thresholds = bundled.config.noisy_path
-    noise_only = dataclasses.replace(
-        bundled.config, noisy_path=dataclasses.replace(thresholds, dark_threshold=None)
-    )
-    monkeypatch.setattr(bundled.model, "config", noise_only)
+    with_thresholds(monkeypatch, bundled, dark_threshold=None)
     assert not any(bundled.takes_noisy_path(capture) for capture, _ in dark)
 
 
