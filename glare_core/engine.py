@@ -647,17 +647,17 @@ class Enhancer:
         temperature: float = 0.0,
         seed: int = 0,
         *,
-        exposure: float = 0.0,
         draft: int = 0,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
         """The result for these controls at the prepared size; cheap when only strength moves.
 
-        ``exposure`` as in :meth:`enhance`; ``draft`` > 0 runs the fusion tail ``2**draft``
-        times smaller (see the module doc).
+        ``draft`` > 0 runs the fusion tail ``2**draft`` times smaller (see the module doc).
+        Unlike :meth:`enhance` it takes no exposure: an interactive caller re-exposes the
+        render itself (glare_core.exposure.adjust_exposure), so that moving the exposure
+        alone runs no network.
         """
         check_strength(strength)
-        check_exposure_stops(exposure)
         if not 0 <= draft <= MAX_DRAFT:
             raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
         check(cancel)
@@ -669,7 +669,7 @@ class Enhancer:
         if draft:
             output = F.interpolate(output, scale_factor=2**draft, mode="bilinear")
         result = self._to_image(output, prepared.padding)
-        return adjust_exposure(self._with_kept_colour(result, prepared.kept_colour), exposure)
+        return self._with_kept_colour(result, prepared.kept_colour)
 
     def _tail_inputs(
         self, prepared: PreparedImage, temperature: float, seed: int, draft: int

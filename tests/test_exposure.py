@@ -131,7 +131,3 @@ def test_the_engine_re_exposes_its_result(low) -> None:
     np.testing.assert_array_equal(
         enhancer.enhance(crop, exposure=-1.0), adjust_exposure(result, -1)
     )
-    prepared = enhancer.prepare(crop)
-    np.testing.assert_array_equal(
-        enhancer.render(prepared, exposure=0.5), adjust_exposure(enhancer.render(prepared), 0.5)
-    )
