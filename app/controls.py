@@ -1,5 +1,5 @@
-"""Strength, temperature, noise and exposure sliders, seed field: emits drag steps and settled
-values."""
+"""Strength, temperature, noise, exposure and photo colour sliders, seed field: emits drag
+steps and settled values."""
 
 from __future__ import annotations
 
@@ -70,6 +70,13 @@ class ControlsPanel(QWidget):
             "Brightness of the result in stops: 0 = as the model chose it, -1 = half the "
             "light, +1 = twice the light (what passes white clips)",
         )
+        self.photo_colour = _slider(
+            0.0,
+            1.0,
+            "Colour of the result: 0 = neutral, as the model chose it (colour casts removed), "
+            "1 = the photo's own colour (warm lamplight and warm scenes stay warm, and so do "
+            "casts)",
+        )
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip("Noise seed (matters when temperature > 0)")
@@ -99,11 +106,12 @@ class ControlsPanel(QWidget):
         form.addRow("Seed", seed_row)
         form.addRow("Noise reduction", self.noise_reduction)
         form.addRow("Exposure", self.exposure)
+        form.addRow("Photo colour", self.photo_colour)
 
     @property
     def _live_sliders(self) -> tuple[QLabeledDoubleSlider, ...]:
         """The sliders whose drags render as they move."""
-        return (self.strength, self.temperature, self.exposure)
+        return (self.strength, self.temperature, self.exposure, self.photo_colour)
 
     def controls(self) -> Controls:
         return Controls(
@@ -112,6 +120,7 @@ class ControlsPanel(QWidget):
             self.seed.value(),
             round(self.noise_reduction.value(), SLIDER_DECIMALS),
             round(self.exposure.value(), SLIDER_DECIMALS),
+            round(self.photo_colour.value(), SLIDER_DECIMALS),
         )
 
     def set_controls(self, controls: Controls) -> None:
@@ -122,6 +131,7 @@ class ControlsPanel(QWidget):
             (self.seed, controls.seed),
             (self.noise_reduction, controls.noise_reduction),
             (self.exposure, controls.exposure),
+            (self.photo_colour, controls.photo_colour),
         ):
             widget.blockSignals(True)
             widget.setValue(value)

@@ -99,7 +99,8 @@ def describe_controls(controls: Controls) -> str:
     text = f"strength {controls.strength:.2f}, T {controls.temperature:.2f}"
     text += f", seed {controls.seed}" if controls.temperature > 0 else ""
     text += f", noise reduction {controls.noise_reduction:g}"
-    return text + (f", exposure {controls.exposure:+g} stops" if controls.exposure else "")
+    text += f", exposure {controls.exposure:+g} stops" if controls.exposure else ""
+    return text + (f", photo colour {controls.photo_colour:g}" if controls.photo_colour else "")
 
 
 class VariantsDialog(QDialog):

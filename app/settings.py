@@ -48,20 +48,29 @@ class Settings:
     seed: int = 0
     noise_reduction: float = COMPACT_NOISE_REDUCTION
     exposure: float = 0.0
+    photo_colour: float = 0.0
 
     @property
     def controls(self) -> Controls:
         return Controls(
-            self.strength, self.temperature, self.seed, self.noise_reduction, self.exposure
+            self.strength,
+            self.temperature,
+            self.seed,
+            self.noise_reduction,
+            self.exposure,
+            self.photo_colour,
         )
 
     def remember_controls(self, controls: Controls) -> None:
-        self.strength, self.temperature, self.seed, self.noise_reduction, self.exposure = (
+        self.strength, self.temperature, self.seed = (
             controls.strength,
             controls.temperature,
             controls.seed,
+        )
+        self.noise_reduction, self.exposure, self.photo_colour = (
             controls.noise_reduction,
             controls.exposure,
+            controls.photo_colour,
         )
 
     @property

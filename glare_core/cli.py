@@ -218,6 +218,15 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         f"up to {MAX_EXPOSURE_STOPS:g} either way; each stop halves or doubles the light "
         "(default: 0, the brightness the model chose)",
     )
+    look.add_argument(
+        "--photo-colour",
+        type=_ranged(float, 0.0, 1.0),
+        default=0.0,
+        metavar="SHARE",
+        help="keep this share of the photo's own colour, from 0 (default: the model's neutral "
+        "colour, which removes colour casts) to 1 (the photo's colour: warm lamplight and "
+        "warm scenes stay warm, and so do casts)",
+    )
     _add_model_options(parser)
     files = parser.add_argument_group("output files")
     files.add_argument("--suffix", metavar="S", help="added to result names (default: _glare)")
@@ -358,6 +367,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
             args.temperature,
             args.seed,
             exposure=args.exposure,
+            photo_colour=args.photo_colour,
             progress=progress,
             cancel=cancel,
         )

@@ -70,6 +70,7 @@ from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
 from glare_core.model.glare import Generated, GlareNet
 from glare_core.model.precision import REDUCED_DTYPE, native_reduced_precision
+from glare_core.photo_colour import check_photo_colour, with_photo_colour
 from glare_core.preprocess import (
     Padding,
     official_padding,
@@ -436,6 +437,7 @@ class Enhancer:
         *,
         noise_reduction: float | None = None,
         exposure: float = 0.0,
+        photo_colour: float = 0.0,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
@@ -444,12 +446,15 @@ class Enhancer:
         A photo larger than the config's working size is enhanced at that size and guided
         back up to full size (glare_core/guided_upsample.py), unless ``full_resolution``.
         ``noise_reduction`` (None: the enhancer's) filters what the network sees;
-        ``exposure`` re-exposes its result by that many stops (glare_core.exposure). A photo
+        ``exposure`` re-exposes its result by that many stops (glare_core.exposure);
+        ``photo_colour`` gives it that share of the photo's own colour, 0 to 1
+        (glare_core/photo_colour.py). A photo
         darkened into the trained range keeps its own colour where well exposed, as the
         config's ``input.well_exposed`` asks (glare_core/well_exposed.py).
         """
         check_strength(strength)
         check_exposure_stops(exposure)
+        check_photo_colour(photo_colour)
         denoise = self._noise_reduction(noise_reduction)
         started = time.perf_counter()
         height, width = image.shape[:2]
@@ -481,7 +486,7 @@ class Enhancer:
                 result = guided_upsample(small, small_result, normalized, upsampling)
             # inside the try: their full-size temporaries are given back with the network's
             result = self._with_kept_colour(result, self._kept_colour(image, gain))
-            result = adjust_exposure(result, exposure)
+            result = adjust_exposure(with_photo_colour(result, image, photo_colour), exposure)
         finally:
             release_freed_memory()  # the photo is done (or given up): the app goes idle
         report(progress, 1.0, "done")

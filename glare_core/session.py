@@ -36,6 +36,7 @@ from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
 from glare_core.model.amb import TRAINED_STRENGTH
+from glare_core.photo_colour import photo_chromaticity, recoloured
 from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
 
@@ -60,8 +61,8 @@ DRAG_SHRINK_TOLERANCE = 0.08
 
 @dataclass(frozen=True)
 class Controls:
-    """What the sliders say: the engine's strength, temperature, seed, noise reduction and
-    exposure."""
+    """What the sliders say: the engine's strength, temperature, seed, noise reduction,
+    exposure and photo colour."""
 
     strength: float = TRAINED_STRENGTH
     temperature: float = 0.0
@@ -70,12 +71,21 @@ class Controls:
     noise_reduction: float = COMPACT_NOISE_REDUCTION
     #: the result re-exposed by this many stops (glare_core.exposure.adjust_exposure)
     exposure: float = 0.0
+    #: the share of the photo's own colour in the result (glare_core/photo_colour.py)
+    photo_colour: float = 0.0
 
     def network_key(self) -> Controls:
         """The controls the network's result depends on: the seed is ignored at temperature
-        0, and the exposure applies to the result afterwards."""
+        0, and the exposure and photo colour apply to the result afterwards."""
         seed = self.seed if self.temperature > 0 else 0
-        return replace(self, seed=seed, exposure=0.0)
+        return replace(self, seed=seed, exposure=0.0, photo_colour=0.0)
+
+    def finish(self, rgb: np.ndarray, chromaticity: Callable[[], np.ndarray]) -> np.ndarray:
+        """``rgb`` as the network made it, given the photo colour (``chromaticity`` of the
+        photo at its size, asked for only when needed) and then the exposure."""
+        if self.photo_colour > 0:
+            rgb = recoloured(rgb, chromaticity(), self.photo_colour, fit_gamut=True)
+        return adjust_exposure(rgb, self.exposure)
 
 
 class VariantAxis(StrEnum):
@@ -136,12 +146,14 @@ class _PreparedAt:
     size: Size
     noise_reduction: float
     prepared: PreparedImage
+    #: the photo's chromaticity at this size (glare_core.photo_colour.photo_chromaticity)
+    chromaticity: np.ndarray
 
 
 @dataclass
 class _Unexposed:
-    """A preview as the network rendered it, before exposure: a change of exposure alone
-    re-exposes it instead of running the fusion tail again."""
+    """A preview as the network rendered it, before exposure and photo colour: a change of
+    those alone finishes it again instead of running the fusion tail again."""
 
     features: _PreparedAt
     key: Controls  #: :meth:`Controls.network_key`
@@ -180,6 +192,8 @@ class Session:
         self._full: tuple[Controls, np.ndarray] | None = None
         #: noise reduction -> whether the photo takes the noisy-photo path at that setting
         self._noisy_path: dict[float, bool] = {}
+        #: the photo's chromaticity at full size, once a full result asked for it
+        self._chromaticity: np.ndarray | None = None
         #: the last preview rendered at each draft level (the drag's and the screen's)
         self._unexposed: dict[int, _Unexposed] = {}
         #: measured drag-render cost per pixel, apart for renders that re-run only the
@@ -197,6 +211,7 @@ class Session:
         self._drag = self._screen = self._full = None
         self._unexposed.clear()
         self._noisy_path.clear()
+        self._chromaticity = None
 
     def open(
         self,
@@ -253,7 +268,13 @@ class Session:
             noisy_path=self._takes_noisy_path(noise_reduction),
             cancel=cancel,
         )
-        return _PreparedAt(size, noise_reduction, prepared)
+        return _PreparedAt(size, noise_reduction, prepared, photo_chromaticity(small))
+
+    def _full_chromaticity(self) -> np.ndarray:
+        photo, _ = self._require()
+        if self._chromaticity is None:
+            self._chromaticity = photo_chromaticity(photo.rgb)
+        return self._chromaticity
 
     def _takes_noisy_path(self, noise_reduction: float) -> bool:
         """Whether the full result takes the noisy-photo path: the previews must too, though
@@ -316,7 +337,7 @@ class Session:
         draft: int = 0,
     ) -> tuple[np.ndarray, bool]:
         """The result for ``controls`` from ``features``, and whether the network ran: a
-        change of exposure alone re-exposes the last render at this draft level."""
+        change of exposure or photo colour alone finishes this draft level's last render."""
         _, enhancer = self._require()
         key = controls.network_key()
         last = self._unexposed.get(draft)
@@ -333,7 +354,7 @@ class Session:
             )
             self.last_render_seconds = time.perf_counter() - started
             self._unexposed[draft] = last = _Unexposed(features, key, rgb)
-        return adjust_exposure(last.rgb, controls.exposure), rendered
+        return controls.finish(last.rgb, lambda: features.chromaticity), rendered
 
     def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
         """The result for ``controls`` at the drag size, from cached features."""
@@ -367,7 +388,7 @@ class Session:
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
         """The full-resolution result for ``controls``; the network's part is cached for the
-        last controls, so a change of exposure alone does not run it again."""
+        last controls, so a change of exposure or photo colour alone does not run it again."""
         photo, enhancer = self._require()
         key = controls.network_key()
         if self._full is None or self._full[0] != key:
@@ -375,7 +396,7 @@ class Session:
             rgb = enhance_fn(enhancer, key)(photo.rgb, progress, cancel)
             self.last_render_seconds = time.perf_counter() - started
             self._full = (key, rgb)
-        return adjust_exposure(self._full[1], controls.exposure)
+        return controls.finish(self._full[1], self._full_chromaticity)
 
     def variants(
         self, base: Controls, axis: VariantAxis, count: int, *, cancel: CancelToken | None = None
@@ -463,6 +484,7 @@ def enhance_fn(enhancer: Enhancer, controls: Controls) -> EnhanceFn:
             controls.seed,
             noise_reduction=controls.noise_reduction,
             exposure=controls.exposure,
+            photo_colour=controls.photo_colour,
             progress=progress,
             cancel=cancel,
         )

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 from glare_core.errors import ConfigError
-from glare_core.exposure import LUMA_WEIGHTS, luma, to_display, to_linear
+from glare_core.exposure import LUMA_WEIGHTS, luma, to_linear
+from glare_core.photo_colour import recoloured
 
 #: linear light added to each of the photo's channels before its proportions are taken: a
 #: black or nearly black pixel in a bright area (a thin dark line, which the blurred luma
@@ -90,9 +91,7 @@ class KeptColour:
 
     def apply(self, result: np.ndarray) -> np.ndarray:
         """``result`` (the photo's size) with the photo's chromaticity blended in."""
-        result_luma = to_linear(result) @ LUMA_WEIGHTS
-        recoloured = to_display(self.chromaticity * result_luma[..., None])
-        return (result + self.weight * (recoloured - result)).astype(np.float32)
+        return recoloured(result, self.chromaticity, self.weight)
 
 
 def kept_colour(

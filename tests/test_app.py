@@ -151,6 +151,19 @@ def test_dragging_exposure_darkens_the_result_live(qtbot, window: MainWindow, ph
     assert darker.mean() < before.mean() - 10
 
 
+def test_dragging_photo_colour_recolours_the_result_live(qtbot, window: MainWindow, photo: Path):
+    before = open_and_render(qtbot, window, photo)
+    slider = window.controls.photo_colour
+    with wait_shown(qtbot, window, "drag"):
+        slider.setSliderDown(True)
+        slider.setValue(1.0)
+    with wait_shown(qtbot, window, FULL):
+        slider.setSliderDown(False)
+    coloured = displayed(window)
+    assert window.settings.photo_colour == pytest.approx(1.0)
+    assert np.abs(coloured.astype(int) - before.astype(int)).mean() > 2
+
+
 def test_the_noise_slider_renders_once_let_go(qtbot) -> None:
     """Each noise step re-encodes the photo: a drag must not queue one render per step."""
     panel = ControlsPanel()
@@ -280,13 +293,13 @@ def test_batch_dialog_reports_the_corrupt_file(
 
 def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config_dir: Path):
     window = make_window(qtbot, enhancer)
-    chosen = Controls(strength=1.4, temperature=0.3, seed=9, noise_reduction=7.5, exposure=0.7)
+    chosen = Controls(1.4, 0.3, seed=9, noise_reduction=7.5, exposure=0.7, photo_colour=0.4)
     window.controls.set_controls(chosen)
     window.settings.last_open_dir = "/photos"
     window.close()
     saved = json.loads(settings_path().read_text())
     assert saved["strength"] == 1.4 and saved["seed"] == 9 and saved["noise_reduction"] == 7.5
-    assert saved["exposure"] == 0.7
+    assert saved["exposure"] == 0.7 and saved["photo_colour"] == 0.4
     restored = load_settings()
     assert restored.controls == chosen and restored.geometry
     assert settings_path().parent == config_dir

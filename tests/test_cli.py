@@ -29,6 +29,7 @@ from glare_core.cli import (
 )
 from glare_core.eight_bit import from_uint8
 from glare_core.exposure import to_linear
+from glare_core.imageio import read_image
 from glare_core.progress import CancelToken
 
 CROP = (slice(100, 164), slice(200, 296))  # a 96x64 window of a 600x400 pair: fast, still real
@@ -123,6 +124,7 @@ def test_a_command_is_required(capsys) -> None:
         ("--tile", "many", "'many' is not a int"),
         ("--noise-reduction", "-1", "outside 0 to inf"),
         ("--exposure", "3", "outside -2 to 2"),
+        ("--photo-colour", "1.5", "outside 0 to 1"),
     ],
 )
 def test_out_of_range_options_are_usage_errors(capsys, tmp_path, option, value, message) -> None:
@@ -241,6 +243,24 @@ def test_exposure_darkens_the_saved_result_by_the_stops_asked(
         to_linear(from_uint8(np.asarray(Image.open(path)))) for path in (plain, darker)
     )
     assert darker_light.mean() == pytest.approx(plain_light.mean() / 2, rel=0.02)
+
+
+def test_photo_colour_keeps_the_photos_cast(capsys, tmp_path, small_pairs, model_options):
+    source = small_pairs / "low" / "30.png"
+    plain, coloured = tmp_path / "plain.png", tmp_path / "coloured.png"
+    assert _run(capsys, "enhance", source, "-o", plain, *model_options)[0] == EXIT_OK
+    code, _, _ = _run(
+        capsys, "enhance", source, "-o", coloured, "--photo-colour", "1", *model_options
+    )
+    assert code == EXIT_OK
+
+    def red_over_blue(path: Path) -> float:
+        light = to_linear(from_uint8(np.asarray(Image.open(path)))).reshape(-1, 3).mean(axis=0)
+        return float(light[0] / light[2])
+
+    photo = to_linear(read_image(source).rgb).reshape(-1, 3).mean(axis=0)
+    assert photo[0] / photo[2] > 1.5  # the eval low images are cast red
+    assert red_over_blue(coloured) > red_over_blue(plain) * 1.3
 
 
 def test_a_cancelled_batch_exits_130(capsys, tmp_path, small_pairs, model_options, monkeypatch):

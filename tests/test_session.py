@@ -144,6 +144,27 @@ def test_exposure_alone_re_exposes_the_last_previews(session: Session, monkeypat
     np.testing.assert_array_equal(brighter, adjust_exposure(screen, 0.5))
 
 
+def test_photo_colour_alone_recolours_the_cached_results(session: Session, monkeypatch) -> None:
+    result = session.full_result(Controls())
+    seconds = session.last_render_seconds
+    coloured = session.full_result(Controls(photo_colour=1.0))
+    assert session.last_render_seconds == seconds  # the network did not run again
+    np.testing.assert_allclose(
+        coloured, session.enhancer.enhance(session.photo.rgb, photo_colour=1.0), atol=1e-6
+    )
+    assert np.abs(coloured - result).mean() > 0.01
+
+    first = session.drag_preview(Controls())
+    renders = []
+    network = session.enhancer.render
+    monkeypatch.setattr(
+        session.enhancer, "render", lambda *args, **kw: renders.append(kw) or network(*args, **kw)
+    )
+    half = session.drag_preview(Controls(photo_colour=0.5, exposure=-1.0))
+    assert renders == []
+    assert np.abs(half - adjust_exposure(first, -1.0)).mean() > 0.005
+
+
 def test_full_result_can_be_cancelled(session: Session) -> None:
     token = CancelToken()
     token.cancel()

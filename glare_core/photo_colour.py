@@ -1,0 +1,83 @@
+"""Photo colour: a share of the photo's own colour, at the result's brightness and detail.
+
+The training references are neutrally lit, so the network removes a photo's colour cast
+along with whatever else makes it warm or cool: a brown table, an espresso's crema and
+sodium lamplight come out grey (MODEL_CARD.md, Limits). No statistic of a dark photo tells a
+warm scene from a warm cast (the eval pairs' casts are the camera's, and removing them is
+worth dB there), so the model's neutral colour stays the default and the user chooses: like
+a photo editor's "as shot" white balance against "auto".
+
+At share 1 every pixel takes the result's linear luminance, divided between the channels as
+the photo divides its own light: its chromaticity, blurred by a small fraction of the long
+side so that the photo's colour noise stays out. Where that would push a channel past white
+(a warm table at the network's brightness), the pixel is desaturated towards its grey just
+enough to fit, so that hue and brightness stay and no channel clips. Between 0 and 1 the two
+are mixed in display values. The chromaticity is measured once per photo and size (the app
+re-renders a preview on every slider step); it does not depend on the photo's exposure.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from glare_core.exposure import LUMA_WEIGHTS, to_display, to_linear
+
+#: the blur on the photo's light, in fractions of its long side (2 px at 1000 px): wide
+#: enough to average a dark photo's colour noise, narrow enough to keep colours apart
+CHROMATICITY_BLUR = 0.002
+#: linear light added to each channel before proportions are taken: a black pixel turns
+#: grey at the result's brightness instead of dividing by zero
+CHANNEL_FLOOR = 1e-4
+
+
+def check_photo_colour(share: float) -> float:
+    """``share``, or a ValueError outside [0, 1]."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"photo colour must lie in [0, 1], got {share}")
+    return share
+
+
+def photo_chromaticity(photo: np.ndarray) -> np.ndarray:
+    """Each pixel's channels over its luma in linear light (``HxWx3`` float32), blurred."""
+    sigma = CHROMATICITY_BLUR * max(photo.shape[:2])
+    linear = cv2.GaussianBlur(to_linear(photo), (0, 0), sigma) + np.float32(CHANNEL_FLOOR)
+    return linear / (linear @ LUMA_WEIGHTS)[..., None]
+
+
+def _desaturated_to_fit(linear: np.ndarray, luminance: np.ndarray) -> np.ndarray:
+    """``linear`` light moved towards grey of the same ``luminance`` just enough that no
+    channel passes 1: hue and luminance kept where clipping would shift both."""
+    brightest = linear.max(axis=-1)
+    over = brightest > 1.0
+    if not over.any():
+        return linear
+    scale = np.ones_like(brightest)
+    scale[over] = (1.0 - luminance[over]) / (brightest[over] - luminance[over])
+    grey = luminance[..., None]
+    return grey + scale[..., None] * (linear - grey)
+
+
+def recoloured(
+    result: np.ndarray,
+    chromaticity: np.ndarray,
+    share: float | np.ndarray,
+    *,
+    fit_gamut: bool = False,
+) -> np.ndarray:
+    """``result`` with ``share`` (a number or ``HxWx1``) of ``chromaticity`` at its luminance;
+    ``fit_gamut`` desaturates what would clip instead of clipping it."""
+    result_luma = to_linear(result) @ LUMA_WEIGHTS
+    linear = chromaticity * result_luma[..., None]
+    if fit_gamut:
+        linear = _desaturated_to_fit(linear, result_luma)
+    photo_coloured = to_display(linear)
+    return (result + share * (photo_coloured - result)).astype(np.float32)
+
+
+def with_photo_colour(result: np.ndarray, photo: np.ndarray, share: float) -> np.ndarray:
+    """``result`` (of ``photo``, the same size) with ``share`` of the photo's colour; share 0
+    returns ``result`` itself."""
+    if check_photo_colour(share) == 0.0:
+        return result
+    return recoloured(result, photo_chromaticity(photo), share, fit_gamut=True)
