@@ -448,9 +448,9 @@ class Enhancer:
         ``noise_reduction`` (None: the enhancer's) filters what the network sees;
         ``exposure`` re-exposes its result by that many stops (glare_core.exposure);
         ``photo_colour`` gives it that share of the photo's own colour, 0 to 1
-        (glare_core/photo_colour.py). A photo
-        darkened into the trained range keeps its own colour where well exposed, as the
-        config's ``input.well_exposed`` asks (glare_core/well_exposed.py).
+        (glare_core/photo_colour.py). A photo darkened into the trained range keeps its own
+        colour where well exposed, as the config's ``input.well_exposed`` asks
+        (glare_core/well_exposed.py).
         """
         check_strength(strength)
         check_exposure_stops(exposure)
