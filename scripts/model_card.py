@@ -8,7 +8,8 @@ inputs, then darkened one and two stops with a sensor's noise, then with a camer
 and two classic baselines re-measured with ``glare eval --pred`` in the same run as a check
 of the metric.
 Writes ``docs/model-card/contact-sheet.jpg`` (low / ours / reference for a few eval
-pairs) and ``docs/model-card/photos.jpg`` (the real photos, before and after).
+pairs), ``docs/model-card/photos.jpg`` (the real photos, before and after) and
+``docs/model-card/photo-colour.jpg`` (warm photos at a few photo colour shares).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ GRAIN = ("--noise-grain", "3")
 SHEET_PAIRS = ("4.png", "29.png", "106.png", "146.png")
 THUMB_WIDTH = 300
 PHOTO_HEIGHT = 220
+#: warm scenes the model neutralises, and the photo colour shares they are shown at
+PHOTO_COLOUR_SCENES = ("sample", "159_0_.png")
+PHOTO_COLOUR_SHARES = (0.0, 0.5, 1.0)
 GAMMA_BASELINE = 0.4
 #: BASELINES.md's auto-gain scales the mean grey level to this
 AUTO_GAIN_MEAN = 0.45
@@ -134,9 +138,30 @@ def draw(weights: list[str], pairs: Path, photos: Path) -> None:
         tiles.append(
             np.hstack([_thumb(photo, PHOTO_HEIGHT), _thumb(enhancer.enhance(photo), PHOTO_HEIGHT)])
         )
-    width = max(tile.shape[1] for tile in tiles)
-    padded = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0))) for t in tiles]
-    Image.fromarray(np.vstack(padded)).save(OUT_DIR / "photos.jpg", quality=85)
+    _save_rows(tiles, "photos.jpg")
+    _draw_photo_colour(enhancer, photos)
+
+
+def _save_rows(rows: list[np.ndarray], name: str) -> None:
+    """``rows`` of thumbnails stacked, narrower ones padded with black, as a JPEG."""
+    width = max(row.shape[1] for row in rows)
+    padded = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    Image.fromarray(np.vstack(padded)).save(OUT_DIR / name, quality=85)
+
+
+def _draw_photo_colour(enhancer, photos: Path) -> None:
+    from glare_core.denoise import as_viewed
+    from glare_core.imageio import read_image
+    from glare_core.resources import sample_photo_path
+
+    rows = []
+    for scene in PHOTO_COLOUR_SCENES:
+        path = sample_photo_path() if scene == "sample" else photos / scene
+        photo = read_image(path).rgb
+        viewed = as_viewed(photo).astype(np.float32) / 255  # the photo brightened to view
+        results = [enhancer.enhance(photo, photo_colour=share) for share in PHOTO_COLOUR_SHARES]
+        rows.append(np.hstack([_thumb(x, PHOTO_HEIGHT) for x in (viewed, *results)]))
+    _save_rows(rows, "photo-colour.jpg")
 
 
 def main() -> None:
