@@ -29,6 +29,8 @@ CHROMATICITY_BLUR = 0.002
 #: linear light added to each channel before proportions are taken: a black pixel turns
 #: grey at the result's brightness instead of dividing by zero
 CHANNEL_FLOOR = 1e-4
+#: a grey pixel's spread of channels about its luminance, floored: no division by zero
+MIN_HEADROOM = 1e-6
 
 
 def check_photo_colour(share: float) -> float:
@@ -48,12 +50,10 @@ def photo_chromaticity(photo: np.ndarray) -> np.ndarray:
 def _desaturated_to_fit(linear: np.ndarray, luminance: np.ndarray) -> np.ndarray:
     """``linear`` light moved towards grey of the same ``luminance`` just enough that no
     channel passes 1: hue and luminance kept where clipping would shift both."""
-    brightest = linear.max(axis=-1)
-    over = brightest > 1.0
-    if not over.any():
-        return linear
-    scale = np.ones_like(brightest)
-    scale[over] = (1.0 - luminance[over]) / (brightest[over] - luminance[over])
+    # the brightest channel is at least the luminance (a weighted mean of the channels), so
+    # the scale is 1 wherever nothing passes white, and a grey pixel's floor keeps it finite
+    headroom = np.maximum(linear.max(axis=-1) - luminance, np.float32(MIN_HEADROOM))
+    scale = np.minimum(np.float32(1.0), (np.float32(1.0) - luminance) / headroom)
     grey = luminance[..., None]
     return grey + scale[..., None] * (linear - grey)
 
