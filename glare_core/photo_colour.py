@@ -13,7 +13,8 @@ side so that the photo's colour noise stays out. Where that would push a channel
 (a warm table at the network's brightness), the pixel is desaturated towards its grey just
 enough to fit, so that hue and brightness stay and no channel clips. Between 0 and 1 the two
 are mixed in display values. The chromaticity is measured once per photo and size (the app
-re-renders a preview on every slider step); it does not depend on the photo's exposure.
+re-renders a preview on every slider step); the photo's exposure hardly changes it (only
+near-black pixels, against :data:`CHANNEL_FLOOR`, turn greyer in a darker photo).
 """
 
 from __future__ import annotations
