@@ -289,3 +289,17 @@ def test_batch_request_reports_a_corrupt_file(
     assert len(summary.done) == 2
     assert [path.name for path, _ in summary.failed] == ["broken.png"]
     assert len(list((tmp_path / "out").glob("*.png"))) == 2
+
+
+def test_a_batch_request_applies_exposure_and_photo_colour(
+    enhancer: Enhancer, pairs_dir: Path, tmp_path: Path
+) -> None:
+    source = write_small_photo(pairs_dir, tmp_path / "in", "photo.png")
+    controls = Controls(exposure=-0.5, photo_colour=1.0)
+    request = BatchRequest((source.parent,), tmp_path / "out", BatchOptions(), controls)
+    assert len(run_batch_request(enhancer, request).done) == 1
+    (saved,) = (tmp_path / "out").glob("*.png")
+    photo = read_image(source).rgb
+    expected = enhancer.enhance(photo, exposure=-0.5, photo_colour=1.0)
+    np.testing.assert_allclose(read_image(saved).rgb, expected, atol=1 / 255 + 1e-6)
+    assert np.abs(read_image(saved).rgb - enhancer.enhance(photo)).mean() > 0.02
