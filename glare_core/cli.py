@@ -218,15 +218,7 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         f"up to {MAX_EXPOSURE_STOPS:g} either way; each stop halves or doubles the light "
         "(default: 0, the brightness the model chose)",
     )
-    look.add_argument(
-        "--photo-colour",
-        type=_ranged(float, 0.0, 1.0),
-        default=0.0,
-        metavar="SHARE",
-        help="keep this share of the photo's own colour, from 0 (default: the model's neutral "
-        "colour, which removes colour casts) to 1 (the photo's colour: warm lamplight and "
-        "warm scenes stay warm, and so do casts)",
-    )
+    _add_photo_colour(look)
     _add_model_options(parser)
     files = parser.add_argument_group("output files")
     files.add_argument("--suffix", metavar="S", help="added to result names (default: _glare)")
@@ -348,6 +340,18 @@ def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
     return [BatchItem(item.source, output) for item in planned]
 
 
+def _add_photo_colour(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--photo-colour",
+        type=_ranged(float, 0.0, 1.0),
+        default=0.0,
+        metavar="SHARE",
+        help="keep this share of the photo's own colour, from 0 (default: the model's neutral "
+        "colour, which removes colour casts) to 1 (the photo's colour: warm lamplight and "
+        "warm scenes stay warm, and so do casts)",
+    )
+
+
 def _run_enhance(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -453,6 +457,7 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         help="spread that noise over PX pixels, as a camera's demosaicing, in-camera "
         "denoising and resizing do (default: 1, per-pixel noise)",
     )
+    _add_photo_colour(pairs)
     _add_model_options(parser)
     parser.add_argument(
         "--json", action="store_true", help="print machine-readable JSON instead of a table"
@@ -524,7 +529,9 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
         for index, (name, low_path, high_path) in enumerate(pairs):
             bar.set_postfix_str(name)
             low = _darker_capture(read_image(low_path).rgb, args, np.random.default_rng(index))
-            enhanced = enhancer.enhance(low, strength=1.0, temperature=0.0, cancel=cancel)
+            enhanced = enhancer.enhance(
+                low, 1.0, 0.0, photo_colour=args.photo_colour, cancel=cancel
+            )
             # scored as the 8-bit file a user would save, like the baselines
             saved = quantize(enhanced, EIGHT_BIT_MAX)
             rows.append((name, score_pair(saved, read_image(high_path).rgb)))

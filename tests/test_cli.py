@@ -341,15 +341,18 @@ def test_eval_needs_exactly_one_mode(capsys, argv) -> None:
     assert err.startswith("glare: error: give ")
 
 
+@pytest.mark.parametrize("look", [(), ("--photo-colour", "0.7")])
 def test_eval_pairs_agrees_with_enhance_then_eval(
-    capsys, tmp_path, small_pairs, model_options
+    capsys, tmp_path, small_pairs, model_options, look
 ) -> None:
-    code, out, _ = _run(capsys, "eval", "--pairs", small_pairs, "--json", *model_options)
+    argv = ("eval", "--pairs", small_pairs, "--json", *look, *model_options)
+    code, out, _ = _run(capsys, *argv)
     assert code == EXIT_OK
     direct = json.loads(out)
 
     enhanced = tmp_path / "enhanced"
-    _run(capsys, "enhance", small_pairs / "low", "-o", enhanced, "--suffix", "", *model_options)
+    options = ("--suffix", "", *look, *model_options)
+    _run(capsys, "enhance", small_pairs / "low", "-o", enhanced, *options)
     code, out, _ = _run(capsys, "eval", "--pred", enhanced, "--ref", small_pairs / "high", "--json")
     via_files = json.loads(out)
 
@@ -359,12 +362,15 @@ def test_eval_pairs_agrees_with_enhance_then_eval(
         assert direct["mean"][key] == pytest.approx(via_files["mean"][key], abs=0.02)
 
 
-def test_eval_pairs_darken_changes_the_input(capsys, small_pairs, model_options) -> None:
+def test_eval_pairs_darken_and_photo_colour_change_the_result(
+    capsys, small_pairs, model_options
+) -> None:
     def mean_scores(*extra: str) -> dict[str, float]:
         argv = ("eval", "--pairs", small_pairs, "--json", *model_options, *extra)
         return json.loads(_run(capsys, *argv)[1])["mean"]
 
     assert mean_scores("--darken", "0.25") != mean_scores()
+    assert mean_scores("--photo-colour", "0.7") != mean_scores()
 
 
 def test_eval_pairs_noise_is_seeded_and_changes_the_input(
