@@ -530,7 +530,7 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
             bar.set_postfix_str(name)
             low = _darker_capture(read_image(low_path).rgb, args, np.random.default_rng(index))
             enhanced = enhancer.enhance(
-                low, 1.0, 0.0, photo_colour=args.photo_colour, cancel=cancel
+                low, strength=1.0, temperature=0.0, photo_colour=args.photo_colour, cancel=cancel
             )
             # scored as the 8-bit file a user would save, like the baselines
             saved = quantize(enhanced, EIGHT_BIT_MAX)

@@ -70,7 +70,7 @@ from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
 from glare_core.model.glare import Generated, GlareNet
 from glare_core.model.precision import REDUCED_DTYPE, native_reduced_precision
-from glare_core.photo_colour import check_photo_colour, with_photo_colour
+from glare_core.photo_colour import check_photo_colour, photo_chromaticity, with_photo_colour
 from glare_core.preprocess import (
     Padding,
     official_padding,
@@ -486,7 +486,8 @@ class Enhancer:
                 result = guided_upsample(small, small_result, normalized, upsampling)
             # inside the try: their full-size temporaries are given back with the network's
             result = self._with_kept_colour(result, self._kept_colour(image, gain))
-            result = adjust_exposure(with_photo_colour(result, image, photo_colour), exposure)
+            result = with_photo_colour(result, photo_colour, lambda: photo_chromaticity(image))
+            result = adjust_exposure(result, exposure)
         finally:
             release_freed_memory()  # the photo is done (or given up): the app goes idle
         report(progress, 1.0, "done")

@@ -19,6 +19,8 @@ near-black pixels, against :data:`CHANNEL_FLOOR`, turn greyer in a darker photo)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -76,9 +78,12 @@ def recoloured(
     return (result + share * (photo_coloured - result)).astype(np.float32)
 
 
-def with_photo_colour(result: np.ndarray, photo: np.ndarray, share: float) -> np.ndarray:
-    """``result`` (of ``photo``, the same size) with ``share`` of the photo's colour; share 0
-    returns ``result`` itself."""
+def with_photo_colour(
+    result: np.ndarray, share: float, chromaticity: Callable[[], np.ndarray]
+) -> np.ndarray:
+    """``result`` with ``share`` of the photo's colour: ``chromaticity`` gives the photo's
+    :func:`photo_chromaticity` at the result's size, asked for only when share is above 0
+    (share 0 returns ``result`` itself)."""
     if check_photo_colour(share) == 0.0:
         return result
-    return recoloured(result, photo_chromaticity(photo), share, fit_gamut=True)
+    return recoloured(result, chromaticity(), share, fit_gamut=True)

@@ -36,7 +36,7 @@ from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
 from glare_core.model.amb import TRAINED_STRENGTH
-from glare_core.photo_colour import photo_chromaticity, recoloured
+from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
 
@@ -83,9 +83,9 @@ class Controls:
     def finish(self, rgb: np.ndarray, chromaticity: Callable[[], np.ndarray]) -> np.ndarray:
         """``rgb`` as the network made it, given the photo colour (``chromaticity`` of the
         photo at its size, asked for only when needed) and then the exposure."""
-        if self.photo_colour > 0:
-            rgb = recoloured(rgb, chromaticity(), self.photo_colour, fit_gamut=True)
-        return adjust_exposure(rgb, self.exposure)
+        return adjust_exposure(
+            with_photo_colour(rgb, self.photo_colour, chromaticity), self.exposure
+        )
 
 
 class VariantAxis(StrEnum):

@@ -151,6 +151,7 @@ def _save_rows(rows: list[np.ndarray], name: str) -> None:
 
 def _draw_photo_colour(enhancer, photos: Path) -> None:
     from glare_core.denoise import as_viewed
+    from glare_core.eight_bit import from_uint8
     from glare_core.imageio import read_image
     from glare_core.resources import sample_photo_path
 
@@ -158,7 +159,7 @@ def _draw_photo_colour(enhancer, photos: Path) -> None:
     for scene in PHOTO_COLOUR_SCENES:
         path = sample_photo_path() if scene == "sample" else photos / scene
         photo = read_image(path).rgb
-        viewed = as_viewed(photo).astype(np.float32) / 255  # the photo brightened to view
+        viewed = from_uint8(as_viewed(photo))  # the photo brightened to view
         results = [enhancer.enhance(photo, photo_colour=share) for share in PHOTO_COLOUR_SHARES]
         rows.append(np.hstack([_thumb(x, PHOTO_HEIGHT) for x in (viewed, *results)]))
     _save_rows(rows, "photo-colour.jpg")
