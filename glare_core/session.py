@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +147,13 @@ class _PreparedAt:
     size: Size
     noise_reduction: float
     prepared: PreparedImage
-    #: the photo's chromaticity at this size (glare_core.photo_colour.photo_chromaticity)
-    chromaticity: np.ndarray
+    #: the photo at this size
+    photo: np.ndarray
+
+    @cached_property
+    def chromaticity(self) -> np.ndarray:
+        """The photo's chromaticity at this size, measured when a photo colour first asks."""
+        return photo_chromaticity(self.photo)
 
 
 @dataclass
@@ -268,7 +274,7 @@ class Session:
             noisy_path=self._takes_noisy_path(noise_reduction),
             cancel=cancel,
         )
-        return _PreparedAt(size, noise_reduction, prepared, photo_chromaticity(small))
+        return _PreparedAt(size, noise_reduction, prepared, small)
 
     def _full_chromaticity(self) -> np.ndarray:
         photo, _ = self._require()
