@@ -123,14 +123,20 @@ def test_exposure_alone_re_exposes_the_cached_full_result(session: Session) -> N
     assert darker.mean() < result.mean()
 
 
-def test_exposure_alone_re_exposes_the_last_previews(session: Session, monkeypatch) -> None:
-    first = session.drag_preview(Controls(strength=0.8))
-    costs = dict(session.seconds_per_pixel)
-    renders = []
+def _recorded_renders(monkeypatch, session: Session) -> list[dict]:
+    """A list that gets the keyword arguments of every network render the session runs."""
+    renders: list[dict] = []
     network = session.enhancer.render
     monkeypatch.setattr(
         session.enhancer, "render", lambda *args, **kw: renders.append(kw) or network(*args, **kw)
     )
+    return renders
+
+
+def test_exposure_alone_re_exposes_the_last_previews(session: Session, monkeypatch) -> None:
+    first = session.drag_preview(Controls(strength=0.8))
+    costs = dict(session.seconds_per_pixel)
+    renders = _recorded_renders(monkeypatch, session)
     darker = session.drag_preview(Controls(strength=0.8, exposure=-1.0))
     assert renders == [] and session.seconds_per_pixel == costs  # nothing ran, nothing learnt
     np.testing.assert_array_equal(darker, adjust_exposure(first, -1.0))
@@ -155,11 +161,7 @@ def test_photo_colour_alone_recolours_the_cached_results(session: Session, monke
     assert np.abs(coloured - result).mean() > 0.01
 
     first = session.drag_preview(Controls())
-    renders = []
-    network = session.enhancer.render
-    monkeypatch.setattr(
-        session.enhancer, "render", lambda *args, **kw: renders.append(kw) or network(*args, **kw)
-    )
+    renders = _recorded_renders(monkeypatch, session)
     half = session.drag_preview(Controls(photo_colour=0.5, exposure=-1.0))
     assert renders == []
     assert np.abs(half - adjust_exposure(first, -1.0)).mean() > 0.005
