@@ -18,11 +18,15 @@ Images are float32 ``HxWx3`` arrays in [0, 1].
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
-from glare_core.config import UpsamplingConfig
 from glare_core.exposure import luma
+
+if TYPE_CHECKING:  # the config imports photo colour, which builds on this module
+    from glare_core.config import UpsamplingConfig
 
 #: keeps the guide's normalisation finite on an all-black photo
 MIN_MEAN_LUMA = 1e-4
@@ -80,8 +84,15 @@ def guided_upsample(
     scale = max(float(small_luma.mean()), MIN_MEAN_LUMA)
     small_guide = small_luma / np.float32(scale)
     slope, offset = fit_local_linear(small_guide, small_result, config.radius, config.eps)
-    height, width = full_input.shape[:2]
     full_guide = luma(full_input) / np.float32(scale)
+    output = apply_upsampled(slope, offset, full_guide)
+    return np.clip(output, 0.0, 1.0, out=output)
+
+
+def apply_upsampled(slope: np.ndarray, offset: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """``slope * guide + offset`` at the size of ``guide`` (``HxW``), with ``slope`` and
+    ``offset`` (``hxwx3``, fitted on a smaller copy) upsampled bilinearly: ``HxWx3``."""
+    height, width = guide.shape
     output = np.empty((height, width, 3), dtype=np.float32)
     for channel in range(3):  # one channel at a time: full-size planes set the memory peak
         channel_slope, channel_offset = (
@@ -92,5 +103,5 @@ def guided_upsample(
             )
             for plane in (slope, offset)
         )
-        output[..., channel] = channel_slope * full_guide + channel_offset
-    return np.clip(output, 0.0, 1.0, out=output)
+        output[..., channel] = channel_slope * guide + channel_offset
+    return output

@@ -8,13 +8,16 @@ worth dB there), so the model's neutral colour stays the default and the user ch
 a photo editor's "as shot" white balance against "auto".
 
 At share 1 every pixel takes the result's linear luminance, divided between the channels as
-the photo divides its own light: its chromaticity, blurred by a small fraction of the long
-side so that the photo's colour noise stays out. Where that would push a channel past white
-(a warm table at the network's brightness), the pixel is desaturated towards its grey just
-enough to fit, so that hue and brightness stay and no channel clips. Between 0 and 1 the two
-are mixed in display values. The chromaticity is measured once per photo and size (the app
-re-renders a preview on every slider step); the photo's exposure hardly changes it (only
-near-black pixels, against :data:`CHANNEL_FLOOR`, turn greyer in a darker photo).
+the photo divides its own light: its chromaticity. A dark photo's colour is noisy in blotches
+a dozen pixels wide, which the network's result is not, so the photo's chromaticity is
+smoothed along the result: a guided filter whose guide is the result's luma makes it flat
+where the result is flat and lets it change across the result's edges. Where that would push
+a channel past white (a warm table at the network's brightness), the pixel is desaturated
+towards its grey just enough to fit, so that hue and brightness stay and no channel clips.
+Between 0 and 1 the two are mixed in display values. The chromaticity is measured once per
+photo and size (the app re-renders a preview on every slider step), on at most
+:data:`MAX_CHROMATICITY_PIXELS`; the photo's exposure hardly changes it (only near-black
+pixels, against :data:`CHANNEL_FLOOR`, turn greyer in a darker photo).
 """
 
 from __future__ import annotations
@@ -24,11 +27,21 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from glare_core.exposure import LUMA_WEIGHTS, to_display, to_linear
+from glare_core.exposure import LUMA_WEIGHTS, luma, to_display, to_linear
+from glare_core.guided_upsample import apply_upsampled, fit_local_linear, fit_pixels, resize_rgb
 
-#: the blur on the photo's light, in fractions of its long side (2 px at 1000 px): wide
-#: enough to average a dark photo's colour noise, narrow enough to keep colours apart
+#: the blur on the photo's light, in fractions of its long side (2 px at 1000 px), against
+#: single pixels' colour noise before the channels are divided
 CHROMATICITY_BLUR = 0.002
+#: a colour smoothed over a few percent of the side needs no more pixels than this; at 8
+#: megapixels it saves most of the time the full-size chromaticity took
+MAX_CHROMATICITY_PIXELS = 1_000_000
+#: the guided filter's window radius, in fractions of the long side: wider than the photo's
+#: colour blotches (a dozen pixels at a megapixel)
+SMOOTHING_RADIUS = 0.02
+#: the guided filter's regularisation, a variance of display luma: edges of the result
+#: brighter or darker by more than about its square root (0.1) keep their colours apart
+SMOOTHING_EPS = 1e-2
 #: linear light added to each channel before proportions are taken: a black pixel turns
 #: grey at the result's brightness instead of dividing by zero
 CHANNEL_FLOOR = 1e-4
@@ -44,10 +57,25 @@ def check_photo_colour(share: float) -> float:
 
 
 def photo_chromaticity(photo: np.ndarray) -> np.ndarray:
-    """Each pixel's channels over its luma in linear light (``HxWx3`` float32), blurred."""
+    """Each pixel's channels over its luma in linear light (``HxWx3`` float32), blurred, of
+    ``photo`` shrunk to at most :data:`MAX_CHROMATICITY_PIXELS`."""
+    height, width = photo.shape[:2]
+    photo = resize_rgb(photo, fit_pixels((width, height), MAX_CHROMATICITY_PIXELS))
     sigma = CHROMATICITY_BLUR * max(photo.shape[:2])
     linear = cv2.GaussianBlur(to_linear(photo), (0, 0), sigma) + np.float32(CHANNEL_FLOOR)
     return linear / (linear @ LUMA_WEIGHTS)[..., None]
+
+
+def smoothed_along(result: np.ndarray, chromaticity: np.ndarray) -> np.ndarray:
+    """``chromaticity`` (of the photo, at most ``result``'s size) smoothed along ``result``
+    and brought to its size: fitted per window as a linear function of the result's luma."""
+    height, width = chromaticity.shape[:2]
+    guide = luma(resize_rgb(result, (width, height)))
+    radius = max(1, round(SMOOTHING_RADIUS * max(height, width)))
+    slope, offset = fit_local_linear(guide, chromaticity, radius, SMOOTHING_EPS)
+    if result.shape[:2] == (height, width):
+        return slope * guide[..., None] + offset
+    return apply_upsampled(slope, offset, luma(result))
 
 
 def _desaturated_to_fit(linear: np.ndarray, luminance: np.ndarray) -> np.ndarray:
@@ -82,8 +110,9 @@ def with_photo_colour(
     result: np.ndarray, share: float, chromaticity: Callable[[], np.ndarray]
 ) -> np.ndarray:
     """``result`` with ``share`` of the photo's colour: ``chromaticity`` gives the photo's
-    :func:`photo_chromaticity` at the result's size, asked for only when share is above 0
-    (share 0 returns ``result`` itself)."""
+    :func:`photo_chromaticity` (of the photo at the result's size), asked for only when share
+    is above 0 (share 0 returns ``result`` itself); it is smoothed along the result."""
     if check_photo_colour(share) == 0.0:
         return result
-    return recoloured(result, chromaticity(), share, fit_gamut=True)
+    along = smoothed_along(result, chromaticity())
+    return recoloured(result, along, share, fit_gamut=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
 from glare_core.engine import Enhancer
 from glare_core.exposure import LUMA_WEIGHTS, to_linear
 from glare_core.imageio import read_image
-from glare_core.photo_colour import photo_chromaticity
+from glare_core.photo_colour import photo_chromaticity, recoloured
 from glare_core.resources import sample_photo_path
 
 
@@ -47,7 +50,9 @@ def test_the_model_neutralises_the_sample_and_full_photo_colour_brings_it_back(
     own = photo_chromaticity(sample)[kept].mean(axis=0)
     # the model's result is far nearer grey (1, 1, 1) than the photo: its warmth is gone
     assert _mean_chromaticity(neutral, kept)[0] < own[0] - 0.5
-    np.testing.assert_allclose(_mean_chromaticity(photo_coloured, kept), own, atol=0.02)
+    # the photo's colour is smoothed along the result, which moves a little of it across
+    # the result's edges (0.03 of red at most)
+    np.testing.assert_allclose(_mean_chromaticity(photo_coloured, kept), own, atol=0.04)
     # the brightness and detail are the network's: the linear luminance is kept, also where
     # the photo's colour at that brightness would pass white and is desaturated to fit
     assert photo_coloured.max() <= 1.0
@@ -65,3 +70,24 @@ def test_a_share_outside_zero_to_one_is_refused(sample) -> None:
     enhancer = Enhancer.from_config("compact", device="cpu", seed=0)
     with pytest.raises(ValueError, match="photo colour"):
         enhancer.enhance(sample[:32, :32], photo_colour=1.5)
+
+
+def _colour_noise(image: np.ndarray) -> float:
+    """Mean CIELAB a*b* distance of each pixel from its surroundings (a Gaussian of 8 px)."""
+    chroma = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 1:]
+    return float(np.linalg.norm(chroma - cv2.GaussianBlur(chroma, (0, 0), 8), axis=-1).mean())
+
+
+def test_the_photos_colour_noise_stays_out(bundled: Enhancer, photos_dir: Path) -> None:
+    # the ground of a dark phone photo: its colour is noisy in pink and green blotches
+    ground = read_image(photos_dir / "159_0_.png").rgb[1300:1700, 300:700]
+    neutral = bundled.enhance(ground)
+    photo_coloured = bundled.enhance(ground, photo_colour=1.0)
+    unsmoothed = recoloured(neutral, photo_chromaticity(ground), 1.0, fit_gamut=True)
+    assert _colour_noise(photo_coloured) < 0.4 * _colour_noise(unsmoothed)
+    # the smoothing evens the colour out; it keeps its overall hue
+    mean_chroma = [
+        cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 1:].mean(axis=(0, 1))
+        for image in (photo_coloured, unsmoothed)
+    ]
+    np.testing.assert_allclose(*mean_chroma, atol=1.5)
