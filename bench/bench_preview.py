@@ -1,5 +1,6 @@
 """What a user of the app waits for, printed as a table: time to the first preview of a
-12 MP photo, latency of one slider step while dragging, and the screen preview after release.
+12 MP photo, latency of one slider step while dragging, the screen preview after release, and
+the full-size result before an export, with a change of photo colour alone after it.
 
     .venv/bin/python bench/bench_preview.py [--threads N] [--steps N] [--weights FILE]
 
@@ -67,6 +68,9 @@ def main() -> None:
     for name, controls in (
         ("strength", [Controls(strength=s) for s in np.linspace(0.0, 2.0, args.steps)]),
         ("temperature", [Controls(temperature=t) for t in np.linspace(0.05, 1.0, args.steps)]),
+        # these two act on the rendered preview: no network runs
+        ("exposure", [Controls(exposure=e) for e in np.linspace(-2.0, 2.0, args.steps)]),
+        ("photo colour", [Controls(photo_colour=c) for c in np.linspace(0.05, 1.0, args.steps)]),
     ):
         times = []
         for step in controls:
@@ -92,6 +96,14 @@ def main() -> None:
     started = time.perf_counter()
     session.screen_preview(Controls(strength=0.5))
     rows.append(("screen preview, next release (s)", f"{time.perf_counter() - started:.2f}"))
+
+    for name, controls in (
+        ("full result 4000x3000 (s)", Controls()),
+        ("full result, photo colour 0.5 after it (s)", Controls(photo_colour=0.5)),
+    ):
+        started = time.perf_counter()
+        session.full_result(controls)
+        rows.append((name, f"{time.perf_counter() - started:.2f}"))
 
     print(f"| bench_preview ({args.threads} threads, view {VIEW_SIZE[0]}x{VIEW_SIZE[1]}) | |")
     print("|---|---|")

@@ -83,10 +83,16 @@ def _desaturated_to_fit(linear: np.ndarray, luminance: np.ndarray) -> np.ndarray
     channel passes 1: hue and luminance kept where clipping would shift both."""
     # the brightest channel is at least the luminance (a weighted mean of the channels), so
     # the scale is 1 wherever nothing passes white, and a grey pixel's floor keeps it finite
-    headroom = np.maximum(linear.max(axis=-1) - luminance, np.float32(MIN_HEADROOM))
+    # the channels' maximum taken pairwise: numpy's reduction over a last axis of three is
+    # several times slower (0.4 s at 12 MP)
+    brightest = np.maximum(np.maximum(linear[..., 0], linear[..., 1]), linear[..., 2])
+    headroom = np.maximum(brightest - luminance, np.float32(MIN_HEADROOM))
     scale = np.minimum(np.float32(1.0), (np.float32(1.0) - luminance) / headroom)
     grey = luminance[..., None]
-    return grey + scale[..., None] * (linear - grey)
+    fitted = linear - grey
+    fitted *= scale[..., None]
+    fitted += grey
+    return fitted
 
 
 def recoloured(
@@ -102,8 +108,11 @@ def recoloured(
     linear = chromaticity * result_luma[..., None]
     if fit_gamut:
         linear = _desaturated_to_fit(linear, result_luma)
-    photo_coloured = to_display(linear)
-    return (result + share * (photo_coloured - result)).astype(np.float32)
+    mixed = to_display(linear)
+    mixed -= result
+    mixed *= share
+    mixed += result
+    return mixed
 
 
 def with_photo_colour(
