@@ -2,12 +2,13 @@
 
     .venv/bin/python scripts/bundle_weights.py runs/compact/fusion-jpeg/glare.safetensors \
         runs/compact/fusion-bigger2/glare.safetensors \
-        --noisy-path runs/compact/noisy_fusion/glare.safetensors
+        --noisy-path runs/compact/denoiser-more3/glare.safetensors
 
 Several runs of GLARE's three stages are averaged weight by weight
 (``glare_core.weights.average_weights``); they must be fine-tunes of one network. The
-noisy-photo path (its denoiser and fusion decoder) comes from the ``noisy_fusion`` run given
-with ``--noisy-path``; without it the file has no such path.
+noisy-photo path (its denoiser and fusion decoder) comes from the file given with
+``--noisy-path``: the last run that trained a part of it (``noisy_fusion`` or ``denoiser``),
+whose file holds the whole path; without it the file has no such path.
 
 The network part of the file's config must be the compact preset's; the inference settings
 (``input``: exposure range, working size and noise filter; ``retrieval``; ``precision``; the
@@ -40,7 +41,9 @@ def main() -> None:
         "trained", type=Path, nargs="+", help="training runs' glare.safetensors (averaged)"
     )
     parser.add_argument(
-        "--noisy-path", type=Path, help="a noisy_fusion run's glare.safetensors: its noisy path"
+        "--noisy-path",
+        type=Path,
+        help="glare.safetensors of the run that last trained the noisy path: its noisy path",
     )
     parser.add_argument("--out", type=Path, default=BUNDLED)
     args = parser.parse_args()
