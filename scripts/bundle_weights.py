@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bundle_weights.py runs/compact/fusion-jpeg/glare.safetensors \
         runs/compact/fusion-bigger2/glare.safetensors \
-        --noisy-path runs/compact/denoiser-more3/glare.safetensors
+        --noisy-path runs/compact/denoiser-more4/glare.safetensors
 
 Several runs of GLARE's three stages are averaged weight by weight
 (``glare_core.weights.average_weights``); they must be fine-tunes of one network. The
