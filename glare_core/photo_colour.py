@@ -62,8 +62,15 @@ def photo_chromaticity(photo: np.ndarray) -> np.ndarray:
     height, width = photo.shape[:2]
     photo = resize_rgb(photo, fit_pixels((width, height), MAX_CHROMATICITY_PIXELS))
     sigma = CHROMATICITY_BLUR * max(photo.shape[:2])
-    linear = cv2.GaussianBlur(to_linear(photo), (0, 0), sigma) + np.float32(CHANNEL_FLOOR)
-    return linear / (linear @ LUMA_WEIGHTS)[..., None]
+    return chromaticity_of(cv2.GaussianBlur(to_linear(photo), (0, 0), sigma), CHANNEL_FLOOR)
+
+
+def chromaticity_of(linear: np.ndarray, floor: float) -> np.ndarray:
+    """Each pixel's channels over its luma, ``linear`` light with ``floor`` added to every
+    channel first (a black pixel turns grey; the luma weights sum to 1, so it is at least
+    the floor)."""
+    floored = linear + np.float32(floor)
+    return floored / (floored @ LUMA_WEIGHTS)[..., None]
 
 
 def smoothed_along(result: np.ndarray, chromaticity: np.ndarray) -> np.ndarray:

@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from glare_core.errors import ConfigError
-from glare_core.exposure import LUMA_WEIGHTS, luma, to_linear
-from glare_core.photo_colour import recoloured
+from glare_core.exposure import luma, to_linear
+from glare_core.photo_colour import chromaticity_of, recoloured
 
 #: linear light added to each of the photo's channels before its proportions are taken: a
 #: black or nearly black pixel in a bright area (a thin dark line, which the blurred luma
@@ -112,6 +112,4 @@ def kept_colour(
     weight = np.clip(ramp, 0.0, 1.0) * np.float32(share)
     if not weight.any():
         return None
-    photo_linear = to_linear(photo) + np.float32(CHANNEL_FLOOR)
-    photo_linear_luma = photo_linear @ LUMA_WEIGHTS  # the weights sum to 1: at least the floor
-    return KeptColour(photo_linear / photo_linear_luma[..., None], weight[..., None])
+    return KeptColour(chromaticity_of(to_linear(photo), CHANNEL_FLOOR), weight[..., None])
