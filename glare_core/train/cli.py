@@ -56,7 +56,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--config", type=Path, metavar="YAML", help="settings that override the stage's preset"
     )
     parser.add_argument("--out", metavar="DIR", help="folder for checkpoints and the log")
-    parser.add_argument("--data", metavar="DIR", help="folder with train/ and eval/ pairs")
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder with train/ and eval/ pairs (default: the --config file's data_root, "
+        f"else {TrainConfig.data_root}, relative to the working directory)",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue from the newest checkpoint in --out"
     )
