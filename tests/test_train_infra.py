@@ -425,6 +425,20 @@ def test_yaml_overrides_the_stage_preset(tmp_path: Path) -> None:
         load_train_config("flow", settings)
 
 
+def test_yaml_extends_another_and_overrides_it(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("steps: 50\nseed: 3\naugment:\n  noise_probability: 0.2\n")
+    (tmp_path / "more.yaml").write_text(
+        "extends: base.yaml\nseed: 4\naugment:\n  jpeg_probability: 0.1\n"
+    )
+    config = load_train_config("flow", tmp_path / "more.yaml")
+    augment = config.augment
+    assert (config.steps, config.seed) == (50, 4)
+    assert (augment.noise_probability, augment.jpeg_probability) == (0.2, 0.1)
+    (tmp_path / "base.yaml").write_text("extends: more.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_train_config("flow", tmp_path / "more.yaml")
+
+
 def test_cli_builds_the_config_and_reports_missing_stages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

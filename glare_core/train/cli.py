@@ -1,7 +1,8 @@
 """``glare train STAGE``: run one training stage from the command line.
 
 The settings are the stage's preset (:data:`glare_core.train.config.PRESETS`), then the YAML
-file given with ``--config``, then the command-line options, each overriding the one before.
+file given with ``--config`` (after the file it ``extends``, if it names one), then the
+command-line options, each overriding the one before.
 The stage itself lives in ``glare_core.train.stages`` as ``train_<stage>(config)``, imported
 only when the command runs so that ``glare --help`` stays fast.
 """
@@ -53,7 +54,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("stage", choices=STAGES, help="the stage to train")
     parser.add_argument(
-        "--config", type=Path, metavar="YAML", help="settings that override the stage's preset"
+        "--config",
+        type=Path,
+        metavar="YAML",
+        help="settings that override the stage's preset (a line 'extends: OTHER.yaml' first"
+        " applies another file's)",
     )
     parser.add_argument("--out", metavar="DIR", help="folder for checkpoints and the log")
     parser.add_argument(

@@ -169,16 +169,37 @@ def model_config(config: TrainConfig) -> GlareConfig:
     return override(model, config.model_changes)
 
 
+#: the key of a training YAML that names another YAML (relative to it) whose settings it
+#: starts from: a run that differs from another in a few settings writes only those
+EXTENDS_KEY = "extends"
+
+
 def load_train_config(stage: str, override_file: str | Path | None = None) -> TrainConfig:
-    """The preset of ``stage``, changed by the YAML ``override_file`` if one is given."""
+    """The preset of ``stage``, changed by the YAML ``override_file`` if one is given (and
+    first by the file it extends, if it names one: :data:`EXTENDS_KEY`)."""
     config = preset(stage)
     if override_file is None:
         return config
-    path = Path(override_file)
+    return _with_settings_file(config, Path(override_file), ())
+
+
+def _with_settings_file(
+    config: TrainConfig, path: Path, extended_by: tuple[Path, ...]
+) -> TrainConfig:
+    if path.resolve() in extended_by:
+        raise ConfigError(f"{path}: extends itself through {EXTENDS_KEY}")
+    changes = _read_settings(path)
+    base = changes.pop(EXTENDS_KEY, None)
+    if base is not None:
+        config = _with_settings_file(config, path.parent / base, (*extended_by, path.resolve()))
+    return override(config, changes)
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
     try:
         changes = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read training settings: {error}") from None
     if not isinstance(changes, dict):
         raise ConfigError(f"{path}: expected named settings at the top level")
-    return override(config, changes)
+    return changes
