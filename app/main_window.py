@@ -81,7 +81,7 @@ STATUS_MESSAGE_MS = 8000
 #: shown when a photo opens that takes the noisy-photo path (glare_core.config.NoisyPathConfig)
 NOISY_PHOTO_MESSAGE = (
     "A very noisy, grainy or dark photo: it is cleaned by the learned denoiser before "
-    "enhancing (noise reduction 0 turns that off)."
+    "enhancing (more noise reduction smooths further, less keeps more grain, 0 turns it off)."
 )
 PANEL_WIDTH = 320
 DEFAULT_WINDOW = QSize(1400, 900)

@@ -25,7 +25,9 @@ viewing brightness exceeds the path's threshold, per pixel or as a camera's coar
 (where the config reads grain), or whose mean luma as stored is below the config's dark
 threshold (a handful of 8-bit levels), goes through the learned denoiser (in tiles
 of ``tile_size``) instead of the non-local means filter, and its result comes from the path's
-fusion decoder. Every other photo takes GLARE's path as before.
+fusion decoder; noise reduction away from the weights' own strength takes less of the
+denoiser's correction, or adds the filter after it. Every other photo takes GLARE's path as
+before.
 
 Precision: where the model's config allows it (the compact preset) and the device computes
 bfloat16 natively, the decoders after codebook retrieval run in bfloat16 channels-last
@@ -390,8 +392,26 @@ class Enhancer:
             noisy_path = self._is_noisy(image, strength, stored_luma)
         if noisy_path:
             logger.info("a noisy photo: the learned denoiser and its fusion decoder")
-            return self._learned_denoised(image), True
+            return self._path_denoised(image, strength), True
         return self._filtered(image, strength), False
+
+    def _path_denoised(self, image: np.ndarray, strength: float) -> np.ndarray:
+        """What the noisy-photo path reads at noise reduction ``strength``.
+
+        At the weights' own strength (``input.noise_reduction``), the learned denoiser's
+        output, as the path was trained. Below it, that share of the denoiser's correction
+        (more of the photo's grain and detail); above it, the non-local means filter at the
+        excess after the denoiser (flatter surfaces): the control keeps its meaning on
+        either path.
+        """
+        denoised = self._learned_denoised(image)
+        trained_strength = self.config.input.noise_reduction
+        if trained_strength <= 0 or strength == trained_strength:
+            return denoised
+        if strength < trained_strength:
+            share = np.float32(strength / trained_strength)
+            return image + share * (denoised - image)
+        return self._filtered(denoised, strength - trained_strength)
 
     def _learned_denoised(self, image: np.ndarray) -> np.ndarray:
         """``image`` through the noisy-photo path's denoiser, in tiles of ``tile_size``."""

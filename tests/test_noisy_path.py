@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from glare_core.config import GlareConfig, NoisyPathConfig, preset
-from glare_core.denoise import as_viewed, estimate_noise
+from glare_core.denoise import as_viewed, estimate_noise, grain_noise
 from glare_core.eight_bit import EIGHT_BIT_MAX, to_uint8
 from glare_core.engine import Enhancer, TilingConfig
 from glare_core.exposure import apply_gain, exposure_gain
@@ -212,3 +212,14 @@ def test_previews_take_the_path_the_full_result_takes(bundled, pairs, tmp_path) 
         prepared = bundled.prepare(small, noisy_path=noisy_path)
         expected = to_uint8(bundled.render(prepared, draft=policy.drag_draft))
         assert (np.abs(preview.astype(int) - expected).max() <= 1) == matches
+
+
+def test_noise_reduction_still_acts_on_a_photo_that_takes_the_path(bundled, photos_dir) -> None:
+    """Below the weights' own strength the result keeps more of the photo's grain, above it
+    the filter follows the denoiser and flattens more: the slider is not dead on such photos."""
+    photo = read_image(photos_dir / "893_0_.png").rgb  # a phone's grain: the path's kind
+    trained = bundled.config.input.noise_reduction
+    strengths = (trained / 2, trained, trained * 7 / 4)
+    assert all(bundled.takes_noisy_path(photo, noise_reduction=s) for s in strengths)
+    grain = [grain_noise(as_viewed(bundled.enhance(photo, noise_reduction=s))) for s in strengths]
+    assert grain[0] > 1.1 * grain[1] and grain[1] > 1.3 * grain[2], grain
