@@ -118,6 +118,32 @@ class DenoiserConfig:
 
 
 @dataclass(frozen=True)
+class PathMix:
+    """How much of the other path's result a photo's result takes (an ensemble of the two).
+
+    The two paths read a photo differently (non-local means or the learned denoiser) and
+    decode it with differently trained fusion decoders; their errors differ, and a share of
+    one in the other's result scores better than either alone (MODEL_CARD.md). Each share
+    costs a second run of the network.
+    """
+
+    #: share of the noisy-photo path's result in the result of a photo on GLARE's path
+    into_glare_path: float = 0.0
+    #: share of GLARE's path's result in the result of a photo on the noisy-photo path
+    into_noisy_path: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("into_glare_path", "into_noisy_path"):
+            share = getattr(self, name)
+            if not 0 <= share < 1:
+                raise ValueError(f"PathMix.{name} must lie in [0, 1), got {share}")
+
+    def other_share(self, noisy_path: bool) -> float:
+        """The other path's share in the result of a photo that takes ``noisy_path``."""
+        return self.into_noisy_path if noisy_path else self.into_glare_path
+
+
+@dataclass(frozen=True)
 class NoisyPathConfig:
     """A second path for photos far noisier than the training pairs (not in the paper).
 
@@ -137,6 +163,8 @@ class NoisyPathConfig:
     #: photos whose mean luma as stored (glare_core.exposure.mean_luma) is below this take the
     #: path whatever their noise; None: no such threshold
     dark_threshold: float | None = None
+    #: what of the other path's result every result takes (with noise reduction on)
+    mix: PathMix = field(default_factory=PathMix)
 
 
 @dataclass(frozen=True)
@@ -313,9 +341,17 @@ COMPACT_WELL_EXPOSED = WellExposedColour(full_effect_stops=1.0)
 #: 0.6 dB and 0.05 SSIM on eval given such grain, for 0.01 dB as captured. A photo whose mean
 #: luma as stored is under 0.0075 (about 2 of 255 levels; no train low image and no real photo
 #: is that dark, eval's at a tenth of their exposure mostly are) is mostly quantization steps,
-#: which the denoiser learnt to smooth: 0.7 dB on eval at a tenth and 0.55 dB on train
+#: which the denoiser learnt to smooth: 0.7 dB on eval at a tenth and 0.55 dB on train.
+#: The two paths err differently: a photo on GLARE's path whose result takes 30% of the
+#: noisy path's gains 0.08 dB and 0.002 SSIM on eval as captured, 0.14 dB and 0.006 SSIM
+#: given a camera's grain, and loses nothing darker; the reverse mix helps with a darker
+#: capture's noise but costs SSIM given grain, so photos on the noisy path take none
 COMPACT_NOISY_PATH = NoisyPathConfig(
-    enabled=True, noise_threshold=12.0, grain_threshold=9.0, dark_threshold=0.0075
+    enabled=True,
+    noise_threshold=12.0,
+    grain_threshold=9.0,
+    dark_threshold=0.0075,
+    mix=PathMix(into_glare_path=0.3),
 )
 
 

@@ -80,7 +80,7 @@ from glare_core.preprocess import (
     to_network_input,
     to_tensor,
 )
-from glare_core.progress import CancelToken, ProgressFn, check, report
+from glare_core.progress import CancelToken, ProgressFn, check, part_of, report
 from glare_core.resources import bundled_weights_path
 from glare_core.tiling import Box, plan_tiles
 from glare_core.weights import build_model
@@ -192,6 +192,11 @@ def render_key(temperature: float, seed: int) -> tuple[float, int]:
     return float(temperature), int(seed) if temperature > 0 else 0
 
 
+def mix(own: np.ndarray, other: np.ndarray, share: float) -> np.ndarray:
+    """``own`` with ``share`` (0 to 1) of ``other``, an array of the same shape, in it."""
+    return own + np.float32(share) * (other - own)
+
+
 def _remember(cache: OrderedDict, key: object, value: object) -> None:
     cache[key] = value
     while len(cache) > RENDER_CACHE_SIZE:
@@ -208,6 +213,9 @@ class PreparedImage:
     noisy_path: bool = False
     #: what of the photo's own colour a render keeps (glare_core.well_exposed)
     kept_colour: KeptColour | None = None
+    #: the other path's prepared work, and its share in every render (NoisyPathConfig.mix)
+    other: PreparedImage | None = None
+    other_share: float = 0.0
     #: (temperature, seed) -> (generated latent and features, fusion decoder head)
     renders: OrderedDict[tuple[float, int], tuple[Generated, torch.Tensor]] = field(
         default_factory=OrderedDict
@@ -221,7 +229,8 @@ class PreparedImage:
 
     def has_sample(self, temperature: float, seed: int) -> bool:
         """Whether a render at this temperature and seed only re-runs the fusion tail."""
-        return render_key(temperature, seed) in self.renders
+        cached = render_key(temperature, seed) in self.renders
+        return cached and (self.other is None or self.other.has_sample(temperature, seed))
 
 
 class Enhancer:
@@ -391,7 +400,6 @@ class Enhancer:
         if noisy_path is None:
             noisy_path = self._is_noisy(image, strength, stored_luma)
         if noisy_path:
-            logger.info("a noisy photo: the learned denoiser and its fusion decoder")
             return self._path_denoised(image, strength), True
         return self._filtered(image, strength), False
 
@@ -409,8 +417,7 @@ class Enhancer:
         if trained_strength <= 0 or strength == trained_strength:
             return denoised
         if strength < trained_strength:
-            share = np.float32(strength / trained_strength)
-            return image + share * (denoised - image)
+            return mix(image, denoised, strength / trained_strength)
         return self._filtered(denoised, strength - trained_strength)
 
     def _learned_denoised(self, image: np.ndarray) -> np.ndarray:
@@ -481,12 +488,14 @@ class Enhancer:
         working = self.working_size(width, height)
         gain = self._exposure_gain(image)
         stored_luma = mean_luma(image)
+        controls = Controls(strength, temperature, None)
         try:
             if working is None:
-                # passed on unnamed: _enhance_at_size frees it once padded
-                result = self._enhance_at_size(
-                    *self._network_image(self._reexposed(image, gain), denoise, stored_luma),
-                    Controls(strength, temperature, None),
+                result = self._mixed_result(
+                    self._reexposed(image, gain),
+                    denoise,
+                    stored_luma,
+                    controls,
                     seed,
                     progress,
                     cancel,
@@ -494,12 +503,8 @@ class Enhancer:
             else:
                 normalized = self._reexposed(image, gain)
                 small = resize_rgb(normalized, working)
-                small_result = self._enhance_at_size(
-                    *self._network_image(small, denoise, stored_luma),
-                    Controls(strength, temperature, None),
-                    seed,
-                    progress,
-                    cancel,
+                small_result = self._mixed_result(
+                    small, denoise, stored_luma, controls, seed, progress, cancel
                 )
                 report(progress, 1.0, "upsampling")
                 upsampling = self.config.input.upsampling
@@ -520,6 +525,54 @@ class Enhancer:
         if self.full_resolution or max_pixels is None or width * height <= max_pixels:
             return None
         return fit_pixels((width, height), max_pixels)
+
+    def _mixed_result(
+        self,
+        image: np.ndarray,
+        denoise: float,
+        stored_luma: float,
+        controls: Controls,
+        seed: int,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> np.ndarray:
+        """The network's result for the re-exposed ``image`` at its own size: its own path's,
+        with the config's share of the other path's mixed in (``noisy_path.mix``)."""
+        noisy = self._is_noisy(image, denoise, stored_luma)
+        share = self._other_path_share(noisy, denoise)
+        # each path's run takes about as long: the first half of the progress, or all of it
+        own_part = 0.5 if share else 1.0
+        # the network images are passed on unnamed: _enhance_at_size frees each once padded
+        result = self._enhance_at_size(
+            *self._network_image(image, denoise, stored_luma, noisy),
+            controls,
+            seed,
+            part_of(progress, 0.0, own_part),
+            cancel,
+        )
+        if share == 0:
+            return result
+        other = self._enhance_at_size(
+            *self._network_image(image, denoise, stored_luma, not noisy),
+            controls,
+            seed,
+            part_of(progress, own_part, 1.0),
+            cancel,
+        )
+        return mix(result, other, share)
+
+    def _other_path_share(self, noisy_path: bool, noise_reduction: float) -> float:
+        """The other path's share in the result of a photo on ``noisy_path`` (logged with the
+        photo's path): none where the path is off (no such path, noise reduction 0) or the
+        enhancer was told which to take."""
+        if noisy_path:
+            logger.info("a noisy photo: the learned denoiser and its fusion decoder")
+        if self.noisy_path is not None or self.model.noisy_path is None or noise_reduction <= 0:
+            return 0.0
+        share = self.config.noisy_path.mix.other_share(noisy_path)
+        if share:
+            logger.debug("the result takes %.0f%% of the other path's", 100 * share)
+        return share
 
     def _enhance_at_size(
         self,
@@ -652,18 +705,30 @@ class Enhancer:
         """
         denoise = self._noise_reduction(noise_reduction)
         gain = self._exposure_gain(image)
-        network_image, noisy_path = self._network_image(
-            self._reexposed(image, gain), denoise, mean_luma(image), noisy_path
-        )
+        normalized = self._reexposed(image, gain)
+        stored_luma = mean_luma(image)
+        if noisy_path is None:
+            noisy_path = self._is_noisy(normalized, denoise, stored_luma)
+        share = self._other_path_share(noisy_path, denoise)
         check(cancel)
         report(progress, 0.0, "encoding")
+        prepared = self._encoded(normalized, denoise, stored_luma, noisy_path)
+        if share:
+            check(cancel)
+            report(progress, 0.5, "encoding")
+            other = self._encoded(normalized, denoise, stored_luma, not noisy_path)
+            prepared = dataclasses.replace(prepared, other=other, other_share=share)
+        report(progress, 1.0, "encoded")
+        return dataclasses.replace(prepared, kept_colour=self._kept_colour(image, gain))
+
+    def _encoded(
+        self, normalized: np.ndarray, denoise: float, stored_luma: float, noisy_path: bool
+    ) -> PreparedImage:
+        """:meth:`prepare` of one path for the re-exposed ``normalized``."""
+        network_image, _ = self._network_image(normalized, denoise, stored_luma, noisy_path)
         padding = official_padding(*network_image.shape[:2], self.config.input.pad_multiple)
         padded = pad_image(network_image, padding)
-        condition = self.model.condition(self._network_input(padded))
-        report(progress, 1.0, "encoded")
-        return PreparedImage(
-            padding, condition, noisy_path, kept_colour=self._kept_colour(image, gain)
-        )
+        return PreparedImage(padding, self.model.condition(self._network_input(padded)), noisy_path)
 
     @torch.inference_mode()
     def render(
@@ -686,6 +751,22 @@ class Enhancer:
         check_strength(strength)
         if not 0 <= draft <= MAX_DRAFT:
             raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
+        result = self._rendered(prepared, strength, temperature, seed, draft, cancel)
+        if prepared.other is not None:
+            other = self._rendered(prepared.other, strength, temperature, seed, draft, cancel)
+            result = mix(result, other, prepared.other_share)
+        return self._with_kept_colour(result, prepared.kept_colour)
+
+    def _rendered(
+        self,
+        prepared: PreparedImage,
+        strength: float,
+        temperature: float,
+        seed: int,
+        draft: int,
+        cancel: CancelToken | None,
+    ) -> np.ndarray:
+        """:meth:`render` of one path, before any colour of the photo is kept."""
         check(cancel)
         inputs = self._tail_inputs(prepared, temperature, seed, draft)
         check(cancel)
@@ -694,8 +775,7 @@ class Enhancer:
         )
         if draft:
             output = F.interpolate(output, scale_factor=2**draft, mode="bilinear")
-        result = self._to_image(output, prepared.padding)
-        return self._with_kept_colour(result, prepared.kept_colour)
+        return self._to_image(output, prepared.padding)
 
     def _tail_inputs(
         self, prepared: PreparedImage, temperature: float, seed: int, draft: int

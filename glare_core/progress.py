@@ -46,3 +46,14 @@ def check(cancel: CancelToken | None) -> None:
     """Raise :class:`Cancelled` if ``cancel`` is set."""
     if cancel is not None:
         cancel.raise_if_cancelled()
+
+
+def part_of(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
+    """``progress`` for one part of a longer job: its fractions mapped onto [start, end]."""
+    if progress is None:
+        return None
+
+    def reported(fraction: float, stage: str) -> None:
+        report(progress, start + fraction * (end - start), stage)
+
+    return reported

@@ -12,7 +12,7 @@ whose file holds the whole path; without it the file has no such path.
 
 The network part of the file's config must be the compact preset's; the inference settings
 (``input``: exposure range, working size and noise filter; ``retrieval``; ``precision``; the
-noisy path's thresholds) are taken from the preset as it is now, so the bundled file always
+noisy path's thresholds and mix) are taken from the preset as it is now, so the bundled file always
 carries the settings the model card measured.
 """
 
@@ -76,6 +76,7 @@ def _compact_network(path: Path, expected: GlareConfig) -> torch.nn.Module:
         noise_threshold=expected.noisy_path.noise_threshold,
         grain_threshold=expected.noisy_path.grain_threshold,
         dark_threshold=expected.noisy_path.dark_threshold,
+        mix=expected.noisy_path.mix,
     )
     if dataclasses.replace(model.config, **inference) != expected:
         raise SystemExit(f"{path}: not the compact preset's network")

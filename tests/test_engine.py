@@ -166,7 +166,8 @@ def test_large_photos_run_at_the_working_size_and_come_back_full_size(pairs_dir)
 
     result = small.enhance(photo)
     reference = full.enhance(photo)
-    assert small_sizes == [(208, 304)] and full_sizes == [(416, 608)]  # padded to 16
+    # padded to 16; every run of the network (one per path the config mixes) at that size
+    assert set(small_sizes) == {(208, 304)} and set(full_sizes) == {(416, 608)}
     assert result.shape == photo.shape and result.dtype == np.float32
     # the same picture: tones and colours from the working size, detail from the photo
     assert np.abs(result - reference).mean() < 0.04

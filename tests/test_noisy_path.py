@@ -14,7 +14,7 @@ import torch
 from glare_core.config import GlareConfig, NoisyPathConfig, preset
 from glare_core.denoise import as_viewed, estimate_noise, grain_noise
 from glare_core.eight_bit import EIGHT_BIT_MAX, to_uint8
-from glare_core.engine import Enhancer, TilingConfig
+from glare_core.engine import Enhancer, TilingConfig, mix
 from glare_core.exposure import apply_gain, exposure_gain
 from glare_core.guided_upsample import resize_rgb
 from glare_core.imageio import read_image
@@ -223,3 +223,25 @@ def test_noise_reduction_still_acts_on_a_photo_that_takes_the_path(bundled, phot
     assert all(bundled.takes_noisy_path(photo, noise_reduction=s) for s in strengths)
     grain = [grain_noise(as_viewed(bundled.enhance(photo, noise_reduction=s))) for s in strengths]
     assert grain[0] > 1.1 * grain[1] and grain[1] > 1.3 * grain[2], grain
+
+
+def test_photos_on_glares_path_take_a_share_of_the_noisy_paths_result(bundled, pairs) -> None:
+    """The two paths err differently: the mix scores above GLARE's path alone, and the app's
+    interactive renders mix the same way."""
+    share = bundled.config.noisy_path.mix.into_glare_path
+    assert share > 0
+    cpu = torch.device("cpu")
+    glare_only = Enhancer(bundled.model, cpu, precision="float32", noisy_path=False)
+    path_only = Enhancer(bundled.model, cpu, precision="float32", noisy_path=True)
+    gains = []
+    for low, reference in pairs:
+        assert not bundled.takes_noisy_path(low)
+        result, own = bundled.enhance(low), glare_only.enhance(low)
+        np.testing.assert_allclose(result, mix(own, path_only.enhance(low), share), atol=1e-6)
+        gains.append(psnr(result, reference) - psnr(own, reference))
+    assert np.mean(gains) > 0.05, gains
+    np.testing.assert_allclose(bundled.render(bundled.prepare(low)), result, atol=1e-4)
+    # noise reduction 0 turns the path off, and the mix with it
+    np.testing.assert_array_equal(
+        bundled.enhance(low, noise_reduction=0), glare_only.enhance(low, noise_reduction=0)
+    )
