@@ -27,7 +27,9 @@ threshold (a handful of 8-bit levels), goes through the learned denoiser (in til
 of ``tile_size``) instead of the non-local means filter, and its result comes from the path's
 fusion decoder; noise reduction away from the weights' own strength takes less of the
 denoiser's correction, or adds the filter after it. Every other photo takes GLARE's path as
-before.
+before. Where the config mixes the paths (``noisy_path.mix``), a result also takes a share of
+the other path's result: :meth:`Enhancer.enhance` and full renders run both paths; drafts,
+which follow a slider, run the photo's own path alone.
 
 Precision: where the model's config allows it (the compact preset) and the device computes
 bfloat16 natively, the decoders after codebook retrieval run in bfloat16 channels-last
@@ -38,10 +40,11 @@ choice is float32 either way.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,9 +216,11 @@ class PreparedImage:
     noisy_path: bool = False
     #: what of the photo's own colour a render keeps (glare_core.well_exposed)
     kept_colour: KeptColour | None = None
-    #: the other path's prepared work, and its share in every render (NoisyPathConfig.mix)
-    other: PreparedImage | None = None
+    #: the other path's share in every full render (NoisyPathConfig.mix), and how to prepare
+    #: that path's work, done on the first render that needs it (drafts do not)
     other_share: float = 0.0
+    encode_other: Callable[[], PreparedImage] | None = field(default=None, repr=False)
+    _other: PreparedImage | None = field(default=None, repr=False)
     #: (temperature, seed) -> (generated latent and features, fusion decoder head)
     renders: OrderedDict[tuple[float, int], tuple[Generated, torch.Tensor]] = field(
         default_factory=OrderedDict
@@ -228,9 +233,14 @@ class PreparedImage:
         return tuple(self.condition.color_map.shape)
 
     def has_sample(self, temperature: float, seed: int) -> bool:
-        """Whether a render at this temperature and seed only re-runs the fusion tail."""
-        cached = render_key(temperature, seed) in self.renders
-        return cached and (self.other is None or self.other.has_sample(temperature, seed))
+        """Whether a draft render at this temperature and seed only re-runs the fusion tail."""
+        return render_key(temperature, seed) in self.renders
+
+    def other_path(self) -> PreparedImage | None:
+        """The other path's prepared work, where full renders mix it in."""
+        if self._other is None and self.encode_other is not None:
+            self._other = self.encode_other()
+        return self._other
 
 
 class Enhancer:
@@ -713,13 +723,18 @@ class Enhancer:
         check(cancel)
         report(progress, 0.0, "encoding")
         prepared = self._encoded(normalized, denoise, stored_luma, noisy_path)
-        if share:
-            check(cancel)
-            report(progress, 0.5, "encoding")
-            other = self._encoded(normalized, denoise, stored_luma, not noisy_path)
-            prepared = dataclasses.replace(prepared, other=other, other_share=share)
         report(progress, 1.0, "encoded")
-        return dataclasses.replace(prepared, kept_colour=self._kept_colour(image, gain))
+        encode_other = None
+        if share:
+            encode_other = functools.partial(
+                self._encoded, normalized, denoise, stored_luma, not noisy_path
+            )
+        return dataclasses.replace(
+            prepared,
+            kept_colour=self._kept_colour(image, gain),
+            other_share=share,
+            encode_other=encode_other,
+        )
 
     def _encoded(
         self, normalized: np.ndarray, denoise: float, stored_luma: float, noisy_path: bool
@@ -743,7 +758,8 @@ class Enhancer:
     ) -> np.ndarray:
         """The result for these controls at the prepared size; cheap when only strength moves.
 
-        ``draft`` > 0 runs the fusion tail ``2**draft`` times smaller (see the module doc).
+        ``draft`` > 0 runs the fusion tail ``2**draft`` times smaller, of the photo's own path
+        alone where the config mixes the two (see the module doc).
         Unlike :meth:`enhance` it takes no exposure: an interactive caller re-exposes the
         render itself (glare_core.exposure.adjust_exposure), so that moving the exposure
         alone runs no network.
@@ -752,8 +768,9 @@ class Enhancer:
         if not 0 <= draft <= MAX_DRAFT:
             raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
         result = self._rendered(prepared, strength, temperature, seed, draft, cancel)
-        if prepared.other is not None:
-            other = self._rendered(prepared.other, strength, temperature, seed, draft, cancel)
+        if prepared.other_share and not draft:
+            # a draft follows a slider at the cost of one path; full renders mix as enhance does
+            other = self._rendered(prepared.other_path(), strength, temperature, seed, 0, cancel)
             result = mix(result, other, prepared.other_share)
         return self._with_kept_colour(result, prepared.kept_colour)
 

@@ -240,7 +240,11 @@ def test_photos_on_glares_path_take_a_share_of_the_noisy_paths_result(bundled, p
         np.testing.assert_allclose(result, mix(own, path_only.enhance(low), share), atol=1e-6)
         gains.append(psnr(result, reference) - psnr(own, reference))
     assert np.mean(gains) > 0.05, gains
-    np.testing.assert_allclose(bundled.render(bundled.prepare(low)), result, atol=1e-4)
+    prepared = bundled.prepare(low)
+    np.testing.assert_allclose(bundled.render(prepared), result, atol=1e-4)
+    # a draft, following a slider, renders the photo's own path alone
+    own_draft = glare_only.render(glare_only.prepare(low), draft=1)
+    np.testing.assert_allclose(bundled.render(prepared, draft=1), own_draft, atol=1e-6)
     # noise reduction 0 turns the path off, and the mix with it
     np.testing.assert_array_equal(
         bundled.enhance(low, noise_reduction=0), glare_only.enhance(low, noise_reduction=0)
