@@ -344,7 +344,7 @@ COMPACT_WELL_EXPOSED = WellExposedColour(full_effect_stops=1.0)
 #: which the denoiser learnt to smooth: 0.7 dB on eval at a tenth and 0.55 dB on train.
 #: The two paths err differently: a photo on GLARE's path whose result takes 30% of the
 #: noisy path's gains 0.08 dB and 0.002 SSIM on eval as captured, 0.14 dB and 0.006 SSIM
-#: given a camera's grain, and loses nothing darker; the reverse mix helps with a darker
+#: given a camera's grain, and at most 0.01 dB darker; the reverse mix helps with a darker
 #: capture's noise but costs SSIM given grain, so photos on the noisy path take none
 COMPACT_NOISY_PATH = NoisyPathConfig(
     enabled=True,
