@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from glare_core.eight_bit import EIGHT_BIT_MAX, to_uint8
-from glare_core.exposure import gain_for_luma, luma, to_display, to_linear
+from glare_core.exposure import apply_gain, gain_for_luma, luma
 
 logger = logging.getLogger(__name__)
 
@@ -122,17 +122,16 @@ def grain_noise(stored: np.ndarray) -> float:
     return float(flattest / NOISE_KERNEL_SCALE * GRAIN_SCALE)
 
 
-def _brightened(image: np.ndarray) -> tuple[np.ndarray, np.float32]:
+def _brightened(image: np.ndarray) -> tuple[np.ndarray, float]:
     """``image`` re-exposed in linear light to :data:`VIEWING_LUMA`, and the gain used."""
-    gain = np.float32(gain_for_luma(image, VIEWING_LUMA))
-    return to_linear(image) * gain, gain
+    gain = gain_for_luma(image, VIEWING_LUMA)
+    return apply_gain(image, gain), gain
 
 
 def as_viewed(image: np.ndarray) -> np.ndarray:
     """``image`` (HxWx3 float) brightened to view and stored in 8 bits: what the noise
     measures read, so that they read the noise a user would see, whatever the exposure."""
-    brightened_linear, _ = _brightened(image)
-    return to_uint8(to_display(brightened_linear))
+    return to_uint8(_brightened(image)[0])
 
 
 def adapted_strength(stored: np.ndarray, strength: float, adaptation: NoiseAdaptation) -> float:
@@ -156,8 +155,7 @@ def reduce_noise(
     """
     if strength <= 0:
         return image
-    brightened_linear, gain = _brightened(image)
-    brightened = to_display(brightened_linear)
+    brightened, gain = _brightened(image)
     stored = to_uint8(brightened)
     strength = adapted_strength(stored, strength, adaptation)
     filtered = cv2.fastNlMeansDenoisingColored(
@@ -169,5 +167,6 @@ def reduce_noise(
     # noise-free photo comes back unchanged.
     round_trip = cv2.cvtColor(cv2.cvtColor(stored, cv2.COLOR_LBGR2Lab), cv2.COLOR_Lab2LBGR)
     change = (filtered.astype(np.float32) - round_trip) / np.float32(EIGHT_BIT_MAX)
-    denoised = to_display(to_linear(brightened + change) / gain)
-    return np.where(brightened_linear < 1.0, denoised, image).astype(np.float32)
+    denoised = apply_gain(brightened + change, 1.0 / gain)
+    # where brightening clipped, the photo's own value is the better one
+    return np.where(brightened < 1.0, denoised, image).astype(np.float32)
