@@ -57,4 +57,11 @@ def to_network_input(image: torch.Tensor, cfg: InputConfig) -> torch.Tensor:
     """[0, 1] image tensor -> what the conditional encoder reads."""
     if not cfg.log_input:
         return image
-    return torch.log(torch.clamp(image + cfg.log_eps, min=cfg.log_eps))
+    shifted = torch.clamp(image + cfg.log_eps, min=cfg.log_eps)
+    if shifted.device.type == "cpu":
+        # torch's threads take the log of a chunk's last few elements by another formula
+        # than the rest, and where chunks end varies from run to run: the same photo came
+        # out a level apart in one run of 16. numpy's log gives an element the same value
+        # wherever it lies.
+        return torch.from_numpy(np.log(shifted.numpy()))
+    return torch.log(shifted)
