@@ -16,14 +16,11 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 from superqt.utils import qdebounced, qthrottled
 
+from glare_core.denoise import MAX_NOISE_REDUCTION
 from glare_core.exposure import MAX_EXPOSURE_STOPS
-from glare_core.model.amb import MAX_STRENGTH, MIN_STRENGTH
+from glare_core.limits import MAX_SEED, MAX_STRENGTH, MAX_TEMPERATURE, MIN_STRENGTH
 from glare_core.session import Controls
 
-MAX_TEMPERATURE = 1.5
-#: the noise filter's strongest setting: beyond it surfaces turn flat and waxy
-MAX_NOISE_REDUCTION = 10.0
-MAX_SEED = 2**31 - 1
 #: at most one drag preview request per this many milliseconds while a slider moves
 DRAG_THROTTLE_MS = 40
 #: a typed or keyboard change settles after this quiet time
@@ -80,6 +77,8 @@ class ControlsPanel(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip("Noise seed (matters when temperature > 0)")
+        # room for the largest seed's ten digits, which a squeezed row would cut off
+        self.seed.setMinimumWidth(self.seed.sizeHint().width())
         self.new_seed = QPushButton("New seed")
         self._layout()
         self._throttled_drag = qthrottled(self._emit_dragged, timeout=DRAG_THROTTLE_MS, parent=self)
@@ -105,7 +104,7 @@ class ControlsPanel(QWidget):
         form.addRow("Temperature", self.temperature)
         form.addRow("Seed", seed_row)
         form.addRow("Noise reduction", self.noise_reduction)
-        form.addRow("Exposure", self.exposure)
+        form.addRow("Exposure (stops)", self.exposure)
         form.addRow("Photo colour", self.photo_colour)
 
     @property

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from glare_core.imageio import (
     writable_format,
     write_image,
 )
-from glare_core.progress import Cancelled, CancelToken, ProgressFn
+from glare_core.progress import EXIT_CANCELLED, Cancelled, CancelToken, ProgressFn
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 EnhanceFn = Callable[[np.ndarray, ProgressFn | None, CancelToken | None], np.ndarray]
 #: format of an input whose extension names none (an explicit file such as ``photo.dat``)
 _FALLBACK_FORMAT = "PNG"
+#: added to each result's file stem by default
+DEFAULT_SUFFIX = "_glare"
 
 
 class BatchUsageError(GlareError):
@@ -53,7 +56,7 @@ class BatchUsageError(GlareError):
 
 @dataclass
 class BatchOptions:
-    suffix: str = "_glare"  #: added to each output's file stem
+    suffix: str = DEFAULT_SUFFIX  #: added to each output's file stem
     format: str | None = None  #: output format; None keeps the input's (BMP -> PNG, HEIF -> JPEG)
     quality: int = 95  #: JPEG / WebP quality
     overwrite: bool = False  #: False skips items whose output already exists
@@ -87,7 +90,10 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing failed, else 1 (a cancel alone is not a failure)."""
+        """What ``glare enhance`` exits with: 130 when cancelled, else 1 when a file failed,
+        else 0."""
+        if self.cancelled:
+            return EXIT_CANCELLED
         return 1 if self.failed else 0
 
     def describe(self) -> str:
@@ -139,6 +145,7 @@ def plan_batch(inputs: Sequence[Path], output: Path, options: BatchOptions) -> l
     if output.exists() and not output.is_dir():
         raise BatchUsageError(f"output {output} is a file, not a folder")
     requested = _requested_format(options)
+    _check_suffix(options.suffix)
     items: list[BatchItem] = []
     for given in map(Path, inputs):
         if not given.exists() and not given.is_symlink():
@@ -146,11 +153,47 @@ def plan_batch(inputs: Sequence[Path], output: Path, options: BatchOptions) -> l
         if given.is_dir():
             for source in iter_images(given, options.recursive, exclude=[output]):
                 relative = source.relative_to(given)
-                target = output / relative.parent / _output_name(source, requested, options)
+                name = result_name(source, options.suffix, requested)
+                target = output / relative.parent / name
                 items.append(BatchItem(source, target))
         else:
-            items.append(BatchItem(given, output / _output_name(given, requested, options)))
+            items.append(BatchItem(given, output / result_name(given, options.suffix, requested)))
+    if items:
+        _check_can_write_in(output, "output")
+    if options.report_path is not None:
+        _check_report_path(Path(options.report_path))
     return _checked_plan(items, options)
+
+
+def _check_suffix(suffix: str) -> None:
+    separators = {"/", os.sep, os.altsep} - {None}
+    if any(separator in suffix for separator in separators):
+        raise BatchUsageError(f"the suffix {suffix!r} must not contain a path separator")
+
+
+def _check_can_write_in(folder: Path, what: str) -> None:
+    """A one-line :class:`BatchUsageError` now, before any photo is enhanced, unless files
+    can be created in ``folder`` (or in the nearest folder above it, when it is still to be
+    made)."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BatchUsageError(f"{what} {folder}: {existing} is a file, not a folder")
+    try:
+        # the one sure test, whatever permissions, mounts and privileges say
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise BatchUsageError(
+            f"{what} {folder}: cannot write in {existing} ({error.strerror})"
+        ) from error
+
+
+def _check_report_path(path: Path) -> None:
+    if path.is_dir():
+        raise BatchUsageError(f"report {path} is a folder; name a .json file")
+    _check_can_write_in(path.parent, "report")
 
 
 def _requested_format(options: BatchOptions) -> str | None:
@@ -163,12 +206,15 @@ def _requested_format(options: BatchOptions) -> str | None:
     return name
 
 
-def _output_name(source: Path, requested: str | None, options: BatchOptions) -> str:
+def result_name(source: Path, suffix: str, requested: str | None = None) -> str:
+    """The file name of ``source``'s result: its stem plus ``suffix``, with the extension of
+    the ``requested`` format (a canonical name, "JPEG"), else of the source's own, else of
+    the format results of that kind are saved in (BMP as PNG, HEIF as JPEG)."""
     source_format = format_from_extension(source)
     output_format = requested or writable_format(source_format or _FALLBACK_FORMAT)
     keeps_extension = source_format == output_format
     extension = source.suffix if keeps_extension else extension_for(output_format)
-    return f"{source.stem}{options.suffix}{extension}"
+    return f"{source.stem}{suffix}{extension}"
 
 
 def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchItem]:
@@ -307,9 +353,10 @@ def _one_line(text: str) -> str:
 
 
 def _log_summary(summary: BatchSummary) -> None:
+    # at info level: the command line and the app show the failures themselves
     logger.info("batch: %s", summary.describe())
     for source, reason in summary.failed:
-        logger.warning("failed %s: %s", source.name, reason)
+        logger.info("failed %s: %s", source.name, reason)
 
 
 @dataclass

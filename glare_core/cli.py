@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from glare_core import __version__
 from glare_core.config import PRECISIONS
+from glare_core.denoise import MAX_NOISE_REDUCTION
 from glare_core.errors import GlareError
 from glare_core.exposure import MAX_EXPOSURE_STOPS
+from glare_core.limits import MAX_SEED, MAX_STRENGTH, MAX_TEMPERATURE, MIN_STRENGTH
 from glare_core.log import setup_logging
-from glare_core.progress import Cancelled, CancelToken
+from glare_core.progress import EXIT_CANCELLED, Cancelled, CancelToken
 from glare_core.train import cli as train_cli
 
 if TYPE_CHECKING:
@@ -42,10 +44,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_CANNOT_RUN = 2  # argparse uses 2 for usage errors; bad paths, weights and devices join them
-EXIT_CANCELLED = 130  # what shells report for a command stopped by Ctrl-C
 
 FORMATS = ("png", "jpeg", "tiff", "webp")
-STRENGTH_RANGE = (0.0, 2.0)
 QUALITY_RANGE = (1, 100)
 DARKEN_RANGE = (0.01, 1.0)
 PAIRS_LOW, PAIRS_HIGH = "low", "high"
@@ -56,7 +56,7 @@ exit status:
   0    every input was done (or skipped because its result exists)
   1    some inputs failed; they are listed on stderr
   2    the command could not run: bad arguments, paths, weights, config or device
-  130  cancelled with Ctrl-C"""
+  130  cancelled with Ctrl-C or a termination signal (SIGTERM)"""
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -82,14 +82,19 @@ def _ranged(kind: Callable[[str], float], low: float, high: float) -> Callable[[
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is outside {low:g} to {high:g}")
+            raise argparse.ArgumentTypeError(f"{text} is outside {_plain(low)} to {_plain(high)}")
         return value
 
     return parse
 
 
+def _plain(bound: float) -> str:
+    """A bound as written: ``2`` for 2.0, every digit of an integer."""
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
 _positive_int = _ranged(int, 1, math.inf)
-_non_negative_float = _ranged(float, 0.0, math.inf)
+_non_negative_float = _ranged(float, 0.0, sys.float_info.max)  # finite: "inf" is refused
 
 
 # ---------------------------------------------------------------- shared options
@@ -131,7 +136,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--tile",
         type=_positive_int,
         metavar="N",
-        help="process large images in N x N pixel tiles to save memory (default: automatic)",
+        help="process large images in N x N pixel tiles to save memory (default: automatic); "
+        "tiles share image-wide statistics measured on a copy scaled down to one tile, so "
+        "small tiles move the result a little",
     )
     group.add_argument(
         "--threads",
@@ -156,12 +163,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--noise-reduction",
-        type=_non_negative_float,
+        type=_ranged(float, 0.0, MAX_NOISE_REDUCTION),
         metavar="H",
         help="strength of the noise filter on the photo before the network, in 8-bit levels "
-        "of the brightened photo: 0 turns it off, 3 is barely visible, 10 paints surfaces "
-        "flat; the bundled weights scale it up on photos noisier than usual (default: read "
-        "from the weights)",
+        f"of the brightened photo: 0 turns it off, 3 is barely visible, {MAX_NOISE_REDUCTION:g} "
+        "paints surfaces flat; the bundled weights scale it up on photos noisier than usual "
+        "(default: read from the weights)",
     )
 
 
@@ -189,7 +196,7 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
     look = parser.add_argument_group("look")
     look.add_argument(
         "--strength",
-        type=_ranged(float, *STRENGTH_RANGE),
+        type=_ranged(float, MIN_STRENGTH, MAX_STRENGTH),
         default=1.0,
         metavar="S",
         help="from 0 (only the clean, generated detail) through 1 (as trained, the default) "
@@ -197,14 +204,15 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     look.add_argument(
         "--temperature",
-        type=_non_negative_float,
+        type=_ranged(float, 0.0, MAX_TEMPERATURE),
         default=0.0,
         metavar="T",
-        help="randomness of the generated detail; 0 (default) is deterministic",
+        help=f"randomness of the generated detail, 0 to {MAX_TEMPERATURE:g}; 0 (default) is "
+        "deterministic",
     )
     look.add_argument(
         "--seed",
-        type=int,
+        type=_ranged(int, 0, MAX_SEED),
         default=0,
         metavar="N",
         help="random seed; the same seed and temperature give the same picture (default: 0)",
@@ -281,24 +289,31 @@ def _load_enhancer(args: argparse.Namespace) -> Enhancer:
     )
 
 
+#: signals that stop a batch cleanly: Ctrl-C, and what ``kill`` and service managers send
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
-def _cancel_on_ctrl_c() -> Iterator[CancelToken]:
-    """The first Ctrl-C asks the work to stop at the next tile; a second one stops at once."""
+def _cancel_on_stop_signals() -> Iterator[CancelToken]:
+    """The first Ctrl-C (or SIGTERM) asks the work to stop at the next tile, so that results
+    already written stay complete and the report is written; a second one stops at once."""
     token = CancelToken()
     if threading.current_thread() is not threading.main_thread():
         yield token  # signal handlers can only be installed from the main thread
         return
 
-    def on_interrupt(signum: int, frame: object) -> None:
+    def on_stop(signum: int, frame: object) -> None:
         token.cancel()
         print("glare: stopping after the current tile (Ctrl-C again to quit now)", file=sys.stderr)
-        signal.signal(signal.SIGINT, previous)
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {stop_signal: signal.signal(stop_signal, on_stop) for stop_signal in STOP_SIGNALS}
     try:
         yield token
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
 
 
 def _progress_bar(total: int, unit: str) -> Any:
@@ -334,10 +349,24 @@ def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
 
     if not _names_one_result_file(inputs, output):
         return plan_batch(inputs, output, options)
+    _check_result_file_name(output, options.format)
     planned = plan_batch(inputs, output.parent, options)  # checks the input as for a folder
     if output.resolve() == inputs[0].resolve():
         raise GlareError(f"output would replace the input photo {inputs[0]}")
     return [BatchItem(item.source, output) for item in planned]
+
+
+def _check_result_file_name(output: Path, requested_format: str | None) -> None:
+    """A GlareError unless the result file ``output`` names a format that is written, and
+    the one ``--format`` asks for, if any."""
+    from glare_core.imageio import WRITE_FORMATS, format_from_extension, normalize_format
+
+    named = format_from_extension(output)
+    if named not in WRITE_FORMATS:
+        choices = ", ".join(WRITE_FORMATS)
+        raise GlareError(f"cannot write {named} files ({output.name}); choose one of {choices}")
+    if requested_format is not None and normalize_format(requested_format) != named:
+        raise GlareError(f"--format {requested_format} does not match the result's name {output}")
 
 
 def _add_photo_colour(group: argparse._ArgumentGroup) -> None:
@@ -376,13 +405,13 @@ def _run_enhance(args: argparse.Namespace) -> int:
             cancel=cancel,
         )
 
-    with _cancel_on_ctrl_c() as cancel, logging_redirect_tqdm():
+    with _cancel_on_stop_signals() as cancel, logging_redirect_tqdm():
         with _progress_bar(len(items), "image") as bar:
             summary = run_batch(
                 items, enhance, options, progress=_batch_progress(bar), cancel=cancel
             )
     _print_batch_summary(summary, args.output)
-    return EXIT_CANCELLED if summary.cancelled else summary.exit_code
+    return summary.exit_code
 
 
 def _print_batch_summary(summary: BatchSummary, output: Path) -> None:
@@ -501,10 +530,13 @@ def _score_folders(pred_dir: Path, ref_dir: Path) -> list[tuple[str, PairScores]
     from glare_core.imageio import read_image
     from glare_core.metrics import score_pair
 
-    return [
-        (name, score_pair(read_image(pred).rgb, read_image(ref).rgb))
-        for name, pred, ref in _matching_pairs(pred_dir, ref_dir)
-    ]
+    rows = []
+    for name, pred, ref in _matching_pairs(pred_dir, ref_dir):
+        try:
+            rows.append((name, score_pair(read_image(pred).rgb, read_image(ref).rgb)))
+        except GlareError as error:  # a mean over some pairs would pass for the whole set's
+            raise GlareError(f"{pred}: {error}") from error
+    return rows
 
 
 def _darker_capture(low: np.ndarray, args: argparse.Namespace, rng: Generator) -> np.ndarray:
@@ -525,7 +557,7 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
     pairs = _matching_pairs(args.pairs / PAIRS_LOW, args.pairs / PAIRS_HIGH)
     enhancer = _load_enhancer(args)
     rows = []
-    with _cancel_on_ctrl_c() as cancel, _progress_bar(len(pairs), "pair") as bar:
+    with _cancel_on_stop_signals() as cancel, _progress_bar(len(pairs), "pair") as bar:
         for index, (name, low_path, high_path) in enumerate(pairs):
             bar.set_postfix_str(name)
             low = _darker_capture(read_image(low_path).rgb, args, np.random.default_rng(index))

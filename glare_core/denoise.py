@@ -35,6 +35,8 @@ from glare_core.exposure import apply_gain, gain_for_luma, luma
 
 logger = logging.getLogger(__name__)
 
+#: the filter's strongest setting: beyond it surfaces turn flat and waxy
+MAX_NOISE_REDUCTION = 10.0
 #: mean luma (sRGB) the photo is brought to for filtering: a normally exposed picture
 VIEWING_LUMA = 0.4
 #: side of the patches non-local means compares (OpenCV's default is 7; 5 looks the same on
@@ -77,9 +79,9 @@ class NoiseAdaptation:
 
 
 def check_noise_reduction(strength: float) -> float:
-    """``strength``, or a ValueError when it is negative."""
-    if strength < 0:
-        raise ValueError(f"noise reduction must be 0 or more, not {strength}")
+    """``strength``, or a ValueError outside [0, :data:`MAX_NOISE_REDUCTION`] (NaN included)."""
+    if not 0.0 <= strength <= MAX_NOISE_REDUCTION:
+        raise ValueError(f"noise reduction must lie in [0, {MAX_NOISE_REDUCTION}], got {strength}")
     return strength
 
 

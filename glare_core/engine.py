@@ -69,9 +69,9 @@ from glare_core.exposure import (
     mean_luma,
 )
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
+from glare_core.limits import TRAINED_STRENGTH, check_seed, check_strength, check_temperature
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
-from glare_core.model.amb import TRAINED_STRENGTH, check_strength
 from glare_core.model.cond_encoder import Condition
 from glare_core.model.glare import Generated, GlareNet
 from glare_core.model.precision import REDUCED_DTYPE, native_reduced_precision
@@ -490,6 +490,8 @@ class Enhancer:
         (glare_core/well_exposed.py).
         """
         check_strength(strength)
+        check_temperature(temperature)
+        check_seed(seed)
         check_exposure_stops(exposure)
         check_photo_colour(photo_colour)
         denoise = self._noise_reduction(noise_reduction)
@@ -765,6 +767,8 @@ class Enhancer:
         alone runs no network.
         """
         check_strength(strength)
+        check_temperature(temperature)
+        check_seed(seed)
         if not 0 <= draft <= MAX_DRAFT:
             raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
         result = self._rendered(prepared, strength, temperature, seed, draft, cancel)

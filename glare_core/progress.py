@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 #: Called with a fraction in [0, 1] and a short human-readable stage label.
 ProgressFn = Callable[[float, str], None]
+#: the exit code of a command that stopped because it was cancelled (what shells report for
+#: Ctrl-C)
+EXIT_CANCELLED = 130
 
 
 class Cancelled(Exception):

@@ -36,7 +36,7 @@ from glare_core.errors import ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
-from glare_core.model.amb import TRAINED_STRENGTH
+from glare_core.limits import MAX_SEED, TRAINED_STRENGTH
 from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
@@ -98,7 +98,9 @@ def variant_controls(base: Controls, axis: VariantAxis, count: int) -> list[Cont
     """``count`` controls around ``base`` that differ along ``axis``."""
     if axis is VariantAxis.SEED:
         temperature = base.temperature or DEFAULT_VARIANT_TEMPERATURE
-        return [replace(base, temperature=temperature, seed=base.seed + i) for i in range(count)]
+        # the seeds after the current one, wrapping round past the largest
+        seeds = [(base.seed + i) % (MAX_SEED + 1) for i in range(count)]
+        return [replace(base, temperature=temperature, seed=seed) for seed in seeds]
     steps = np.linspace(0.0, MAX_VARIANT_TEMPERATURE, count)
     return [replace(base, temperature=round(float(t), 3)) for t in steps]
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from glare_core import batch
 from glare_core.atomic import is_partial_name
 from glare_core.batch import (
     BatchOptions,
@@ -24,7 +25,7 @@ from glare_core.batch import (
     run_batch,
 )
 from glare_core.imageio import read_image
-from glare_core.progress import CancelToken, ProgressFn, check, report
+from glare_core.progress import EXIT_CANCELLED, CancelToken, ProgressFn, check, report
 
 RUNNING_AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 GAMMA = 0.5
@@ -284,8 +285,19 @@ def test_output_parent_that_is_a_file_fails_those_items_only(album: Path, tmp_pa
     assert partials(out) == []
 
 
-def test_read_only_output_folder(album: Path, read_only_folder: Path) -> None:
+def test_read_only_output_folder_is_refused_before_any_work(
+    album: Path, read_only_folder: Path
+) -> None:
+    with pytest.raises(BatchUsageError, match="Permission denied|Operation not permitted"):
+        plan_batch([album / "beach.png"], read_only_folder / "results", BatchOptions())
+    assert list(read_only_folder.iterdir()) == []
+
+
+def test_a_folder_locked_after_planning_fails_per_file(
+    album: Path, read_only_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = (album / "beach.png").read_bytes()
+    monkeypatch.setattr(batch, "_check_can_write_in", lambda folder, what: None)
     summary = run([album / "beach.png"], read_only_folder)
     assert len(summary.failed) == 1
     assert re.search("Permission denied|Operation not permitted", summary.failed[0][1])
@@ -352,7 +364,7 @@ def test_cancel_leaves_complete_outputs_only(
     summary = run_batch(
         items, brighten, options, progress=cancel_when(token, index, fraction), cancel=token
     )
-    assert summary.cancelled and summary.exit_code == 0
+    assert summary.cancelled and summary.exit_code == EXIT_CANCELLED
     assert summary.outputs == [item.target for item in items[:done]]
     assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(summary.outputs)
     assert partials(out) == [] and fingerprints(album) == before
@@ -380,11 +392,23 @@ def test_batch_with_the_real_network(tmp_path: Path) -> None:
     assert result.rgb.shape == (48, 64, 3) and np.isfinite(result.rgb).all()
 
 
-def test_report_that_cannot_be_written_counts_as_a_failure(album: Path, tmp_path: Path) -> None:
+def test_a_report_that_cannot_be_written_is_refused_before_any_work(
+    album: Path, tmp_path: Path
+) -> None:
     (tmp_path / "reports").write_text("a file where the report folder should go")
-    summary = run(
-        [album / "beach.png"], tmp_path / "out", report_path=tmp_path / "reports" / "r.json"
-    )
+    options = BatchOptions(report_path=tmp_path / "reports" / "r.json")
+    with pytest.raises(BatchUsageError, match="reports is a file, not a folder"):
+        plan_batch([album / "beach.png"], tmp_path / "out", options)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_report_that_fails_after_the_photos_counts_as_a_failure(
+    album: Path, tmp_path: Path
+) -> None:
+    options = BatchOptions(report_path=tmp_path / "reports" / "r.json")
+    items = plan_batch([album / "beach.png"], tmp_path / "out", options)
+    (tmp_path / "reports").write_text("a file where the report folder should go, since planning")
+    summary = run_batch(items, brighten, options)
     assert len(summary.done) == 1 and summary.exit_code == 1
     assert "cannot write the report" in summary.failed[0][1]
 

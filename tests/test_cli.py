@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ from glare_core.imageio import read_image
 from glare_core.progress import CancelToken
 
 CROP = (slice(100, 164), slice(200, 296))  # a 96x64 window of a 600x400 pair: fast, still real
+#: generous time for a fresh process to load a model and write its first result
+STARTUP_SECONDS = 120
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -119,10 +122,13 @@ def test_a_command_is_required(capsys) -> None:
     ("option", "value", "message"),
     [
         ("--strength", "2.5", "outside 0 to 2"),
-        ("--temperature", "-1", "outside 0 to inf"),
+        ("--temperature", "-1", "outside 0 to 2"),
+        ("--temperature", "inf", "outside 0 to 2"),
+        ("--seed", "-1", "outside 0 to 2147483647"),
         ("--quality", "0", "outside 1 to 100"),
         ("--tile", "many", "'many' is not a int"),
-        ("--noise-reduction", "-1", "outside 0 to inf"),
+        ("--noise-reduction", "-1", "outside 0 to 10"),
+        ("--noise-reduction", "11", "outside 0 to 10"),
         ("--exposure", "3", "outside -2 to 2"),
         ("--photo-colour", "1.5", "outside 0 to 1"),
     ],
@@ -165,6 +171,33 @@ def test_an_output_file_may_not_be_its_own_input(capsys, small_pairs) -> None:
     assert code == EXIT_CANNOT_RUN
     assert err.startswith("glare: error: output would replace the input photo")
     assert photo.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("output_in", "options", "message"),
+    [
+        ("out", ["--suffix", "/../escaped"], "must not contain a path separator"),
+        ("photo.png/out", [], "is a file, not a folder"),
+        ("result.bmp", [], "cannot write BMP files"),
+        ("result.tif", ["--format", "png"], "--format png does not match"),
+        ("out", ["--report", "."], "is a folder; name a .json file"),
+        ("out", ["--report", "photo.png/report.json"], "is a file, not a folder"),
+    ],
+    ids=["suffix-with-a-path", "folder-under-a-file", "unwritable-format", "format-clash",
+         "report-is-a-folder", "report-under-a-file"],
+)  # fmt: skip
+def test_bad_output_paths_fail_in_one_line_before_any_work(
+    capsys, tmp_path, small_pairs, monkeypatch, output_in, options, message
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "photo.png").write_bytes((small_pairs / "low" / "4.png").read_bytes())
+    code, _, err = _run(capsys, "enhance", "photo.png", "-o", output_in, *options)
+    assert code == EXIT_CANNOT_RUN  # before the model loads: no weights were named
+    assert err.startswith("glare: error: ") and err.count("\n") == 1
+    assert message in err
+    assert sorted(path.name for path in work.iterdir()) == ["photo.png"]
 
 
 def test_unreadable_weights_are_one_line(capsys, tmp_path, photos_dir) -> None:
@@ -269,21 +302,54 @@ def test_a_cancelled_batch_exits_130(capsys, tmp_path, small_pairs, model_option
         token.cancel()
         yield token
 
-    monkeypatch.setattr(cli, "_cancel_on_ctrl_c", cli.contextmanager(already_cancelled))
-    code, stdout, _ = _run(capsys, "enhance", small_pairs / "low", "-o", tmp_path, *model_options)
+    monkeypatch.setattr(cli, "_cancel_on_stop_signals", cli.contextmanager(already_cancelled))
+    report = tmp_path / "report.json"
+    code, stdout, _ = _run(
+        capsys, "enhance", small_pairs / "low", "-o", tmp_path, "--report", report, *model_options
+    )
     assert code == EXIT_CANCELLED
     assert "cancelled" in stdout
     assert not list(tmp_path.glob("*_glare.png"))
+    saved = json.loads(report.read_text())
+    assert saved["cancelled"] and saved["exit_code"] == EXIT_CANCELLED  # as the process ends
 
 
-def test_ctrl_c_sets_the_cancel_token_instead_of_raising() -> None:
-    before = signal.getsignal(signal.SIGINT)
-    with cli._cancel_on_ctrl_c() as token:
-        os.kill(os.getpid(), signal.SIGINT)
+@pytest.mark.parametrize("stop_signal", cli.STOP_SIGNALS)
+def test_ctrl_c_and_sigterm_set_the_cancel_token_instead_of_raising(stop_signal) -> None:
+    before = {each: signal.getsignal(each) for each in cli.STOP_SIGNALS}
+    with cli._cancel_on_stop_signals() as token:
+        os.kill(os.getpid(), stop_signal)
         assert token.cancelled
-        # a second Ctrl-C quits at once
-        assert signal.getsignal(signal.SIGINT) is before
-    assert signal.getsignal(signal.SIGINT) is before
+        # a second one quits at once
+        assert {each: signal.getsignal(each) for each in cli.STOP_SIGNALS} == before
+    assert {each: signal.getsignal(each) for each in cli.STOP_SIGNALS} == before
+
+
+def test_sigterm_stops_a_batch_cleanly_with_complete_files_and_a_report(
+    tmp_path, small_pairs, model_options
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(40):  # more than the batch can do before the signal arrives
+        (inputs / f"{index}.png").write_bytes((small_pairs / "low" / "4.png").read_bytes())
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    command = [sys.executable, "-m", "glare_core", "enhance", str(inputs), "-o", str(out)]
+    process = subprocess.Popen(
+        [*command, "--report", str(report), *model_options], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while process.poll() is None and time.monotonic() < deadline and not any(out.glob("*.png")):
+        time.sleep(0.05)  # until the model is loaded and the first result written
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+
+    assert process.returncode == EXIT_CANCELLED, err
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 40
+    assert all(not path.name.startswith(".") for path in written)  # no partial files
+    assert all(read_image(path).rgb.shape == (64, 96, 3) for path in written)
+    saved = json.loads(report.read_text())
+    assert saved["cancelled"] and len(saved["done"]) == len(written)
 
 
 # ---------------------------------------------------------------- eval

@@ -49,6 +49,24 @@ def test_strength_ends_differ_and_one_is_the_trained_model(compact, photo) -> No
     assert np.abs(compact.render(prepared, 1.2) - trained).mean() > 0
 
 
+@pytest.mark.parametrize(
+    ("controls", "message"),
+    [
+        ({"temperature": float("inf")}, "temperature"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"temperature": -0.5}, "temperature"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**31}, "seed"),
+        ({"strength": 2.5}, "strength"),
+    ],
+)
+def test_controls_outside_their_range_are_refused(compact, photo, controls, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        compact.enhance(photo, **controls)
+    with pytest.raises(ValueError, match=message):
+        compact.render(compact.prepare(photo), **controls)
+
+
 def test_a_draft_render_is_a_soft_version_of_the_full_one(photo) -> None:
     bundled = Enhancer.load(device="cpu")  # trained features: random ones have no scale
     prepared = bundled.prepare(photo)

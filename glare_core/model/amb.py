@@ -15,15 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MIN_STRENGTH = 0.0
-TRAINED_STRENGTH = 1.0
-MAX_STRENGTH = 2.0
-
-
-def check_strength(strength: float) -> float:
-    if not MIN_STRENGTH <= strength <= MAX_STRENGTH:
-        raise ValueError(f"strength must lie in [{MIN_STRENGTH}, {MAX_STRENGTH}], got {strength}")
-    return float(strength)
+from glare_core.limits import TRAINED_STRENGTH, check_strength
 
 
 def strength_to_mix(trained_mix: torch.Tensor, strength: float) -> torch.Tensor:

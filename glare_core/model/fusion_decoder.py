@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from glare_core.config import FusionDecoderConfig
-from glare_core.model.amb import TRAINED_STRENGTH, AdaptiveMixUp
+from glare_core.limits import TRAINED_STRENGTH
+from glare_core.model.amb import AdaptiveMixUp
 from glare_core.model.autoencoder import MidBlock, build_decoder_levels
 from glare_core.model.blocks import GroupNorm, swish
 from glare_core.model.deform_conv import ModulatedDeformConv2d

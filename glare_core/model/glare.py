@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from glare_core.config import GlareConfig
-from glare_core.model.amb import TRAINED_STRENGTH
+from glare_core.limits import TRAINED_STRENGTH
 from glare_core.model.cond_encoder import CondEncoder, Condition
 from glare_core.model.denoiser import Denoiser
 from glare_core.model.flow import LatentFlow

@@ -1,0 +1,38 @@
+"""The ranges of the network's controls (strength, temperature, seed) and their checks.
+
+Torch-free, so that the command line checks its arguments before it loads a model, and the
+app's controls span exactly what the library accepts. The other controls' ranges live with
+what they control: exposure in :mod:`glare_core.exposure`, noise reduction in
+:mod:`glare_core.denoise`, photo colour in :mod:`glare_core.photo_colour`.
+"""
+
+from __future__ import annotations
+
+#: the Adaptive Mix-up Blocks' mix: 0 the generated features alone, 1 as trained, 2 the
+#: photo's own features alone (glare_core/model/amb.py)
+MIN_STRENGTH = 0.0
+TRAINED_STRENGTH = 1.0
+MAX_STRENGTH = 2.0
+#: the flow's base is N(0, I): T = 1 samples it as trained, and far beyond it the flow's
+#: inverse is asked for latents it never saw
+MAX_TEMPERATURE = 2.0
+#: seeds of the sampling noise (torch's generator takes 64 bits; 31 fit every UI's spin box)
+MAX_SEED = 2**31 - 1
+
+
+def _checked(name: str, value: float, low: float, high: float) -> float:
+    if not low <= value <= high:  # NaN fails too
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}], got {value}")
+    return value
+
+
+def check_strength(strength: float) -> float:
+    return float(_checked("strength", strength, MIN_STRENGTH, MAX_STRENGTH))
+
+
+def check_temperature(temperature: float) -> float:
+    return float(_checked("temperature", temperature, 0.0, MAX_TEMPERATURE))
+
+
+def check_seed(seed: int) -> int:
+    return int(_checked("seed", seed, 0, MAX_SEED))
