@@ -155,12 +155,17 @@ class CompareView(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
         after = self._after if self._after is not None else self._before
-        if self.mode is CompareMode.SIDE_BY_SIDE:
-            self._paint_side_by_side(painter, after)
-        elif self.mode is CompareMode.TOGGLE:
+        if self.mode is CompareMode.TOGGLE:
             self._paint_toggle(painter, after)
+            return
+        # held (the window's "hold to see the original" button): the original where the
+        # result would be, so the whole view shows it in every mode
+        held = self._showing_original
+        after, after_label = (self._before, "Before") if held else (after, "After")
+        if self.mode is CompareMode.SIDE_BY_SIDE:
+            self._paint_side_by_side(painter, after, after_label)
         else:
-            self._paint_split(painter, after)
+            self._paint_split(painter, after, after_label)
 
     def _draw(
         self, painter: QPainter, pixmap: QPixmap, viewport: QRectF, clip: QRectF | None = None
@@ -180,7 +185,7 @@ class CompareView(QWidget):
         painter.setPen(LABEL_COLOR)
         painter.drawText(box, flags, text)
 
-    def _paint_split(self, painter: QPainter, after: QPixmap) -> None:
+    def _paint_split(self, painter: QPainter, after: QPixmap, after_label: str) -> None:
         viewport = self._viewports()[0]
         divider_x = self._divider_x()
         self._draw(painter, after, viewport)
@@ -194,7 +199,7 @@ class CompareView(QWidget):
         painter.setBrush(DIVIDER_COLOR)
         painter.drawEllipse(QPointF(divider_x, viewport.center().y()), HANDLE_RADIUS, HANDLE_RADIUS)
         self._label(painter, "Before", viewport, right=False)
-        self._label(painter, "After", viewport, right=True)
+        self._label(painter, after_label, viewport, right=True)
 
     def _paint_toggle(self, painter: QPainter, after: QPixmap) -> None:
         viewport = self._viewports()[0]
@@ -203,12 +208,12 @@ class CompareView(QWidget):
         text = "Before" if original else "After (hold the mouse button for the original)"
         self._label(painter, text, viewport, right=False)
 
-    def _paint_side_by_side(self, painter: QPainter, after: QPixmap) -> None:
+    def _paint_side_by_side(self, painter: QPainter, after: QPixmap, after_label: str) -> None:
         left, right = self._viewports()
         self._draw(painter, self._before, left)
         self._draw(painter, after, right)
         self._label(painter, "Before", left, right=False)
-        self._label(painter, "After", right, right=False)
+        self._label(painter, after_label, right, right=False)
 
     def _divider_x(self) -> float:
         return self.rect().left() + self._split * self.rect().width()

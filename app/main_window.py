@@ -35,8 +35,9 @@ from app.dialogs import SettingsDialog, VariantsDialog
 from app.images import pixmap_from_rgb8
 from app.settings import Settings, save_settings
 from app.worker import Worker
+from glare_core.batch import DEFAULT_SUFFIX, result_name
 from glare_core.engine import Enhancer
-from glare_core.imageio import FORMAT_EXTENSIONS, SUPPORTED_EXTENSIONS
+from glare_core.imageio import SUPPORTED_EXTENSIONS, normalize_format
 from glare_core.progress import CancelToken, ProgressFn
 from glare_core.resources import sample_photo_path
 from glare_core.session import (
@@ -63,6 +64,16 @@ MODEL, OPEN, DRAG, SCREEN, FULL, VARIANTS, SAVE = (
     "variants",
     "save",
 )
+#: what the status bar calls each kind
+KIND_NAMES = {
+    MODEL: "Loading the model",
+    OPEN: "Opening",
+    DRAG: "Preview",
+    SCREEN: "Preview",
+    FULL: "Full size",
+    VARIANTS: "Variants",
+    SAVE: "Export",
+}
 RENDERS = (DRAG, SCREEN, FULL, VARIANTS)
 SUPERSEDES = {
     MODEL: (OPEN, *RENDERS),
@@ -80,8 +91,8 @@ PROGRESS_STEPS = 1000
 STATUS_MESSAGE_MS = 8000
 #: shown when a photo opens that takes the noisy-photo path (glare_core.config.NoisyPathConfig)
 NOISY_PHOTO_MESSAGE = (
-    "A very noisy, grainy or dark photo: it is cleaned by the learned denoiser before "
-    "enhancing (more noise reduction smooths further, less keeps more grain, 0 turns it off)."
+    "Noisy, grainy or very dark photo: the learned denoiser cleans it first "
+    "(more noise reduction smooths, less keeps grain, 0 turns it off)"
 )
 PANEL_WIDTH = 320
 DEFAULT_WINDOW = QSize(1400, 900)
@@ -99,7 +110,6 @@ EXPORT_FILTERS = {
     "tiff": "TIFF (*.tif *.tiff)",
     "webp": "WebP (*.webp)",
 }
-OUTPUT_SUFFIX = "_glare"
 
 
 class MainWindow(QMainWindow):
@@ -390,9 +400,9 @@ class MainWindow(QMainWindow):
     def suggested_export_path(self) -> Path:
         source = self.photo.path if self.photo and self.photo.path else Path("photo.png")
         chosen = self.settings.default_format
-        extension = source.suffix if chosen == "same" else FORMAT_EXTENSIONS[chosen.upper()][0]
+        requested = None if chosen == "same" else normalize_format(chosen)
         folder = Path(self.settings.last_save_dir or source.parent)
-        return folder / f"{source.stem}{OUTPUT_SUFFIX}{extension}"
+        return folder / result_name(source, DEFAULT_SUFFIX, requested)
 
     def choose_export(self) -> None:
         if not self._ready():
@@ -477,12 +487,12 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
         self.progress.setValue(0)
-        self.progress.setFormat(text or "%p%")
+        self.progress.setFormat(f"{text} %p%" if text else "%p%")
 
     def _on_started(self, kind: str, generation: int) -> None:
         if kind in LONG_KINDS:
             self._long_running = (kind, generation)
-            self._set_busy(True, kind)
+            self._set_busy(True, KIND_NAMES[kind])
             self.cancel_button.setEnabled(kind in CANCELLABLE)
 
     @property
@@ -503,7 +513,7 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, kind: str, generation: int) -> None:
         if self._user_cancelled:  # work superseded by newer requests is not news
             self._user_cancelled = False
-            self.statusBar().showMessage(f"Cancelled ({kind})", STATUS_MESSAGE_MS)
+            self.statusBar().showMessage(f"Cancelled: {KIND_NAMES[kind]}", STATUS_MESSAGE_MS)
         self.cancelled.emit(kind)
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:
@@ -513,6 +523,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Preview failed: {message}", STATUS_MESSAGE_MS)
             self.last_error = message
         else:
+            self.statusBar().clearMessage()  # "Opening …" is over: the dialog says why
             self._show_error(message, offer_weights=kind == MODEL)
         if kind == MODEL:
             self.device_label.setText("Model: none")
@@ -562,6 +573,7 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()  # "Opening …" is done
         width, height = photo.size
         self.file_label.setText(photo.path.name if photo.path else "untitled")
+        self.time_label.clear()  # the last photo's render time
         self.size_label.setText(f"{width}×{height} px, {photo.bit_depth}-bit")
         self.compare.set_photo(pixmap_from_rgb8(photo.original), QSize(width, height))
         if photo.path is not None:
@@ -582,7 +594,7 @@ class MainWindow(QMainWindow):
         rgb, seconds = value
         self._shown_generation = generation
         self.compare.set_after(pixmap_from_rgb8(rgb))
-        self.time_label.setText(f"{kind}: {seconds * 1000:.0f} ms")
+        self.time_label.setText(f"{KIND_NAMES[kind]}: {seconds * 1000:.0f} ms")
         self.shown.emit(kind)
 
     def _variants_ready(self, variants: list[tuple[Controls, np.ndarray]]) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtCore import QPointF, QSize, Qt
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
-from app.main_window import FULL, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
+from app.main_window import FULL, KIND_NAMES, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
 from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, TilingConfig
@@ -94,7 +94,7 @@ def test_open_shows_full_result_from_the_worker(qtbot, window: MainWindow, photo
     assert window.file_label.text() == "dark.png"
     assert "64×48" in window.size_label.text()
     assert window.device_label.text() == "Device: CPU"
-    assert window.time_label.text().startswith("full:")
+    assert window.time_label.text().startswith(f"{KIND_NAMES[FULL]}:")
     original = rgb8_from_qimage(window.compare._before.toImage())
     assert np.abs(result.astype(int) - original.astype(int)).mean() > 1
 
@@ -231,6 +231,7 @@ def test_bad_file_shows_an_error_and_the_app_stays_usable(
         window.open_photo(broken)
     assert "broken.jpg" in window.last_error
     assert window.error_box is not None and window.error_box.isVisible()
+    assert "Opening" not in window.statusBar().currentMessage()  # the dialog says it failed
     window.error_box.close()
     result = open_and_render(qtbot, window, photo)
     assert result.shape == (SMALL[1], SMALL[0], 3)
@@ -263,6 +264,19 @@ def test_export_writes_the_full_result_and_never_the_original(
         window.export(photo)
     assert photo.read_bytes() == original
     assert "overwrite" in window.last_error
+
+
+def test_export_suggests_a_format_it_can_write(
+    qtbot, window: MainWindow, photo: Path, tmp_path: Path
+) -> None:
+    bitmap = tmp_path / "dark.bmp"
+    cv2.imwrite(str(bitmap), cv2.imread(str(photo)))
+    open_and_render(qtbot, window, bitmap)
+    window.settings.default_format = "same"
+    window.settings.last_save_dir = None
+    assert window.suggested_export_path() == tmp_path / "dark_glare.png"  # BMP is saved as PNG
+    window.settings.default_format = "jpeg"
+    assert window.suggested_export_path().name == "dark_glare.jpg"
 
 
 def test_batch_dialog_reports_the_corrupt_file(
@@ -323,6 +337,28 @@ def test_compare_view_divider_zoom_and_modes(qtbot, window: MainWindow, photo: P
         view.set_mode(mode)
         frame = rgb8_from_qimage(view.grab().toImage())
         assert frame.std() > 1  # something other than the empty background is drawn
+
+
+@pytest.mark.parametrize("mode", list(CompareMode))
+def test_holding_the_button_shows_the_original_in_every_mode(
+    qtbot, window: MainWindow, photo: Path, mode: CompareMode
+) -> None:
+    open_and_render(qtbot, window, photo)
+    view = window.compare
+    view.set_mode(mode)
+    view.set_split(0.5)
+    viewports = view._viewports()
+    result_side = viewports[-1].toRect().adjusted(0, 60, 0, 0)  # below the labels
+    if mode is CompareMode.SPLIT:
+        result_side.setLeft(view.width() // 2 + 12)  # right of the divider
+    showing_result = rgb8_from_qimage(view.grab(result_side).toImage()).astype(int)
+    qtbot.mousePress(window.hold_original, Qt.MouseButton.LeftButton)
+    held = rgb8_from_qimage(view.grab(result_side).toImage()).astype(int)
+    qtbot.mouseRelease(window.hold_original, Qt.MouseButton.LeftButton)
+    view.set_after(view._before)  # the result replaced by the original, drawn the same way
+    original = rgb8_from_qimage(view.grab(result_side).toImage()).astype(int)
+    assert np.abs(showing_result - original).mean() > 1
+    assert np.abs(held - original).max() <= 1
 
 
 def test_split_view_lines_the_original_up_with_the_result(qtbot, pairs_dir: Path) -> None:
