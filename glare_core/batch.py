@@ -175,8 +175,8 @@ def _check_can_write_in(folder: Path, what: str) -> None:
     """A one-line :class:`BatchUsageError` now, before any photo is enhanced, unless files
     can be created in ``folder`` (or in the nearest folder above it, when it is still to be
     made)."""
-    existing = folder
-    while not existing.exists():
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         raise BatchUsageError(f"{what} {folder}: {existing} is a file, not a folder")
