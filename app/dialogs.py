@@ -20,13 +20,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.images import pixmap_from_rgb8
-from app.settings import DEVICES, EXPORT_FORMATS, Settings
+from app.settings import (
+    DEVICES,
+    EXPORT_FORMATS,
+    MAX_THREADS,
+    QUALITY_RANGE,
+    TILE_SIZE_RANGE,
+    Settings,
+)
 from glare_core.session import Controls
 
-MAX_THREADS = 256
-TILE_SIZE_RANGE = (256, 4096)
 TILE_SIZE_STEP = 64
-QUALITY_RANGE = (1, 100)
 VARIANT_COLUMNS = 2
 VARIANT_ICON = QSize(360, 240)
 

@@ -14,6 +14,10 @@ from platformdirs import user_config_dir
 
 from glare_core.atomic import atomic_write_bytes
 from glare_core.config import COMPACT_NOISE_REDUCTION
+from glare_core.denoise import check_noise_reduction
+from glare_core.exposure import check_exposure_stops
+from glare_core.limits import check_seed, check_strength, check_temperature
+from glare_core.photo_colour import check_photo_colour
 from glare_core.session import Controls, ModelChoice
 
 logger = logging.getLogger(__name__)
@@ -26,6 +30,9 @@ MAX_RECENT_FILES = 10
 DEVICES = ("auto", "cpu", "cuda")
 #: "same" keeps the source's format when exporting
 EXPORT_FORMATS = ("same", "png", "jpeg", "tiff", "webp")
+MAX_THREADS = 256
+TILE_SIZE_RANGE = (256, 4096)
+QUALITY_RANGE = (1, 100)
 
 
 @dataclass
@@ -97,20 +104,79 @@ def settings_path() -> Path:
     return settings_dir() / SETTINGS_FILE
 
 
-def _known_fields(data: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(Settings)}
-    return {key: value for key, value in data.items() if key in names}
+#: the range checks of the saved controls (each raises ValueError outside its range)
+_CONTROL_CHECKS = {
+    "strength": check_strength,
+    "temperature": check_temperature,
+    "seed": check_seed,
+    "noise_reduction": check_noise_reduction,
+    "exposure": check_exposure_stops,
+    "photo_colour": check_photo_colour,
+}
+_CHOICES = {"device": DEVICES, "default_format": EXPORT_FORMATS}
+_INTEGER_RANGES = {
+    "threads": (0, MAX_THREADS),
+    "tile_size": TILE_SIZE_RANGE,
+    "jpeg_quality": QUALITY_RANGE,
+}
+
+
+def _of_the_defaults_type(default: Any, value: Any) -> bool:
+    if isinstance(default, list):
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if isinstance(value, bool):  # JSON true is no number
+        return isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
+
+
+def _fits(name: str, default: Any, value: Any) -> bool:
+    """Whether a saved ``value`` can stand for the setting ``name``: of its type, in range."""
+    if name == "weights_config":
+        return value is None or isinstance(value, str)
+    if not _of_the_defaults_type(default, value):
+        return False
+    if name in _CONTROL_CHECKS:
+        try:
+            _CONTROL_CHECKS[name](value)
+        except ValueError:
+            return False
+    if name in _CHOICES:
+        return value in _CHOICES[name]
+    if name in _INTEGER_RANGES:
+        low, high = _INTEGER_RANGES[name]
+        return low <= value <= high
+    return name != "geometry" or value.isascii()  # Qt reads it as base64
+
+
+def _usable_fields(data: Any) -> dict[str, Any]:
+    """The settings of ``data`` that fit their field; the others are left out (and logged),
+    so a hand-edited or damaged file costs only what is wrong in it."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    defaults = Settings()
+    usable = {}
+    for known in dataclasses.fields(Settings):
+        if known.name not in data:
+            continue
+        value = data[known.name]
+        if _fits(known.name, getattr(defaults, known.name), value):
+            usable[known.name] = value
+        else:
+            logger.warning("ignoring the saved %s %r: the default is used", known.name, value)
+    return usable
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """The saved settings; defaults when the file is missing or unreadable."""
+    """The saved settings; defaults for what is missing, unreadable or out of range."""
     path = path or settings_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Settings(**_known_fields(data))
+        return Settings(**_usable_fields(data))
     except FileNotFoundError:
         return Settings()
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         logger.warning("ignoring unreadable settings %s: %s", path, exc)
         return Settings()
 

@@ -56,8 +56,8 @@ def config_dir(tmp_path: Path, monkeypatch) -> Path:
     return folder
 
 
-def make_window(qtbot, enhancer: Enhancer) -> MainWindow:
-    window = MainWindow(Settings(), enhancer_loader=lambda choice: enhancer)
+def make_window(qtbot, enhancer: Enhancer, settings: Settings | None = None) -> MainWindow:
+    window = MainWindow(settings or Settings(), enhancer_loader=lambda choice: enhancer)
     qtbot.addWidget(window)
     window.show()
     with qtbot.waitSignal(window.shown, timeout=RENDER_TIMEOUT_MS):
@@ -317,6 +317,35 @@ def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config
     restored = load_settings()
     assert restored.controls == chosen and restored.geometry
     assert settings_path().parent == config_dir
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "{not json", "\xff\xfe"])
+def test_a_settings_file_that_is_no_object_gives_the_defaults(config_dir: Path, text) -> None:
+    config_dir.mkdir()
+    settings_path().write_bytes(text.encode("latin-1"))
+    assert load_settings() == Settings()
+
+
+def test_damaged_settings_lose_only_what_is_wrong_and_the_app_starts(
+    qtbot, enhancer: Enhancer, config_dir: Path, photo: Path
+) -> None:
+    saved = {
+        "strength": 1.5, "seed": 12, "last_open_dir": "/photos",  # kept
+        "temperature": 99, "noise_reduction": 50, "exposure": 9, "photo_colour": 3,
+        "device": 3, "threads": -2, "tile_size": "big", "jpeg_quality": 1000,
+        "default_format": "gif", "weights": "net.pth", "recent_files": [1, 2],
+        "geometry": "géométrie", "last_save_dir": 7, "unknown": True,
+    }  # fmt: skip
+    config_dir.mkdir()
+    settings_path().write_text(json.dumps(saved))
+    settings = load_settings()
+    defaults = Settings()
+    assert (settings.strength, settings.seed, settings.last_open_dir) == (1.5, 12, "/photos")
+    for name in saved.keys() - {"strength", "seed", "last_open_dir", "unknown"}:
+        assert getattr(settings, name) == getattr(defaults, name), name
+    window = make_window(qtbot, enhancer, settings)
+    assert open_and_render(qtbot, window, photo).shape == (SMALL[1], SMALL[0], 3)
+    window.close()
 
 
 def test_compare_view_divider_zoom_and_modes(qtbot, window: MainWindow, photo: Path) -> None:
