@@ -69,8 +69,10 @@ class FolderField(QWidget):
         if folder:
             self.edit.setText(folder)
 
-    def path(self) -> Path:
-        return Path(self.edit.text().strip())
+    def path(self) -> Path | None:
+        """The chosen path; None while the field is empty (not the working folder)."""
+        text = self.edit.text().strip()
+        return Path(text) if text else None
 
 
 class BatchDialog(QDialog):
@@ -158,9 +160,11 @@ class BatchDialog(QDialog):
         if enhancer is None:
             self.status.setText("No model is loaded: use File > Load weights… first.")
             return
-        request = BatchRequest(
-            (self.input.path(),), self.output.path(), self.options(), self._controls
-        )
+        source, output = self.input.path(), self.output.path()
+        if source is None or output is None:
+            self.status.setText(f"Choose the {'input' if source is None else 'output'} folder.")
+            return
+        request = BatchRequest((source,), output, self.options(), self._controls)
         self._settings.last_batch_input = str(request.inputs[0])
         self._settings.last_batch_output = str(request.output)
 

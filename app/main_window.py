@@ -102,7 +102,7 @@ MAX_VARIANTS = 8
 PHOTO_FILTER = (
     "Images (" + " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS)) + ");;All files (*)"
 )
-WEIGHTS_FILTER = "GLARE weights (*.safetensors *.pth *.pt *.ckpt *.yml *.yaml);;All files (*)"
+WEIGHTS_FILTER = "GLARE weights (*.safetensors *.pth *.pt *.ckpt *.pkl *.yml *.yaml);;All files (*)"
 CONFIG_SUFFIXES = (".yml", ".yaml")
 EXPORT_FILTERS = {
     "png": "PNG (*.png)",
@@ -526,8 +526,16 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()  # "Opening …" is over: the dialog says why
             self._show_error(message, offer_weights=kind == MODEL)
         if kind == MODEL:
-            self.device_label.setText("Model: none")
+            self._pending_weights = None  # never saved as the weights to load next time
+            self._show_device()  # the previous model, if any, stays loaded and in use
         self.failed.emit(kind, message)
+
+    def _show_device(self) -> None:
+        """The loaded model's device in the status bar, or that none is loaded."""
+        if self.enhancer is None:
+            self.device_label.setText("Model: none")
+        else:
+            self.device_label.setText(f"Device: {self.enhancer.device.type.upper()}")
 
     def _show_error(self, message: str, offer_weights: bool = False) -> None:
         """A non-blocking dialog; the app keeps working behind it."""
@@ -556,7 +564,7 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, enhancer: Enhancer) -> None:
         self.enhancer = enhancer
-        self.device_label.setText(f"Device: {enhancer.device.type.upper()}")
+        self._show_device()
         choice = self._pending_weights
         if choice is not None:
             self.settings.weights, self.settings.weights_config = (

@@ -88,6 +88,13 @@ def _ranged(kind: Callable[[str], float], low: float, high: float) -> Callable[[
     return parse
 
 
+def _path(text: str) -> Path:
+    """An argparse type: a path, but never the empty string (which would mean ".")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no file or folder")
+    return Path(text)
+
+
 def _plain(bound: float) -> str:
     """A bound as written: ``2`` for 2.0, every digit of an integer."""
     return f"{bound:g}" if isinstance(bound, float) else str(bound)
@@ -116,7 +123,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--weights",
         action="append",
         default=[],
-        type=Path,
+        type=_path,
         metavar="FILE",
         help="weights to load instead of the bundled ones: a Glare Studio .safetensors file, or "
         "the official GLARE checkpoints (repeat the option for net_G.pth and vqgan.pkl)",
@@ -189,9 +196,9 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         "  glare enhance dark.png -o bright.png --device cuda\n\n" + EXIT_STATUS_HELP,
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="files or folders")
+    parser.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="files or folders")
     parser.add_argument(
-        "-o", "--output", required=True, type=Path, help="output folder (or file, for one input)"
+        "-o", "--output", required=True, type=_path, help="output folder (or file, for one input)"
     )
     look = parser.add_argument_group("look")
     look.add_argument(
@@ -250,7 +257,7 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         help="only take the images directly inside INPUT folders",
     )
     files.add_argument(
-        "--report", type=Path, metavar="FILE.json", help="also write what was done to FILE.json"
+        "--report", type=_path, metavar="FILE.json", help="also write what was done to FILE.json"
     )
     _add_verbose_option(parser, argparse.SUPPRESS)
     parser.set_defaults(handler=_run_enhance)
@@ -447,11 +454,11 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=_HelpFormatter,
     )
     folders = parser.add_argument_group("score existing images")
-    folders.add_argument("--pred", type=Path, metavar="DIR", help="the images to score")
-    folders.add_argument("--ref", type=Path, metavar="DIR", help="their references")
+    folders.add_argument("--pred", type=_path, metavar="DIR", help="the images to score")
+    folders.add_argument("--ref", type=_path, metavar="DIR", help="their references")
     pairs = parser.add_argument_group("enhance and score")
     pairs.add_argument(
-        "--pairs", type=Path, metavar="DIR", help="a folder with low/ and high/ sub-folders"
+        "--pairs", type=_path, metavar="DIR", help="a folder with low/ and high/ sub-folders"
     )
     pairs.add_argument(
         "--darken",

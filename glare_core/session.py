@@ -28,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from glare_core.batch import BatchOptions, BatchProgress, BatchSummary, plan_batch, run_batch
+from glare_core.batch import (
+    BatchOptions,
+    BatchProgress,
+    BatchSummary,
+    BatchUsageError,
+    plan_batch,
+    run_batch,
+)
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, PreparedImage
@@ -517,6 +524,9 @@ def run_batch_request(
 ) -> BatchSummary:
     """Plan and run a batch with the same engine as the CLI."""
     items = plan_batch(list(request.inputs), request.output, request.options)
+    if not items:
+        names = ", ".join(str(path) for path in request.inputs)
+        raise BatchUsageError(f"no images found in {names}")
     return run_batch(
         items,
         enhance_fn(enhancer, request.controls),

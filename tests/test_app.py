@@ -13,13 +13,13 @@ from PySide6.QtCore import QPointF, QSize, Qt
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
-from app.main_window import FULL, KIND_NAMES, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
+from app.main_window import FULL, KIND_NAMES, MODEL, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
 from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, TilingConfig
 from glare_core.imageio import read_image
 from glare_core.resources import bundled_weights_path
-from glare_core.session import Controls
+from glare_core.session import Controls, ModelChoice, load_enhancer
 from glare_core.train.augment import darker_capture
 
 SMALL = (64, 48)  # width, height
@@ -303,6 +303,53 @@ def test_batch_dialog_reports_the_corrupt_file(
     assert dialog.start.isEnabled()
     assert len(list((tmp_path / "batch-out").glob("*.png"))) == 2
     dialog.close()
+
+
+def test_batch_dialog_needs_both_folders_and_some_images(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # an empty field must not stand for the working folder
+    write_photo(pairs_dir, tmp_path / "stray.png")
+    dialog = window.open_batch()
+    dialog.input.edit.setText("")
+    dialog.output.edit.setText("")
+    dialog.start.click()
+    assert dialog.status.text() == "Choose the input folder."
+    dialog.input.edit.setText(str(tmp_path))
+    dialog.start.click()
+    assert dialog.status.text() == "Choose the output folder."
+    no_images = tmp_path / "notes"
+    no_images.mkdir()
+    (no_images / "readme.txt").write_text("no photos here")
+    dialog.input.edit.setText(str(no_images))
+    dialog.output.edit.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        dialog.start.click()
+    assert dialog.status.text().endswith(f"no images found in {no_images}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes", "stray.png"]
+    dialog.close()
+
+
+def test_failed_weights_keep_the_model_and_are_never_saved(
+    qtbot, enhancer: Enhancer, config_dir: Path, photo: Path, tmp_path: Path
+) -> None:
+    def loader(choice: ModelChoice) -> Enhancer:  # named weights load for real (and fail)
+        return load_enhancer(choice) if choice.weights else enhancer
+
+    window = MainWindow(Settings(), enhancer_loader=loader)
+    qtbot.addWidget(window)
+    with wait_shown(qtbot, window, MODEL):
+        window.load_model()
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not weights")
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.load_weights([broken])
+    assert window.device_label.text() == "Device: CPU"  # the previous model is still in use
+    with wait_shown(qtbot, window, MODEL):
+        window.load_model()  # a later load that succeeds (a change of device, say)
+    assert window.settings.weights == []
+    assert open_and_render(qtbot, window, photo).shape == (SMALL[1], SMALL[0], 3)
+    window.close()
 
 
 def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config_dir: Path):

@@ -140,6 +140,21 @@ def test_out_of_range_options_are_usage_errors(capsys, tmp_path, option, value, 
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["enhance", "", "-o", "out"], ["enhance", "photo.png", "-o", ""], ["eval", "--pairs", ""]],
+    ids=["input", "output", "pairs"],
+)
+def test_an_empty_path_is_a_usage_error_not_the_working_folder(
+    capsys, tmp_path, monkeypatch, argv
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == EXIT_CANNOT_RUN
+    assert "an empty path names no file or folder" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- one-line errors
 
 
