@@ -15,6 +15,7 @@ import logging
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -95,15 +96,19 @@ def _enhance_through_noisy_path(enhancer: Enhancer, photo: np.ndarray) -> None:
 
 
 def run_self_test(output_dir: Path | None = None) -> int:
-    """Enhance the bundled sample into ``output_dir`` (default: a new temporary folder).
+    """Enhance the bundled sample into ``output_dir`` (default: a temporary folder, removed
+    afterwards).
 
     Returns :data:`EXIT_PASSED` or :data:`EXIT_FAILED`; never raises for a failure it can name.
     """
     started = time.perf_counter()
     try:
         enhancer = _load_enhancer()
-        folder = output_dir or Path(tempfile.mkdtemp(prefix="glare-self-test-"))
-        written = _enhance_sample(enhancer, folder)
+        with ExitStack() as cleanup:
+            folder = output_dir or Path(
+                cleanup.enter_context(tempfile.TemporaryDirectory(prefix="glare-self-test-"))
+            )
+            written = _enhance_sample(enhancer, folder)
     except GlareError as error:
         print(f"{PREFIX} failed: {_one_line(error)}", file=sys.stderr)
         return EXIT_FAILED
@@ -111,7 +116,7 @@ def run_self_test(output_dir: Path | None = None) -> int:
         logger.debug("self-test crashed", exc_info=True)
         print(f"{PREFIX} failed: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
         return EXIT_FAILED
-    _say(f"wrote {written}")
+    _say(f"wrote {written}" + ("" if output_dir else " (a temporary file, now removed)"))
     _say(f"passed in {time.perf_counter() - started:.2f} s")
     return EXIT_PASSED
 

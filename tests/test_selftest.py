@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,14 @@ def test_writes_what_the_network_makes_of_the_sample(bundled, tmp_path, capsys) 
         line.startswith("self-test: enhanced it through the noisy-photo path") for line in lines
     )
     assert lines[-1].startswith("self-test: passed in ")
+
+
+def test_without_a_folder_it_leaves_nothing_behind(bundled, tmp_path, monkeypatch) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where its temporary folder goes
+    assert run_self_test() == EXIT_PASSED
+    assert list(scratch.iterdir()) == []
 
 
 def test_missing_weights_fail_with_one_line_naming_the_path(resources, tmp_path, capsys) -> None:
