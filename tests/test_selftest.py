@@ -133,8 +133,9 @@ def test_entry_script_enhances_then_starts_qt(bundled, tmp_path) -> None:
     finished = _run_entry(tmp_path)
     assert finished.returncode == 0, finished.stderr
     lines = finished.stdout.splitlines()
-    written = Path(next(line for line in lines if line.startswith("self-test: wrote ")).split()[-1])
-    assert written.is_relative_to(tmp_path) and written.is_file()
+    wrote = next(line for line in lines if line.startswith("self-test: wrote "))
+    written = Path(wrote.removeprefix("self-test: wrote ").split(" (")[0])
+    assert written.is_relative_to(tmp_path) and not written.parent.exists()  # cleaned up
     assert lines[-1].startswith("self-test: Qt ") and "offscreen" in lines[-1]
 
 
