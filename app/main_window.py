@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -572,6 +573,10 @@ class MainWindow(QMainWindow):
                 choice.config,
             )
             self._pending_weights = None
+            # weights the user picked start at their own noise reduction (0 for the official
+            # ones, whose results then match the official code's)
+            chosen = replace(self.controls.controls(), noise_reduction=enhancer.noise_reduction)
+            self.controls.set_controls(chosen)
         if self.photo is not None:
             self.render_settled(self.controls.controls())
         self.shown.emit(MODEL)

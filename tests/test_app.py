@@ -15,6 +15,7 @@ from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import FULL, KIND_NAMES, MODEL, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
 from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
+from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, TilingConfig
 from glare_core.imageio import read_image
@@ -349,6 +350,27 @@ def test_failed_weights_keep_the_model_and_are_never_saved(
         window.load_model()  # a later load that succeeds (a change of device, say)
     assert window.settings.weights == []
     assert open_and_render(qtbot, window, photo).shape == (SMALL[1], SMALL[0], 3)
+    window.close()
+
+
+def test_official_weights_load_and_give_the_official_output(
+    qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path
+) -> None:
+    def loader(choice: ModelChoice) -> Enhancer:  # named weights load for real
+        return load_enhancer(choice) if choice.weights else enhancer
+
+    window = MainWindow(Settings(), enhancer_loader=loader)
+    qtbot.addWidget(window)
+    with wait_shown(qtbot, window, MODEL):
+        window.load_model()
+    assert window.controls.controls().noise_reduction == COMPACT_NOISE_REDUCTION
+    official = [fixture_dir / name for name in ("net_G.pth", "vqgan.pkl", "config.yml")]
+    with wait_shown(qtbot, window, MODEL):
+        window.load_weights(official)
+    assert window.controls.controls().noise_reduction == 0  # the official code has no filter
+    result = open_and_render(qtbot, window, fixture_dir / "inputs" / "input.png")
+    expected = cv2.cvtColor(cv2.imread(str(fixture_dir / "output.png")), cv2.COLOR_BGR2RGB)
+    assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
     window.close()
 
 
