@@ -459,11 +459,17 @@ def config_from_official_yml(path: str | Path) -> GlareConfig:
 
     try:
         opt = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not an official GLARE config ({exc})") from exc
+    try:
         network_g = opt["network_G"]
         flow_opt = network_g["flow"]
         vq_opt = opt["network_VQGAN"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not an official GLARE config ({exc})") from exc
+    except (KeyError, TypeError) as exc:  # TypeError: a file of some other shape
+        raise ConfigError(
+            f"{path}: not an official GLARE config (it needs network_G with its flow, "
+            "and network_VQGAN)"
+        ) from exc
     if flow_opt.get("coupling") != "CondAffineSeparatedAndCond":
         raise ConfigError(f"{path}: unsupported flow coupling {flow_opt.get('coupling')!r}")
     if (flow_opt.get("split") or {}).get("enable"):

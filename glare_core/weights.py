@@ -78,9 +78,23 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GlareConfig 
         raise WeightsError(f"{path}: the config in its metadata is malformed ({exc})") from exc
 
 
+#: a safetensors file starts with its JSON header's length (8 bytes) and then the header
+_SAFETENSORS_HEADER_START = (8, b"{")
+
+
+def _holds_safetensors(path: Path) -> bool:
+    """Whether ``path`` is a safetensors file, by its content: a renamed file (a Glare
+    Studio file saved as ``.pth``, a checkpoint as ``.safetensors``) is read as what it is."""
+    offset, marker = _SAFETENSORS_HEADER_START
+    with path.open("rb") as handle:
+        start = handle.read(offset + len(marker))
+    return start[offset:] == marker
+
+
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+        with path.open("rb") as handle:  # a file, not a name: torch goes by content alone
+            data = torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or pickled files
         raise WeightsError(
             f"{path}: not a PyTorch weights file we can read safely ({exc})"
@@ -103,7 +117,7 @@ def read_state(paths: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], Gl
         path = Path(raw)
         if not path.is_file():
             raise WeightsError(f"{path}: no such weights file")
-        if path.suffix == ".safetensors":
+        if _holds_safetensors(path):
             tensors, embedded = _read_safetensors(path)
             state.update(tensors)
             continue

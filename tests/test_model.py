@@ -10,7 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glare_core.config import FlowConfig, GlareConfig, RetrievalConfig, load_config, preset
+from glare_core.config import (
+    FlowConfig,
+    GlareConfig,
+    RetrievalConfig,
+    config_from_official_yml,
+    load_config,
+    preset,
+)
 from glare_core.errors import ConfigError
 from glare_core.model.amb import AdaptiveMixUp, strength_to_mix
 from glare_core.model.deform_conv import modulated_deform_conv2d
@@ -224,3 +231,11 @@ def test_a_config_file_that_is_not_json_is_refused_by_name(
     path.write_bytes(content)
     with pytest.raises(ConfigError, match=f"broken.json: {reason}"):
         load_config(path)
+
+
+@pytest.mark.parametrize("text", ["", "- a list\n", "network_G: {}\n", "network_G:\n  flow: {}\n"])
+def test_a_yml_of_another_shape_is_named_as_no_official_config(tmp_path, text) -> None:
+    path = tmp_path / "other.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="it needs network_G with its flow, and network_VQGAN"):
+        config_from_official_yml(path)

@@ -16,6 +16,7 @@ from glare_core.engine import Enhancer
 from glare_core.imageio import read_image
 from glare_core.official_keys import infer_official_config
 from glare_core.preprocess import official_padding, pad_image, to_network_input, to_tensor
+from glare_core.resources import bundled_weights_path
 from glare_core.weights import build_model, read_state
 
 OUTPUT_MAX_DIFF = 5e-4
@@ -120,3 +121,18 @@ def test_shape_inference_equals_the_official_yml(official_files, fixture_dir) ->
     state, _ = read_state(official_files)
     inferred = replace(infer_official_config(state), name="x")
     assert inferred == replace(load_config(fixture_dir / "config.yml"), name="x")
+
+
+def test_weights_are_read_by_content_whatever_their_extension(official_files, tmp_path) -> None:
+    bundled_weights = bundled_weights_path()
+    renamed_checkpoint = tmp_path / "net_G.safetensors"
+    renamed_checkpoint.write_bytes(official_files[0].read_bytes())
+    renamed_bundle = tmp_path / "glare-compact.pth"
+    renamed_bundle.write_bytes(bundled_weights.read_bytes())
+    as_named, _ = read_state(official_files)
+    renamed, _ = read_state([renamed_checkpoint, official_files[1]])
+    assert renamed.keys() == as_named.keys()
+    assert all(torch.equal(renamed[key], as_named[key]) for key in as_named)
+    bundle, config = read_state([bundled_weights])
+    renamed_state, renamed_config = read_state([renamed_bundle])
+    assert renamed_config == config and renamed_state.keys() == bundle.keys()
