@@ -80,15 +80,20 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GlareConfig 
 
 #: a safetensors file starts with its JSON header's length (8 bytes) and then the header
 _SAFETENSORS_HEADER_START = (8, b"{")
+#: how torch's files start: a zip archive (torch.save since 1.6), or a pickle
+_TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
 
 
 def _holds_safetensors(path: Path) -> bool:
-    """Whether ``path`` is a safetensors file, by its content: a renamed file (a Glare
-    Studio file saved as ``.pth``, a checkpoint as ``.safetensors``) is read as what it is."""
+    """Whether ``path`` is a safetensors file, by its content where that tells (a Glare
+    Studio file saved as ``.pth``, a checkpoint named ``.safetensors``), else by its name
+    (so that a damaged file is reported as the kind it claims to be)."""
     offset, marker = _SAFETENSORS_HEADER_START
     with path.open("rb") as handle:
         start = handle.read(offset + len(marker))
-    return start[offset:] == marker
+    if start[offset:] == marker:
+        return True
+    return not start.startswith(_TORCH_FILE_STARTS) and path.suffix == ".safetensors"
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
