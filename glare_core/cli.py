@@ -198,7 +198,13 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="files or folders")
     parser.add_argument(
-        "-o", "--output", required=True, type=_path, help="output folder (or file, for one input)"
+        "-o",
+        "--output",
+        required=True,
+        type=_path,
+        help="output folder; for one input, OUTPUT may name the result's file instead "
+        "(.png, .jpg or .jpeg, .tif or .tiff, .webp; a name with any other extension is a "
+        "folder)",
     )
     look = parser.add_argument_group("look")
     look.add_argument(
