@@ -514,7 +514,8 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, kind: str, generation: int) -> None:
         if self._user_cancelled:  # work superseded by newer requests is not news
             self._user_cancelled = False
-            self.statusBar().showMessage(f"Cancelled: {KIND_NAMES[kind]}", STATUS_MESSAGE_MS)
+            name = KIND_NAMES.get(kind, kind)  # a batch, say, is named by its own kind
+            self.statusBar().showMessage(f"Cancelled: {name}", STATUS_MESSAGE_MS)
         self.cancelled.emit(kind)
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:
