@@ -61,6 +61,7 @@ from glare_core.denoise import (
     grain_noise,
     reduce_noise,
 )
+from glare_core.errors import WeightsError
 from glare_core.exposure import (
     adjust_exposure,
     apply_gain,
@@ -460,6 +461,10 @@ class Enhancer:
 
     @staticmethod
     def _to_image(output: torch.Tensor, padding: Padding) -> np.ndarray:
+        if not bool(torch.isfinite(output).all()):  # else saved as black, silently
+            raise WeightsError(
+                "the network's result is not finite: the weights hold NaN or infinite values"
+            )
         rgb = output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         return np.ascontiguousarray(padding.crop(rgb))
 

@@ -67,6 +67,14 @@ def test_controls_outside_their_range_are_refused(compact, photo, controls, mess
         compact.render(compact.prepare(photo), **controls)
 
 
+def test_weights_holding_nan_fail_instead_of_saving_a_black_picture(photo) -> None:
+    damaged = Enhancer.from_config("compact", device="cpu", seed=0, precision="float32")
+    with torch.no_grad():
+        next(damaged.model.fusion_decoder.parameters()).fill_(float("nan"))
+    with pytest.raises(WeightsError, match="not finite"):
+        damaged.enhance(photo)
+
+
 def test_a_draft_render_is_a_soft_version_of_the_full_one(photo) -> None:
     bundled = Enhancer.load(device="cpu")  # trained features: random ones have no scale
     prepared = bundled.prepare(photo)
