@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Batch…", self.open_batch, "Ctrl+B")
         self._action(file_menu, "Load &weights…", self.choose_weights)
+        self._action(file_menu, "Use the b&undled model", self.use_bundled_weights)
         self._action(file_menu, "&Settings…", self.open_settings, "Ctrl+,")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -464,6 +465,13 @@ class MainWindow(QMainWindow):
         config = str(configs[0]) if configs else None
         base = self.settings.model_choice
         choice = ModelChoice(tuple(weights), config, base.device, base.threads, base.tile_size)
+        self._pending_weights = choice
+        return self.load_model(choice)
+
+    def use_bundled_weights(self) -> int:
+        """Back to the bundled model after other weights were loaded (and remembered)."""
+        base = self.settings.model_choice
+        choice = ModelChoice((), None, base.device, base.threads, base.tile_size)
         self._pending_weights = choice
         return self.load_model(choice)
 

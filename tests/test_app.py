@@ -368,9 +368,15 @@ def test_official_weights_load_and_give_the_official_output(
     with wait_shown(qtbot, window, MODEL):
         window.load_weights(official)
     assert window.controls.controls().noise_reduction == 0  # the official code has no filter
+    assert window.settings.weights == [str(path) for path in official[:2]]
     result = open_and_render(qtbot, window, fixture_dir / "inputs" / "input.png")
     expected = cv2.cvtColor(cv2.imread(str(fixture_dir / "output.png")), cv2.COLOR_BGR2RGB)
     assert np.abs(result.astype(int) - expected.astype(int)).max() <= 1
+    with wait_shown(qtbot, window, MODEL):
+        window.use_bundled_weights()  # and back
+    assert window.session.enhancer is enhancer
+    assert (window.settings.weights, window.settings.weights_config) == ([], None)
+    assert window.controls.controls().noise_reduction == enhancer.noise_reduction
     window.close()
 
 
