@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from glare_core.errors import GlareError
+from glare_core.progress import EXIT_CANCELLED
 from glare_core.train.config import STAGES, TrainConfig, load_train_config
 
 STAGES_MODULE = "glare_core.train.stages"
 EXIT_OK = 0
-EXIT_STOPPED_BY_SIGNAL = 130  # what shells report for a command stopped by Ctrl-C
 
 #: command-line option (argparse destination) -> TrainConfig field it overrides
 _OPTION_FIELDS = {
@@ -116,4 +116,4 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"{args.stage}: stopped at step {result.step} ({result.reason})")
     if result.checkpoint is not None:
         print(f"checkpoint: {result.checkpoint}")
-    return EXIT_STOPPED_BY_SIGNAL if result.reason == "signal" else EXIT_OK
+    return EXIT_CANCELLED if result.reason == "signal" else EXIT_OK
