@@ -14,9 +14,7 @@ import argparse
 import json
 import math
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -30,7 +28,7 @@ from glare_core.errors import GlareError
 from glare_core.exposure import MAX_EXPOSURE_STOPS
 from glare_core.limits import MAX_SEED, MAX_STRENGTH, MAX_TEMPERATURE, MIN_STRENGTH
 from glare_core.log import setup_logging
-from glare_core.progress import EXIT_CANCELLED, Cancelled, CancelToken
+from glare_core.progress import EXIT_CANCELLED, Cancelled, CancelToken, stop_requests
 from glare_core.train import cli as train_cli
 
 if TYPE_CHECKING:
@@ -302,31 +300,18 @@ def _load_enhancer(args: argparse.Namespace) -> Enhancer:
     )
 
 
-#: signals that stop a batch cleanly: Ctrl-C, and what ``kill`` and service managers send
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
 @contextmanager
 def _cancel_on_stop_signals() -> Iterator[CancelToken]:
     """The first Ctrl-C (or SIGTERM) asks the work to stop at the next tile, so that results
     already written stay complete and the report is written; a second one stops at once."""
     token = CancelToken()
-    if threading.current_thread() is not threading.main_thread():
-        yield token  # signal handlers can only be installed from the main thread
-        return
 
-    def on_stop(signum: int, frame: object) -> None:
+    def on_stop(signum: int) -> None:
         token.cancel()
         print("glare: stopping after the current tile (Ctrl-C again to quit now)", file=sys.stderr)
-        for stop_signal, handler in previous.items():
-            signal.signal(stop_signal, handler)
 
-    previous = {stop_signal: signal.signal(stop_signal, on_stop) for stop_signal in STOP_SIGNALS}
-    try:
+    with stop_requests(on_stop):
         yield token
-    finally:
-        for stop_signal, handler in previous.items():
-            signal.signal(stop_signal, handler)
 
 
 def _progress_bar(total: int, unit: str) -> Any:

@@ -7,14 +7,20 @@ signals; both cancel by calling :meth:`CancelToken.cancel` from any thread.
 
 from __future__ import annotations
 
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 #: Called with a fraction in [0, 1] and a short human-readable stage label.
 ProgressFn = Callable[[float, str], None]
 #: the exit code of a command that stopped because it was cancelled (what shells report for
 #: Ctrl-C)
 EXIT_CANCELLED = 130
+#: signals that ask long work to stop cleanly: Ctrl-C, and what ``kill``, job schedulers and
+#: service managers send
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Cancelled(Exception):
@@ -60,3 +66,31 @@ def part_of(progress: ProgressFn | None, start: float, end: float) -> ProgressFn
         report(progress, start + fraction * (end - start), stage)
 
     return reported
+
+
+@contextmanager
+def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
+    """While the block runs, the first Ctrl-C or SIGTERM calls ``request_stop(signum)``
+    instead of ending the process, so that the work can stop where its files are complete.
+
+    The previous handlers come back at that first signal: a second one acts as it would
+    without us (Ctrl-C raises ``KeyboardInterrupt``, SIGTERM ends the process), which is how a
+    user who does not want to wait quits at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python installs signal handlers from the main thread only
+        return
+
+    def on_first_signal(signum: int, frame: FrameType | None) -> None:
+        restore()
+        request_stop(signum)
+
+    def restore() -> None:
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
+
+    previous = {each: signal.signal(each, on_first_signal) for each in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        restore()

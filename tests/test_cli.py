@@ -31,7 +31,7 @@ from glare_core.cli import (
 from glare_core.eight_bit import from_uint8
 from glare_core.exposure import to_linear
 from glare_core.imageio import read_image
-from glare_core.progress import CancelToken
+from glare_core.progress import STOP_SIGNALS, CancelToken
 
 CROP = (slice(100, 164), slice(200, 296))  # a 96x64 window of a 600x400 pair: fast, still real
 #: generous time for a fresh process to load a model and write its first result
@@ -329,15 +329,15 @@ def test_a_cancelled_batch_exits_130(capsys, tmp_path, small_pairs, model_option
     assert saved["cancelled"] and saved["exit_code"] == EXIT_CANCELLED  # as the process ends
 
 
-@pytest.mark.parametrize("stop_signal", cli.STOP_SIGNALS)
+@pytest.mark.parametrize("stop_signal", STOP_SIGNALS)
 def test_ctrl_c_and_sigterm_set_the_cancel_token_instead_of_raising(stop_signal) -> None:
-    before = {each: signal.getsignal(each) for each in cli.STOP_SIGNALS}
+    before = {each: signal.getsignal(each) for each in STOP_SIGNALS}
     with cli._cancel_on_stop_signals() as token:
         os.kill(os.getpid(), stop_signal)
         assert token.cancelled
         # a second one quits at once
-        assert {each: signal.getsignal(each) for each in cli.STOP_SIGNALS} == before
-    assert {each: signal.getsignal(each) for each in cli.STOP_SIGNALS} == before
+        assert {each: signal.getsignal(each) for each in STOP_SIGNALS} == before
+    assert {each: signal.getsignal(each) for each in STOP_SIGNALS} == before
 
 
 def test_sigterm_stops_a_batch_cleanly_with_complete_files_and_a_report(

@@ -115,15 +115,17 @@ def toy_trainer(
     config: TrainConfig,
     pairs: list[ImagePair],
     record: list[tuple[float, float]],
-    sigterm_at_step: int | None = None,
+    signal_at_step: int | None = None,
+    signals: tuple[signal.Signals, ...] = (signal.SIGTERM,),
     **kwargs,
 ) -> tuple[Trainer, ToyNet]:
     net = ToyNet()
     counter = StepCounter()
 
     def step_fn(batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        if step == sigterm_at_step:
-            os.kill(os.getpid(), signal.SIGTERM)  # as a job scheduler would, mid-step
+        if step == signal_at_step:
+            for each in signals:  # as a job scheduler (or a user at the terminal) would, mid-step
+                os.kill(os.getpid(), each)
         counter.count += 1
         loss = toy_loss(net, batch)
         record.append((float(batch["low"].sum()), float(loss.detach())))
@@ -170,7 +172,7 @@ def test_resume_after_sigterm_matches_an_uninterrupted_run(
     interrupted: list[tuple[float, float]] = []
     seed_everything(0)
     config = toy_config(tmp_path / "resumed")
-    trainer, _ = toy_trainer(config, train_pairs, interrupted, sigterm_at_step=4)
+    trainer, _ = toy_trainer(config, train_pairs, interrupted, signal_at_step=4)
     first = trainer.run()
     assert (first.reason, first.step) == ("signal", 5)
     assert list_checkpoints(tmp_path / "resumed") == [tmp_path / "resumed" / "step-00000005.pt"]
@@ -185,6 +187,19 @@ def test_resume_after_sigterm_matches_an_uninterrupted_run(
     np.testing.assert_allclose(interrupted, straight, rtol=1e-6)
     for resumed, reference in zip(net_resumed.parameters(), net_straight.parameters(), strict=True):
         torch.testing.assert_close(resumed, reference, atol=1e-6, rtol=0)
+
+
+def test_a_second_ctrl_c_quits_at_once_without_a_checkpoint(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    signals = (signal.SIGINT, signal.SIGINT)
+    trainer, _ = toy_trainer(
+        toy_config(tmp_path), train_pairs, [], signal_at_step=4, signals=signals
+    )
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert list_checkpoints(tmp_path) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_time_budget_checkpoints_and_keeps_the_newest(

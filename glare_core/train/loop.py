@@ -23,15 +23,12 @@ import logging
 import math
 import os
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +38,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from glare_core.errors import ConfigError, GlareError
+from glare_core.progress import stop_requests
 from glare_core.train.checkpoint import (
     capture_rng_state,
     checkpoint_path,
@@ -347,7 +345,7 @@ class Trainer:
         """Train up to ``config.steps``; stops early on SIGTERM/SIGINT or the time budget."""
         try:
             log_file = training_log(self.config, self.distributed.is_main)
-            with log_file, self._stop_on_signals(), self._console_above_bar():
+            with log_file, stop_requests(self._request_stop), self._console_above_bar():
                 self._start()
                 return self._loop()
         finally:
@@ -438,23 +436,7 @@ class Trainer:
         with logging_redirect_tqdm():
             yield
 
-    @contextmanager
-    def _stop_on_signals(self) -> Iterator[None]:
+    def _request_stop(self, signum: int) -> None:
         """SIGTERM or a first Ctrl-C ends the run after the current step, with a checkpoint."""
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be installed from the main thread
-            return
-
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            if self._stop_signal == signal.SIGINT and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
-            self._stop_signal = signum
-            log.warning("signal %d: stopping after this step", signum)
-
-        stop_signals = (signal.SIGTERM, signal.SIGINT)
-        previous = {sig: signal.signal(sig, request_stop) for sig in stop_signals}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        self._stop_signal = signum
+        log.warning("signal %d: stopping after this step (Ctrl-C again to quit now)", signum)
