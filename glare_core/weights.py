@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 CONFIG_METADATA_KEY = "glare_config"
 FORMAT_METADATA_KEY = "format"
 FORMAT_NAME = "glare-studio-weights/1"
+#: the two files of an official GLARE release, by their names there
+OFFICIAL_GENERATOR = "net_G.pth"
+OFFICIAL_VQGAN = "vqgan.pkl"
 #: our VQGAN encoder is only needed for stage-1/2 training: inference works without it
 OPTIONAL_PREFIXES = (
     "vqgan.encoder.",
@@ -118,6 +121,7 @@ def read_state(paths: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], Gl
         raise WeightsError("no weights file given")
     state: dict[str, torch.Tensor] = {}
     embedded: GlareConfig | None = None
+    official_parts: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw)
         if not path.is_file():
@@ -129,18 +133,37 @@ def read_state(paths: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], Gl
         tensors = _read_torch(path)
         if is_official_generator(tensors):
             state.update(rename_official_generator(tensors))
+            official_parts[OFFICIAL_GENERATOR] = path
         elif is_official_vqgan(tensors):
             state.update(rename_official_vqgan(tensors))
+            official_parts[OFFICIAL_VQGAN] = path
         else:
             raise WeightsError(
                 f"{path}: neither an official GLARE net_G nor VQGAN checkpoint "
                 f"(first keys: {', '.join(list(tensors)[:3])})"
             )
+    if len(official_parts) == 1 and embedded is None:
+        _refuse_half_an_official_release(official_parts)
     return state, embedded
 
 
-def check_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    """Raise a :class:`WeightsError` naming missing, unexpected or mis-shaped tensors."""
+def _refuse_half_an_official_release(given: Mapping[str, Path]) -> None:
+    """Official GLARE weights come as two files, and neither runs without the other."""
+    ((part, path),) = given.items()
+    other = OFFICIAL_VQGAN if part == OFFICIAL_GENERATOR else OFFICIAL_GENERATOR
+    raise WeightsError(
+        f"{path} is the official GLARE {part} checkpoint alone; give its {other} file too"
+    )
+
+
+def check_state(
+    model: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: str = "the weights",
+    architecture: str = "the architecture",
+) -> None:
+    """Raise a :class:`WeightsError` naming missing, unexpected or mis-shaped tensors of
+    ``state`` (read from ``source``) for ``model`` (described as ``architecture``)."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state and not k.startswith(OPTIONAL_PREFIXES)]
     unexpected = [k for k in state if k not in expected]
@@ -155,7 +178,7 @@ def check_state(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> No
             shown = ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
             problems.append(f"{len(keys)} {label}: {shown}")
     if problems:
-        raise WeightsError("weights do not fit the architecture: " + "; ".join(problems))
+        raise WeightsError(f"{source} do not fit {architecture}: " + "; ".join(problems))
 
 
 def build_model(
@@ -172,7 +195,9 @@ def build_model(
     else:
         cfg = embedded or infer_official_config(state)
     model = GlareNet(cfg)
-    check_state(model, state)
+    names = ", ".join(Path(path).name for path in paths)
+    architecture = cfg.name if config is None or isinstance(config, GlareConfig) else config
+    check_state(model, state, f"the weights in {names}", f"the architecture of {architecture}")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     logger.info("loaded %s weights from %s", cfg.name, ", ".join(str(p) for p in paths))
     return model.eval()

@@ -294,6 +294,16 @@ def test_full_official_preset_loads_an_official_format_checkpoint(fixture_dir, t
         build_model(paths, "official")
     assert "1 missing: flow.steps.3.invconv.weight" in str(error.value)
     assert "cond_encoder.color_conv.weight (3, 3, 1, 1) != (3, 3, 3, 3)" in str(error.value)
+    # the message names the files and the architecture they were checked against
+    assert str(error.value).startswith("the weights in net_G.pth, vqgan.pkl do not fit the")
+    assert "architecture of official:" in str(error.value)
+
+
+def test_half_an_official_release_is_refused_by_name(fixture_dir) -> None:
+    for given, other in (("net_G.pth", "vqgan.pkl"), ("vqgan.pkl", "net_G.pth")):
+        for config in (None, fixture_dir / "config.yml"):
+            with pytest.raises(WeightsError, match=f"{given} checkpoint alone; give its {other}"):
+                build_model([fixture_dir / given], config)
 
 
 def _yellowness_steps(image: np.ndarray) -> float:
