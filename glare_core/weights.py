@@ -199,7 +199,9 @@ def build_model(
     architecture = cfg.name if config is None or isinstance(config, GlareConfig) else config
     check_state(model, state, f"the weights in {names}", f"the architecture of {architecture}")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    logger.info("loaded %s weights from %s", cfg.name, ", ".join(str(p) for p in paths))
+    logger.info(
+        "loaded weights from %s (architecture: %s)", ", ".join(map(str, paths)), architecture
+    )
     return model.eval()
 
 
