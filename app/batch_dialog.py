@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app.dialogs import combo, describe_controls, quality_spin
 from app.settings import EXPORT_FORMATS, Settings
 from app.worker import Worker
-from glare_core.batch import BatchOptions, BatchProgress, BatchSummary
+from glare_core.batch import DEFAULT_SUFFIX, BatchOptions, BatchProgress, BatchSummary
 from glare_core.progress import CancelToken, ProgressFn
 from glare_core.session import BatchRequest, Controls, run_batch_request
 
@@ -113,12 +113,17 @@ class BatchDialog(QDialog):
         self.output = FolderField(settings.last_batch_output, "Output folder")
         self.format = combo(EXPORT_FORMATS, settings.default_format)
         self.quality = quality_spin(settings.jpeg_quality)
+        self.suffix = QLineEdit(settings.batch_suffix)
+        self.suffix.setToolTip(
+            f"Added to each result's name: photo.jpg becomes photo{DEFAULT_SUFFIX}.jpg"
+        )
         self.existing = QComboBox()
         self.existing.addItems(["skip", "overwrite"])
         form = QFormLayout()
         form.addRow("Input folder", self.input)
         form.addRow("", self.recursive)
         form.addRow("Output folder", self.output)
+        form.addRow("Name suffix", self.suffix)
         form.addRow("Format", self.format)
         form.addRow("JPEG/WebP quality", self.quality)
         form.addRow("Existing outputs", self.existing)
@@ -153,6 +158,7 @@ class BatchDialog(QDialog):
             quality=self.quality.value(),
             overwrite=self.existing.currentText() == "overwrite",
             recursive=self.recursive.isChecked(),
+            suffix=self.suffix.text(),
         )
 
     def start_batch(self) -> None:
@@ -167,6 +173,7 @@ class BatchDialog(QDialog):
         request = BatchRequest((source,), output, self.options(), self._controls)
         self._settings.last_batch_input = str(request.inputs[0])
         self._settings.last_batch_output = str(request.output)
+        self._settings.batch_suffix = request.options.suffix
 
         def job(progress: ProgressFn, cancel: CancelToken) -> BatchSummary:
             reporter = batch_progress_reporter(progress)

@@ -13,6 +13,7 @@ from typing import Any
 from platformdirs import user_config_dir
 
 from glare_core.atomic import atomic_write_bytes
+from glare_core.batch import DEFAULT_SUFFIX, BatchUsageError, check_suffix
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.denoise import check_noise_reduction
 from glare_core.exposure import check_exposure_stops
@@ -48,6 +49,7 @@ class Settings:
     last_save_dir: str = ""
     last_batch_input: str = ""
     last_batch_output: str = ""
+    batch_suffix: str = DEFAULT_SUFFIX
     recent_files: list[str] = field(default_factory=list)
     geometry: str = ""  # base64 of QWidget.saveGeometry()
     strength: float = 1.0
@@ -113,6 +115,8 @@ _CONTROL_CHECKS = {
     "exposure": check_exposure_stops,
     "photo_colour": check_photo_colour,
 }
+#: the checks of other saved strings (each raises a BatchUsageError when it is unusable)
+_TEXT_CHECKS = {"batch_suffix": check_suffix}
 _CHOICES = {"device": DEVICES, "default_format": EXPORT_FORMATS}
 _INTEGER_RANGES = {
     "threads": (0, MAX_THREADS),
@@ -137,10 +141,11 @@ def _fits(name: str, default: Any, value: Any) -> bool:
         return value is None or isinstance(value, str)
     if not _of_the_defaults_type(default, value):
         return False
-    if name in _CONTROL_CHECKS:
+    check = _CONTROL_CHECKS.get(name) or _TEXT_CHECKS.get(name)
+    if check is not None:
         try:
-            _CONTROL_CHECKS[name](value)
-        except ValueError:
+            check(value)
+        except (ValueError, BatchUsageError):
             return False
     if name in _CHOICES:
         return value in _CHOICES[name]

@@ -145,7 +145,7 @@ def plan_batch(inputs: Sequence[Path], output: Path, options: BatchOptions) -> l
     if output.exists() and not output.is_dir():
         raise BatchUsageError(f"output {output} is a file, not a folder")
     requested = _requested_format(options)
-    _check_suffix(options.suffix)
+    check_suffix(options.suffix)
     items: list[BatchItem] = []
     for given in map(Path, inputs):
         if not given.exists() and not given.is_symlink():
@@ -165,7 +165,8 @@ def plan_batch(inputs: Sequence[Path], output: Path, options: BatchOptions) -> l
     return _checked_plan(items, options)
 
 
-def _check_suffix(suffix: str) -> None:
+def check_suffix(suffix: str) -> None:
+    """A :class:`BatchUsageError` unless ``suffix`` can end a file's stem: no folders in it."""
     separators = {"/", os.sep, os.altsep} - {None}
     if any(separator in suffix for separator in separators):
         raise BatchUsageError(f"the suffix {suffix!r} must not contain a path separator")

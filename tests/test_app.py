@@ -331,6 +331,27 @@ def test_batch_dialog_needs_both_folders_and_some_images(
     dialog.close()
 
 
+def test_batch_dialog_names_results_with_the_chosen_suffix(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
+) -> None:
+    write_photo(pairs_dir, tmp_path / "in" / "night.png")
+    dialog = window.open_batch()
+    assert dialog.suffix.text() == "_glare"
+    dialog.input.edit.setText(str(tmp_path / "in"))
+    dialog.output.edit.setText(str(tmp_path / "out"))
+    dialog.suffix.setText("/up")
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        dialog.start.click()
+    assert "must not contain a path separator" in dialog.status.text()
+    assert not (tmp_path / "out").exists()
+    dialog.suffix.setText("-bright")
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        dialog.start.click()
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["night-bright.png"]
+    dialog.close()
+    assert window.settings.batch_suffix == "-bright"  # the next batch starts with it
+
+
 def test_failed_weights_keep_the_model_and_are_never_saved(
     qtbot, enhancer: Enhancer, config_dir: Path, photo: Path, tmp_path: Path
 ) -> None:
@@ -409,7 +430,7 @@ def test_damaged_settings_lose_only_what_is_wrong_and_the_app_starts(
         "temperature": 99, "noise_reduction": 50, "exposure": 9, "photo_colour": 3,
         "device": 3, "threads": -2, "tile_size": "big", "jpeg_quality": 1000,
         "default_format": "gif", "weights": "net.pth", "recent_files": [1, 2],
-        "geometry": "géométrie", "last_save_dir": 7, "unknown": True,
+        "geometry": "géométrie", "last_save_dir": 7, "batch_suffix": "/up", "unknown": True,
     }  # fmt: skip
     config_dir.mkdir()
     settings_path().write_text(json.dumps(saved))
