@@ -69,10 +69,25 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
 #: output format for inputs whose format cannot be written: BMP is lossless, HEIF lossy
 _WRITE_SUBSTITUTES = {"BMP": "PNG", "HEIF": "JPEG"}
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
+#: what Pillow names some files that are read as another format: cameras and phones store
+#: JPEGs with previews or depth maps appended (MPF), which Pillow opens as "MPO"; the first
+#: picture is the photo
+_READ_AS = {"MPO": "JPEG"}
 
 _SIXTEEN_BIT_MAX = 65535
 _ORIENTATION_TAG = 0x0112
 _UPRIGHT = 1
+_EXIF_IFD_TAG = 0x8769
+_GPS_IFD_TAG = 0x8825
+#: the tags of a TIFF's first directory that describe the photo rather than lay out its
+#: pixels (description, make, model, orientation, software, date, artist, host, copyright,
+#: Windows' title, comment, author, keywords and subject, and the Exif and GPS directories):
+#: the only ones carried as EXIF, since Pillow reads the whole directory, strip offsets and
+#: sample layout included, and a result written with the source's layout is unreadable
+_TIFF_DESCRIPTIVE_TAGS = (
+    0x010E, 0x010F, 0x0110, _ORIENTATION_TAG, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298,
+    0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F, _EXIF_IFD_TAG, _GPS_IFD_TAG,
+)  # fmt: skip
 #: Pillow's modes for one-channel images ("I" is how older Pillow opened 16-bit grey PNG)
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _SIXTEEN_BIT_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -167,8 +182,12 @@ def _check_is_file(path: Path) -> None:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
 
 
+def _format(image: Image.Image) -> str:
+    return _READ_AS.get(image.format or "", image.format or "")
+
+
 def _check_format(image: Image.Image, path: Path) -> None:
-    if image.format not in READ_FORMATS:
+    if _format(image) not in READ_FORMATS:
         raise ImageReadError(f"{path}: {image.format} images are not supported")
 
 
@@ -190,6 +209,8 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
         image.load()
         colour, alpha = _planes_from_pillow(image, path)
     exif = image.getexif()
+    if image.format == "TIFF":
+        exif = _descriptive_tags(exif)
     orientation = int(exif.get(_ORIENTATION_TAG, _UPRIGHT))
     rgb = _as_rgb(_apply_orientation(colour, orientation))
     if alpha is not None:
@@ -199,7 +220,7 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
         alpha=alpha,
         mode=image.mode,
         bit_depth=bit_depth,
-        format=image.format or "",
+        format=_format(image),
         exif=_upright_exif(image, exif, orientation),
         icc_profile=None if image.mode == "CMYK" else image.info.get("icc_profile"),
         path=path,
@@ -285,10 +306,22 @@ def _as_rgb(colour: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(colour, dtype=np.float32)
 
 
+def _descriptive_tags(directory: Image.Exif) -> Image.Exif:
+    """The tags of a TIFF's first ``directory`` that can travel as EXIF to another file."""
+    kept = Image.Exif()
+    for tag in _TIFF_DESCRIPTIVE_TAGS:
+        if tag in (_EXIF_IFD_TAG, _GPS_IFD_TAG):
+            if sub_directory := directory.get_ifd(tag):
+                kept[tag] = sub_directory
+        elif tag in directory:
+            kept[tag] = directory[tag]
+    return kept
+
+
 def _upright_exif(image: Image.Image, exif: Image.Exif, orientation: int) -> bytes | None:
     if not exif:
         return None
-    if orientation == _UPRIGHT:
+    if orientation == _UPRIGHT and image.format != "TIFF":
         return image.info.get("exif") or exif.tobytes()
     exif[_ORIENTATION_TAG] = _UPRIGHT
     return exif.tobytes()

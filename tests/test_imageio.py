@@ -139,6 +139,44 @@ def test_cmyk_jpeg_is_converted_to_rgb(tmp_path: Path) -> None:
         assert written.mode == "RGB"
 
 
+@pytest.mark.parametrize("mode", ["RGB", "CMYK", "P"])
+@pytest.mark.parametrize("name", ["out.tif", "out.png", "out.jpg"])
+def test_a_tiff_source_passes_on_its_description_but_not_its_pixel_layout(
+    tmp_path: Path, mode: str, name: str
+) -> None:
+    pixels = Image.fromarray(random_pixels(5, 7, 3)).convert(mode)
+    pixels.save(tmp_path / "scan.tif", exif=camera_exif(6), compression="tiff_lzw")
+    loaded = read_image(tmp_path / "scan.tif")
+    assert loaded.rgb.shape == (7, 5, 3)  # turned upright
+    write_image(tmp_path / name, loaded.rgb, source=loaded)
+    with Image.open(tmp_path / name) as written:
+        written.load()  # a result with the scan's strip offsets or CMYK layout fails here
+        exif = written.getexif()
+        assert (written.mode, written.size) == ("RGB", (5, 7))
+    assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
+
+
+def test_a_camera_jpeg_with_a_preview_appended_reads_as_its_first_picture(
+    tmp_path: Path,
+) -> None:
+    photo, preview = Image.fromarray(random_pixels(6, 8, 3)), random_pixels(3, 4, 3, seed=1)
+    photo.save(tmp_path / "plain.jpg", exif=camera_exif(1), quality=95)
+    photo.save(
+        tmp_path / "camera.jpg",
+        format="MPO",  # what Pillow calls a JPEG with more pictures appended (MPF)
+        save_all=True,
+        append_images=[Image.fromarray(preview)],
+        exif=camera_exif(1),
+        quality=95,
+    )
+    loaded, plain = read_image(tmp_path / "camera.jpg"), read_image(tmp_path / "plain.jpg")
+    assert loaded.format == "JPEG"
+    np.testing.assert_array_equal(loaded.rgb, plain.rgb)
+    exif = Image.Exif()
+    exif.load(loaded.exif)
+    assert exif[MAKE] == "GlareCam"
+
+
 def test_16_bit_rgba_png_and_tiff_keep_16_bits(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     bgra = rng.integers(0, 65536, size=(6, 9, 4), dtype=np.uint16)
