@@ -139,8 +139,14 @@ def iter_images(
             return
 
 
-def plan_batch(inputs: Sequence[Path], output: Path, options: BatchOptions) -> list[BatchItem]:
-    """Map input files and folders to output files; :class:`BatchUsageError` if unsafe."""
+def plan_batch(
+    inputs: Sequence[Path], output: Path, options: BatchOptions, result_file: Path | None = None
+) -> list[BatchItem]:
+    """Map input files and folders to output files; :class:`BatchUsageError` if unsafe.
+
+    ``result_file`` names the result of a single input file, in the folder ``output``, instead
+    of a name made from the photo's (``glare enhance dark.jpg -o bright.png``).
+    """
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise BatchUsageError(f"output {output} is a file, not a folder")
@@ -157,11 +163,12 @@ def plan_batch(inputs: Sequence[Path], output: Path, options: BatchOptions) -> l
                 target = output / relative.parent / name
                 items.append(BatchItem(source, target))
         else:
-            items.append(BatchItem(given, output / result_name(given, options.suffix, requested)))
+            name = result_name(given, options.suffix, requested)
+            items.append(BatchItem(given, result_file or output / name))
     if items:
         _check_can_write_in(output, "output")
     if options.report_path is not None:
-        _check_report_path(Path(options.report_path))
+        _check_report_path(Path(options.report_path), items)
     return _checked_plan(items, options)
 
 
@@ -191,9 +198,14 @@ def _check_can_write_in(folder: Path, what: str) -> None:
         ) from error
 
 
-def _check_report_path(path: Path) -> None:
+def _check_report_path(path: Path, items: Sequence[BatchItem]) -> None:
     if path.is_dir():
         raise BatchUsageError(f"report {path} is a folder; name a .json file")
+    photos = {_path_key(photo) for item in items for photo in (item.source, item.target)}
+    if _path_key(path) in photos:
+        raise BatchUsageError(
+            f"report {path} would replace a photo of this batch; name a .json file"
+        )
     _check_can_write_in(path.parent, "report")
 
 

@@ -343,15 +343,12 @@ def _names_one_result_file(inputs: Sequence[Path], output: Path) -> bool:
 
 def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
     """The batch plan; OUTPUT is taken as the result's file name for one input file."""
-    from glare_core.batch import BatchItem, plan_batch
+    from glare_core.batch import plan_batch
 
     if not _names_one_result_file(inputs, output):
         return plan_batch(inputs, output, options)
     _check_result_file_name(output, options.format)
-    planned = plan_batch(inputs, output.parent, options)  # checks the input as for a folder
-    if output.resolve() == inputs[0].resolve():
-        raise GlareError(f"output would replace the input photo {inputs[0]}")
-    return [BatchItem(item.source, output) for item in planned]
+    return plan_batch(inputs, output.parent, options, result_file=output)
 
 
 def _check_result_file_name(output: Path, requested_format: str | None) -> None:

@@ -147,6 +147,23 @@ def test_output_can_never_be_the_input(album: Path) -> None:
     assert fingerprints(album) == before
 
 
+def test_a_named_result_file_is_checked_as_itself(album: Path, tmp_path: Path) -> None:
+    source = album / "beach.png"
+    items = plan_batch([source], album, BatchOptions(suffix=""), result_file=album / "lit.png")
+    assert [(item.source, item.target) for item in items] == [(source, album / "lit.png")]
+    with pytest.raises(BatchUsageError, match="would replace the input photo"):
+        plan_batch([source], album, BatchOptions(), result_file=source)
+
+
+@pytest.mark.parametrize("report_name", ["beach.png", "enhanced/beach_glare.png"])
+def test_the_report_may_not_replace_a_photo_of_the_batch(album: Path, report_name: str) -> None:
+    before = fingerprints(album)
+    options = BatchOptions(report_path=album / report_name)
+    with pytest.raises(BatchUsageError, match="would replace a photo of this batch"):
+        plan_batch([album], album / "enhanced", options)
+    assert fingerprints(album) == before
+
+
 def test_a_result_may_not_replace_another_input(tmp_path: Path) -> None:
     save(tmp_path / "a.png", dark_pixels(seed=1))
     save(tmp_path / "a.jpg", dark_pixels(seed=2))
