@@ -21,13 +21,15 @@ from PySide6.QtWidgets import (
 
 from app.images import pixmap_from_rgb8
 from app.settings import (
+    AUTOMATIC_TILE_SIZE,
     DEVICES,
     EXPORT_FORMATS,
     MAX_THREADS,
     QUALITY_RANGE,
-    TILE_SIZE_RANGE,
     Settings,
 )
+from glare_core.engine import ATTENTION_TILE_SIZE, TilingConfig
+from glare_core.limits import MAX_TILE_SIZE, MIN_TILE_SIZE
 from glare_core.session import Controls
 
 TILE_SIZE_STEP = 64
@@ -75,9 +77,15 @@ class SettingsDialog(QDialog):
         self._settings = settings
         self.device = combo(DEVICES, settings.device)
         self.threads = _spin(0, MAX_THREADS, settings.threads, special="automatic")
-        self.tile_size = _spin(*TILE_SIZE_RANGE, settings.tile_size)
+        # one step below the smallest tile stands for "automatic", which Qt shows as text
+        automatic = MIN_TILE_SIZE - TILE_SIZE_STEP
+        shown = settings.tile_size if settings.tile_size != AUTOMATIC_TILE_SIZE else automatic
+        self.tile_size = _spin(automatic, MAX_TILE_SIZE, shown, special="automatic")
         self.tile_size.setSingleStep(TILE_SIZE_STEP)
-        self.tile_size.setToolTip("Largest piece processed at once; smaller uses less memory")
+        self.tile_size.setToolTip(
+            "Largest piece processed at once; smaller uses less memory. Automatic: "
+            f"{TilingConfig.tile_size} px, or {ATTENTION_TILE_SIZE} px for networks with attention"
+        )
         self.default_format = combo(EXPORT_FORMATS, settings.default_format)
         self.quality = quality_spin(settings.jpeg_quality)
         form = QFormLayout(self)
@@ -93,10 +101,16 @@ class SettingsDialog(QDialog):
             self._settings,
             device=self.device.currentText(),
             threads=self.threads.value(),
-            tile_size=self.tile_size.value(),
+            tile_size=self._chosen_tile_size(),
             default_format=self.default_format.currentText(),
             jpeg_quality=self.quality.value(),
         )
+
+    def _chosen_tile_size(self) -> int:
+        """The tile size set, raised to the smallest one where a number below it was typed."""
+        if self.tile_size.value() == self.tile_size.minimum():
+            return AUTOMATIC_TILE_SIZE
+        return max(self.tile_size.value(), MIN_TILE_SIZE)
 
 
 def describe_controls(controls: Controls) -> str:

@@ -17,7 +17,13 @@ from glare_core.batch import DEFAULT_SUFFIX, BatchUsageError, check_suffix
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.denoise import check_noise_reduction
 from glare_core.exposure import check_exposure_stops
-from glare_core.limits import check_seed, check_strength, check_temperature
+from glare_core.limits import (
+    MAX_TILE_SIZE,
+    MIN_TILE_SIZE,
+    check_seed,
+    check_strength,
+    check_temperature,
+)
 from glare_core.photo_colour import check_photo_colour
 from glare_core.session import Controls, ModelChoice
 
@@ -32,7 +38,8 @@ DEVICES = ("auto", "cpu", "cuda")
 #: "same" keeps the source's format when exporting
 EXPORT_FORMATS = ("same", "png", "jpeg", "tiff", "webp")
 MAX_THREADS = 256
-TILE_SIZE_RANGE = (256, 4096)
+#: the tile size setting that leaves it to the network (smaller for networks with attention)
+AUTOMATIC_TILE_SIZE = 0
 QUALITY_RANGE = (1, 100)
 
 
@@ -40,7 +47,7 @@ QUALITY_RANGE = (1, 100)
 class Settings:
     device: str = "auto"
     threads: int = 0  # 0: let torch decide
-    tile_size: int = 1024
+    tile_size: int = AUTOMATIC_TILE_SIZE
     default_format: str = "same"
     jpeg_quality: int = 95
     weights: list[str] = field(default_factory=list)
@@ -89,7 +96,7 @@ class Settings:
             config=self.weights_config,
             device=self.device,
             threads=self.threads or None,
-            tile_size=self.tile_size,
+            tile_size=self.tile_size or None,
         )
 
     def add_recent(self, path: str | Path) -> None:
@@ -120,7 +127,7 @@ _TEXT_CHECKS = {"batch_suffix": check_suffix}
 _CHOICES = {"device": DEVICES, "default_format": EXPORT_FORMATS}
 _INTEGER_RANGES = {
     "threads": (0, MAX_THREADS),
-    "tile_size": TILE_SIZE_RANGE,
+    "tile_size": (MIN_TILE_SIZE, MAX_TILE_SIZE),
     "jpeg_quality": QUALITY_RANGE,
 }
 
@@ -149,6 +156,8 @@ def _fits(name: str, default: Any, value: Any) -> bool:
             return False
     if name in _CHOICES:
         return value in _CHOICES[name]
+    if name == "tile_size" and value == AUTOMATIC_TILE_SIZE:
+        return True
     if name in _INTEGER_RANGES:
         low, high = _INTEGER_RANGES[name]
         return low <= value <= high

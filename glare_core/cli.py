@@ -26,7 +26,14 @@ from glare_core.config import PRECISIONS
 from glare_core.denoise import MAX_NOISE_REDUCTION
 from glare_core.errors import GlareError
 from glare_core.exposure import MAX_EXPOSURE_STOPS
-from glare_core.limits import MAX_SEED, MAX_STRENGTH, MAX_TEMPERATURE, MIN_STRENGTH
+from glare_core.limits import (
+    MAX_SEED,
+    MAX_STRENGTH,
+    MAX_TEMPERATURE,
+    MAX_TILE_SIZE,
+    MIN_STRENGTH,
+    MIN_TILE_SIZE,
+)
 from glare_core.log import setup_logging
 from glare_core.progress import EXIT_CANCELLED, Cancelled, CancelToken, stop_requests
 from glare_core.train import cli as train_cli
@@ -78,7 +85,8 @@ def _ranged(kind: Callable[[str], float], low: float, high: float) -> Callable[[
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+            noun = "whole number" if kind is int else "number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {noun}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text} is outside {_plain(low)} to {_plain(high)}")
         return value
@@ -139,9 +147,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--tile",
-        type=_positive_int,
+        type=_ranged(int, MIN_TILE_SIZE, MAX_TILE_SIZE),
         metavar="N",
-        help="process large images in N x N pixel tiles to save memory (default: automatic); "
+        help=f"process large images in N x N pixel tiles to save memory, N from {MIN_TILE_SIZE} "
+        f"to {MAX_TILE_SIZE} (default: automatic); "
         "tiles share image-wide statistics measured on a copy scaled down to one tile, so "
         "small tiles move the result a little",
     )

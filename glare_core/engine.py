@@ -70,7 +70,14 @@ from glare_core.exposure import (
     mean_luma,
 )
 from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
-from glare_core.limits import TRAINED_STRENGTH, check_seed, check_strength, check_temperature
+from glare_core.limits import (
+    MIN_TILE_SIZE,
+    TRAINED_STRENGTH,
+    check_seed,
+    check_strength,
+    check_temperature,
+    check_tile_size,
+)
 from glare_core.memory import keep_freed_memory, release_freed_memory
 from glare_core.model import global_stats
 from glare_core.model.cond_encoder import Condition
@@ -103,7 +110,7 @@ class TilingConfig:
     #: far below one 8-bit level, and each window spends less on context
     context: int = 64
     #: smallest tile the out-of-memory fallback halves down to
-    min_tile_size: int = 256
+    min_tile_size: int = MIN_TILE_SIZE
     #: largest side of the downscaled copy that image-wide statistics are measured on
     #: (None: tile_size, which is known to fit in memory)
     stats_size: int | None = None
@@ -310,7 +317,7 @@ class Enhancer:
         model = build_model(paths, config)
         tiling = default_tiling(model.config)
         if tile_size is not None:
-            tiling = dataclasses.replace(tiling, tile_size=tile_size)
+            tiling = dataclasses.replace(tiling, tile_size=check_tile_size(tile_size))
         return cls(
             model, _resolve_device(device), tiling, precision, full_resolution, noise_reduction
         )

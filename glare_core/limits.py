@@ -1,4 +1,5 @@
-"""The ranges of the network's controls (strength, temperature, seed) and their checks.
+"""The ranges of the network's controls (strength, temperature, seed) and of the tile size,
+and their checks.
 
 Torch-free, so that the command line checks its arguments before it loads a model, and the
 app's controls span exactly what the library accepts. The other controls' ranges live with
@@ -18,6 +19,12 @@ MAX_STRENGTH = 2.0
 MAX_TEMPERATURE = 2.0
 #: seeds of the sampling noise (torch's generator takes 64 bits; 31 fit every UI's spin box)
 MAX_SEED = 2**31 - 1
+#: tiles smaller than this spend most of each window on its context (64 px a side), and the
+#: out-of-memory fallback halves tiles down to it
+MIN_TILE_SIZE = 256
+#: the largest tile offered: at this side one window's activations already take gigabytes,
+#: and larger tiles gain nothing in quality (tiles join without seams)
+MAX_TILE_SIZE = 4096
 
 
 def _checked(name: str, value: float, low: float, high: float) -> float:
@@ -36,3 +43,7 @@ def check_temperature(temperature: float) -> float:
 
 def check_seed(seed: int) -> int:
     return int(_checked("seed", seed, 0, MAX_SEED))
+
+
+def check_tile_size(tile_size: int) -> int:
+    return int(_checked("tile size", tile_size, MIN_TILE_SIZE, MAX_TILE_SIZE))

@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF, QSize, Qt
 
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
+from app.dialogs import SettingsDialog
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import FULL, KIND_NAMES, MODEL, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
 from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
@@ -442,6 +443,18 @@ def test_damaged_settings_lose_only_what_is_wrong_and_the_app_starts(
     window = make_window(qtbot, enhancer, settings)
     assert open_and_render(qtbot, window, photo).shape == (SMALL[1], SMALL[0], 3)
     window.close()
+
+
+def test_the_tile_size_is_automatic_unless_one_is_set(qtbot) -> None:
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    assert dialog.tile_size.text() == "automatic"
+    assert dialog.updated().tile_size == 0 and dialog.updated().model_choice.tile_size is None
+    dialog.tile_size.setValue(512)
+    assert dialog.updated().model_choice.tile_size == 512
+    dialog.tile_size.setValue(200)  # typed below the smallest tile
+    assert dialog.updated().tile_size == 256
+    assert SettingsDialog(Settings(tile_size=768)).tile_size.value() == 768
 
 
 def test_compare_view_divider_zoom_and_modes(qtbot, window: MainWindow, photo: Path) -> None:

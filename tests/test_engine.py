@@ -114,6 +114,12 @@ def test_reduced_precision_decoders_stay_within_a_level_of_float32(photo) -> Non
         Enhancer.load(device="cpu", precision="float16")
 
 
+@pytest.mark.parametrize("tile_size", [64, 8192])
+def test_tile_sizes_outside_the_range_are_refused(tile_size: int) -> None:
+    with pytest.raises(ValueError, match=r"tile size must lie in \[256, 4096\]"):
+        Enhancer.load(device="cpu", tile_size=tile_size)
+
+
 def test_temperature_zero_is_deterministic_and_seeds_reproduce(compact, photo) -> None:
     prepared = compact.prepare(photo)
     zero = compact.render(prepared, temperature=0.0, seed=1)
