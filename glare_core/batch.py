@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from glare_core.atomic import atomic_write_bytes
-from glare_core.errors import GlareError, ImageWriteError
+from glare_core.errors import GlareError, ImageWriteError, one_line
 from glare_core.imageio import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
@@ -309,10 +309,10 @@ def run_batch(
             summary.cancelled = True
             break
         except GlareError as error:
-            summary.failed.append((item.source, _one_line(str(error))))
+            summary.failed.append((item.source, _reason(error, item.source)))
         except Exception as error:  # one bad file must never stop the batch
             logger.exception("unexpected failure on %s", item.source)
-            summary.failed.append((item.source, _one_line(f"{type(error).__name__}: {error}")))
+            summary.failed.append((item.source, one_line(f"{type(error).__name__}: {error}")))
         else:
             summary.done.append(item.source)
             summary.outputs.append(item.target)
@@ -361,8 +361,9 @@ def _make_folder(folder: Path) -> None:
         raise ImageWriteError(f"{folder}: cannot create folder ({error.strerror})") from error
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _reason(error: GlareError, source: Path) -> str:
+    """Why ``source`` failed, without its path in front: it is listed beside the reason."""
+    return one_line(error).removeprefix(f"{source}: ")
 
 
 def _log_summary(summary: BatchSummary) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from glare_core import __version__
 from glare_core.config import PRECISIONS
 from glare_core.denoise import MAX_NOISE_REDUCTION
-from glare_core.errors import GlareError
+from glare_core.errors import GlareError, one_line
 from glare_core.exposure import MAX_EXPOSURE_STOPS
 from glare_core.limits import (
     MAX_SEED,
@@ -649,10 +649,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``glare`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
     args = build_parser().parse_args(argv)
@@ -661,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except GlareError as error:
-        print(f"glare: error: {_one_line(error)}", file=sys.stderr)
+        print(f"glare: error: {one_line(error)}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except (Cancelled, KeyboardInterrupt):
         print("glare: cancelled", file=sys.stderr)

@@ -25,3 +25,8 @@ class ImageWriteError(GlareError):
 
 class DeviceError(GlareError):
     """The requested compute device is not available."""
+
+
+def one_line(error: BaseException | str) -> str:
+    """The message of ``error`` on one line, for a terminal, a list row or a log line."""
+    return " ".join(str(error).split())

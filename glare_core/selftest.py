@@ -22,7 +22,7 @@ import numpy as np
 
 from glare_core.eight_bit import EIGHT_BIT_MAX
 from glare_core.engine import Enhancer
-from glare_core.errors import GlareError, ImageWriteError, WeightsError
+from glare_core.errors import GlareError, ImageWriteError, WeightsError, one_line
 from glare_core.imageio import read_image, write_image
 from glare_core.log import setup_logging
 from glare_core.resources import RESOURCES_ENV, bundled_weights_path, sample_photo_path
@@ -110,19 +110,15 @@ def run_self_test(output_dir: Path | None = None) -> int:
             )
             written = _enhance_sample(enhancer, folder)
     except GlareError as error:
-        print(f"{PREFIX} failed: {_one_line(error)}", file=sys.stderr)
+        print(f"{PREFIX} failed: {one_line(error)}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as error:  # a frozen build missing a module or library fails here
         logger.debug("self-test crashed", exc_info=True)
-        print(f"{PREFIX} failed: {type(error).__name__}: {_one_line(error)}", file=sys.stderr)
+        print(f"{PREFIX} failed: {type(error).__name__}: {one_line(error)}", file=sys.stderr)
         return EXIT_FAILED
     _say(f"wrote {written}" + ("" if output_dir else " (a temporary file, now removed)"))
     _say(f"passed in {time.perf_counter() - started:.2f} s")
     return EXIT_PASSED
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
 
 
 def main() -> int:

@@ -259,7 +259,9 @@ def test_enhance_writes_results_reports_and_lists_failures(
     assert sorted(path.name for path in out.iterdir()) == ["30_glare.jpg", "4_glare.jpg"]
     assert Image.open(out / "30_glare.jpg").size == (96, 64)
     assert "enhanced 2 image(s)" in stdout
-    assert "glare: failed: " in err and "truncated.png" in err
+    failure = next(line for line in err.splitlines() if line.startswith("glare: failed: "))
+    assert failure.startswith(f"glare: failed: {inputs / 'truncated.png'}: damaged or truncated")
+    assert failure.count("truncated.png") == 1  # the reason does not repeat the path
     assert report.is_file()
 
 
