@@ -388,12 +388,14 @@ def _add_photo_colour(group: argparse._ArgumentGroup) -> None:
 def _run_enhance(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from glare_core.batch import run_batch
+    from glare_core.batch import BatchSummary, run_batch, write_report
 
     options = _batch_options(args)
     items = _plan(args.inputs, args.output, options)  # bad paths fail here, before the model
     if not items:
         print("nothing to enhance: no images found in the inputs")
+        if options.report_path is not None:  # scripts read it whatever happened
+            write_report(BatchSummary(), options.report_path)
         return EXIT_OK
     enhancer = _load_enhancer(args)
 

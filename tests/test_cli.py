@@ -265,6 +265,18 @@ def test_enhance_writes_results_reports_and_lists_failures(
     assert report.is_file()
 
 
+def test_a_folder_without_photos_still_gets_its_report(capsys, tmp_path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("no photos here")
+    report = tmp_path / "reports" / "run.json"
+    code, stdout, _ = _run(
+        capsys, "enhance", tmp_path / "notes", "-o", tmp_path / "out", "--report", report
+    )
+    assert code == EXIT_OK and stdout.startswith("nothing to enhance")
+    saved = json.loads(report.read_text())
+    assert (saved["done"], saved["failed"], saved["exit_code"]) == ([], [], EXIT_OK)
+
+
 def test_enhance_skips_existing_results_unless_told_to_overwrite(
     capsys, tmp_path, small_pairs, model_options
 ) -> None:
