@@ -511,7 +511,12 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
 
     if not folder.is_dir():
         raise GlareError(f"not a folder: {folder}")
-    return {path.stem: path for path in iter_images(folder, recursive=False)}
+    by_stem: dict[str, Path] = {}
+    for path in iter_images(folder, recursive=False):
+        other = by_stem.setdefault(path.stem, path)
+        if other != path:  # pairs are matched by stem: one of them would go unscored
+            raise GlareError(f"{other.name} and {path.name} in {folder} share one name")
+    return by_stem
 
 
 def _matching_pairs(pred_dir: Path, ref_dir: Path) -> list[tuple[str, Path, Path]]:

@@ -427,6 +427,14 @@ def test_eval_refuses_unmatched_names(capsys, small_pairs, tmp_path) -> None:
     assert err.startswith("glare: error: 1 image(s)") and "other.png" in err
 
 
+def test_eval_refuses_two_results_of_one_name(capsys, small_pairs, tmp_path) -> None:
+    for name in ("4.png", "4.jpg"):  # matched by stem, one would go unscored
+        (tmp_path / name).write_bytes((small_pairs / "high" / "4.png").read_bytes())
+    code, _, err = _run(capsys, "eval", "--pred", tmp_path, "--ref", small_pairs / "high")
+    assert code == EXIT_CANNOT_RUN
+    assert err.startswith("glare: error: 4.jpg and 4.png in") and "share one name" in err
+
+
 @pytest.mark.parametrize(
     "argv",
     [["--pred", "a"], ["--pairs", "p", "--pred", "a", "--ref", "b"]],
