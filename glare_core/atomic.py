@@ -20,6 +20,9 @@ PARTIAL_SUFFIX = ".partial"
 _TOKEN_BYTES = 4
 #: new files get the usual permissions, narrowed by the process umask as ``open`` does
 _NEW_FILE_MODE = 0o666
+#: bytes of the target's name kept in a temporary name: with the dot, token and suffix it
+#: stays under the 255 bytes most file systems allow a name, whatever the target's length
+_KEPT_NAME_BYTES = 200
 
 
 def is_partial_name(name: str) -> bool:
@@ -49,13 +52,20 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
 def _create_temp_file(target: Path) -> Path:
     # O_EXCL: never reuse a name another writer (or a crashed run) holds.
     while True:
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(_TOKEN_BYTES)}{PARTIAL_SUFFIX}")
+        token = secrets.token_hex(_TOKEN_BYTES)
+        temp = target.with_name(f".{_shortened(target.name)}.{token}{PARTIAL_SUFFIX}")
         try:
             descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
         except FileExistsError:
             continue
         os.close(descriptor)
         return temp
+
+
+def _shortened(name: str) -> str:
+    """``name`` cut to at most :data:`_KEPT_NAME_BYTES` bytes of UTF-8, between characters."""
+    encoded = name.encode("utf-8", errors="surrogateescape")
+    return encoded[:_KEPT_NAME_BYTES].decode("utf-8", errors="ignore")
 
 
 def _flush_to_disk(path: Path) -> None:

@@ -362,6 +362,12 @@ imageio.write_image(sys.argv[1], np.zeros((2, 2, 3), np.float32))
 """
 
 
+def test_a_result_name_near_the_file_system_limit_is_written(tmp_path: Path) -> None:
+    name = "é" * 120 + "_glare.png"  # 250 bytes of UTF-8: the limit is 255
+    write_image(tmp_path / name, from_uint8(random_pixels(4, 6, 3)))
+    assert [path.name for path in tmp_path.iterdir()] == [name]
+
+
 def test_killed_writer_leaves_only_a_recognisable_partial(tmp_path: Path) -> None:
     target = tmp_path / "result.png"
     target.write_bytes(b"previous result")
