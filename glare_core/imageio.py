@@ -91,6 +91,11 @@ _TIFF_DESCRIPTIVE_TAGS = (
 #: Pillow's modes for one-channel images ("I" is how older Pillow opened 16-bit grey PNG)
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _SIXTEEN_BIT_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+#: 32-bit float grey (scientific and merged-exposure TIFFs), whose values run from black at 0
+#: to white at 1; their results are written in 16 bits, the most that is written
+_FLOAT_GREY_MODE = "F"
+#: deep modes that Pillow decodes itself (OpenCV decodes deep colour)
+_DEEP_GREY_MODES = _SIXTEEN_BIT_GREY_MODES | {_FLOAT_GREY_MODE}
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 #: JPEG quality from which chroma is kept at full resolution (4:4:4)
 _FULL_CHROMA_QUALITY = 90
@@ -203,7 +208,7 @@ def _check_pixel_count(image: Image.Image, path: Path, max_pixels: int) -> None:
 
 def _decode(image: Image.Image, path: Path) -> LoadedImage:
     bit_depth = _source_bit_depth(image)
-    if bit_depth == 16 and image.mode not in _SIXTEEN_BIT_GREY_MODES:
+    if bit_depth == 16 and image.mode not in _DEEP_GREY_MODES:
         colour, alpha = _planes_from_opencv(path)
     else:
         image.load()
@@ -232,7 +237,7 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
 
 def _source_bit_depth(image: Image.Image) -> int:
     """16 when the file stores 16 bits per sample, even where Pillow would decode 8."""
-    if image.mode in _SIXTEEN_BIT_GREY_MODES:
+    if image.mode in _DEEP_GREY_MODES:
         return 16
     # Pillow names the file's sample layout in its decoder "raw mode" ("RGB;16B", ...).
     decoder_args = image.tile[0].args if image.tile else None
@@ -257,6 +262,9 @@ def _planes_from_pillow(image: Image.Image, path: Path) -> tuple[np.ndarray, np.
     if image.mode in _SIXTEEN_BIT_GREY_MODES:
         values = np.asarray(image).astype(np.float32)
         return np.clip(values, 0, _SIXTEEN_BIT_MAX) / np.float32(_SIXTEEN_BIT_MAX), None
+    if image.mode == _FLOAT_GREY_MODE:
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        return np.clip(values, 0.0, 1.0), None
     if image.mode == "CMYK":
         image = _cmyk_to_rgb(image, path)
     has_alpha = image.mode in _ALPHA_MODES or "transparency" in image.info

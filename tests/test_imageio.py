@@ -201,6 +201,19 @@ def test_16_bit_grey_png_round_trips(tmp_path: Path) -> None:
         np.testing.assert_array_equal(np.asarray(written), grey)
 
 
+def test_a_float_grey_tiff_reads_from_black_at_0_to_white_at_1(tmp_path: Path) -> None:
+    ramp = np.linspace(-0.5, 1.5, 6 * 8, dtype=np.float32).reshape(6, 8)
+    ramp[0, 0] = np.nan
+    Image.fromarray(ramp, mode="F").save(tmp_path / "merged.tif")
+    loaded = read_image(tmp_path / "merged.tif")
+    assert loaded.is_grey and loaded.bit_depth == 16
+    expected = np.clip(np.nan_to_num(ramp), 0, 1)
+    np.testing.assert_array_equal(loaded.rgb, np.repeat(expected[..., None], 3, axis=2))
+    write_image(tmp_path / "out.tif", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.tif") as written:
+        assert written.mode == "I;16"  # grey, as deep as is written
+
+
 def test_16_bit_input_to_jpeg_is_8_bit(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "deep.png"), np.full((4, 4, 3), 65535, dtype=np.uint16))
     loaded = read_image(tmp_path / "deep.png")
