@@ -84,6 +84,9 @@ _GPS_IFD_TAG = 0x8825
 #: Windows' title, comment, author, keywords and subject, and the Exif and GPS directories):
 #: the only ones carried as EXIF, since Pillow reads the whole directory, strip offsets and
 #: sample layout included, and a result written with the source's layout is unreadable
+#: the text tags among them that a 16-bit TIFF result carries (tifffile writes those alone)
+_TIFF_TEXT_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298)
+_TIFF_XMP_TAG = 700
 _TIFF_DESCRIPTIVE_TAGS = (
     0x010E, 0x010F, 0x0110, _ORIENTATION_TAG, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298,
     0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F, _EXIF_IFD_TAG, _GPS_IFD_TAG,
@@ -102,6 +105,9 @@ _FULL_CHROMA_QUALITY = 90
 _PNG_SIGNATURE_AND_IHDR = 8 + 4 + 4 + 13 + 4
 _EXIF_HEADER = b"Exif\x00\x00"
 _PNG_XMP_KEY = "XML:com.adobe.xmp"
+_PNG_MAX_KEYWORD = 79
+_PNG_UNIT_METRE = 1
+_INCHES_PER_METRE = 0.0254
 _XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)\d')
 
 
@@ -503,13 +509,30 @@ def _encode_png16(temp: Path, pixels: np.ndarray, source: LoadedImage | None) ->
 
 
 def _with_png_metadata(png: bytes, source: LoadedImage | None) -> bytes:
-    """Add the source's ICC profile and EXIF as iCCP and eXIf chunks right after IHDR."""
+    """Add the source's ICC profile, EXIF, resolution, XMP and text right after IHDR, as
+    Pillow writes them in 8-bit PNGs."""
+    if source is None:
+        return png
     chunks = b""
-    if source is not None and source.icc_profile:
+    if source.icc_profile:
         chunks += _png_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(source.icc_profile))
-    if source is not None and source.exif:
+    if source.exif:
         chunks += _png_chunk(b"eXIf", source.exif.removeprefix(_EXIF_HEADER))
+    if source.dpi:
+        per_metre = [round(dots / _INCHES_PER_METRE) for dots in source.dpi]
+        chunks += _png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, _PNG_UNIT_METRE))
+    texts = dict(source.text)
+    if source.xmp:
+        texts[_PNG_XMP_KEY] = source.xmp.decode("utf-8", errors="replace")
+    for key, value in texts.items():
+        chunks += _png_chunk(b"iTXt", _international_text(key, value))
     return png[:_PNG_SIGNATURE_AND_IHDR] + chunks + png[_PNG_SIGNATURE_AND_IHDR:]
+
+
+def _international_text(key: str, value: str) -> bytes:
+    """An uncompressed iTXt chunk's data: keyword, flags, no language, UTF-8 text."""
+    keyword = key.encode("latin-1", errors="replace")[:_PNG_MAX_KEYWORD]
+    return keyword + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -530,4 +553,24 @@ def _encode_tiff16(temp: Path, pixels: np.ndarray, source: LoadedImage | None) -
         resolution=source.dpi if source and source.dpi else None,
         resolutionunit="inch" if source and source.dpi else None,
         metadata=None,
+        software="",  # not tifffile's own name: the source's software, if any, is in extratags
+        extratags=_tiff_extra_tags(source),
     )
+
+
+def _tiff_extra_tags(source: LoadedImage | None) -> list[tuple[int, str, int, object, bool]]:
+    """The source's XMP and the descriptive tags of its EXIF's first directory (make, model,
+    date...), as tifffile writes extra tags. tifffile writes no Exif sub-directory: exposure
+    details stay behind in 16-bit TIFF results."""
+    if source is None:
+        return []
+    tags: list[tuple[int, str, int, object, bool]] = []
+    if source.exif:
+        exif = Image.Exif()
+        exif.load(source.exif)
+        for tag in _TIFF_TEXT_TAGS:
+            if isinstance(exif.get(tag), str) and exif[tag].isascii():
+                tags.append((tag, "s", 0, exif[tag], True))
+    if source.xmp:
+        tags.append((_TIFF_XMP_TAG, "B", len(source.xmp), source.xmp, True))
+    return tags

@@ -237,16 +237,24 @@ def test_exif_icc_and_dpi_survive_every_output_format(tmp_path: Path, name: str)
     assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
 
 
-def test_16_bit_png_keeps_icc_and_exif(tmp_path: Path) -> None:
-    icc = srgb_profile()
+@pytest.mark.parametrize("name", ["out.png", "out.tif"])
+def test_16_bit_results_keep_the_photos_metadata(tmp_path: Path, name: str) -> None:
+    icc, xmp = srgb_profile(), b'<x:xmpmeta xmlns:x="adobe:ns:meta/">night</x:xmpmeta>'
     cv2.imwrite(str(tmp_path / "deep.png"), np.full((4, 6, 3), 4000, dtype=np.uint16))
     loaded = read_image(tmp_path / "deep.png")
     loaded.icc_profile, loaded.exif = icc, camera_exif(1).tobytes()
-    write_image(tmp_path / "out.png", loaded.rgb, source=loaded)
-    with Image.open(tmp_path / "out.png") as written:
+    loaded.xmp, loaded.dpi, loaded.text = xmp, (300.0, 300.0), {"Comment": "Nacht über Wien"}
+    write_image(tmp_path / name, loaded.rgb, source=loaded)
+    with Image.open(tmp_path / name) as written:
         assert written.info["icc_profile"] == icc
         assert written.getexif()[MAKE] == "GlareCam"
-    assert cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+        assert written.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+        if name.endswith(".png"):
+            assert written.info["xmp"] == xmp
+            assert written.text["Comment"] == "Nacht über Wien"  # TIFF has no free text
+        else:
+            assert written.tag_v2[700] == xmp
+    assert cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED).dtype == np.uint16
 
 
 # --------------------------------------------------------------------------- read faults
