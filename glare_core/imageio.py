@@ -478,6 +478,8 @@ def _pillow_options(format_name: str, source: LoadedImage | None, quality: int) 
         return options
     if source.exif:
         options["exif"] = source.exif
+    if source.xmp and format_name == "TIFF":
+        options["exif"] = _with_tiff_xmp(source.exif, source.xmp)
     if source.icc_profile:
         options["icc_profile"] = source.icc_profile
     if source.dpi and format_name != "WEBP":
@@ -487,6 +489,16 @@ def _pillow_options(format_name: str, source: LoadedImage | None, quality: int) 
     if format_name == "PNG" and (source.text or source.xmp):
         options["pnginfo"] = _png_info(source)
     return options
+
+
+def _with_tiff_xmp(exif: bytes | None, xmp: bytes) -> Image.Exif:
+    """``exif`` with the XMP tag added: Pillow writes a TIFF's XMP as one of its tags, and
+    ignores ``exif`` when given them separately."""
+    tags = Image.Exif()
+    if exif:
+        tags.load(exif)
+    tags[_TIFF_XMP_TAG] = xmp
+    return tags
 
 
 def _png_info(source: LoadedImage) -> PngImagePlugin.PngInfo:

@@ -414,7 +414,7 @@ def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:
     assert loaded.rgb.mean() * 255 == pytest.approx(100, abs=2)
 
 
-@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp"])
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp", "out.tif"])
 def test_xmp_is_kept_with_its_orientation_reset(tmp_path: Path, name: str) -> None:
     xmp = b'<x:xmpmeta><rdf:Description tiff:Orientation="6" dc:title="night"/></x:xmpmeta>'
     Image.fromarray(random_pixels(4, 8, 3)).save(tmp_path / "in.jpg", xmp=xmp)
