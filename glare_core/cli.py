@@ -294,18 +294,17 @@ def _batch_options(args: argparse.Namespace) -> Any:
 
 
 def _load_enhancer(args: argparse.Namespace) -> Enhancer:
-    from glare_core.device import select_device
     from glare_core.engine import Enhancer
 
-    device = select_device(args.device, args.threads)
     return Enhancer.load(
         weights=args.weights,
         config=args.config,
-        device=device.type,
+        device=args.device,
         tile_size=args.tile,
         precision=args.precision,
         full_resolution=args.full_resolution,
         noise_reduction=args.noise_reduction,
+        threads=args.threads,
     )
 
 

@@ -136,10 +136,10 @@ RENDER_CACHE_SIZE = 4
 MAX_DRAFT = 2
 
 
-def _resolve_device(name: str) -> torch.device:
+def _resolve_device(name: str, threads: int | None = None) -> torch.device:
     from glare_core.device import select_device
 
-    return select_device(name)
+    return select_device(name, threads)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -311,16 +311,18 @@ class Enhancer:
         precision: str = "auto",
         full_resolution: bool = False,
         noise_reduction: float | None = None,
+        threads: int | None = None,
     ) -> Enhancer:
-        """Weights from files (ours or official), or the bundled compact model."""
-        paths = list(weights) or [bundled_weights_path()]
-        model = build_model(paths, config)
+        """Weights from files (ours or official), or the bundled compact model, on ``device``
+        with ``threads`` CPU threads (None: torch's default)."""
+        if tile_size is not None:
+            check_tile_size(tile_size)
+        chosen_device = _resolve_device(device, threads)  # before the weights: fails faster
+        model = build_model(list(weights) or [bundled_weights_path()], config)
         tiling = default_tiling(model.config)
         if tile_size is not None:
-            tiling = dataclasses.replace(tiling, tile_size=check_tile_size(tile_size))
-        return cls(
-            model, _resolve_device(device), tiling, precision, full_resolution, noise_reduction
-        )
+            tiling = dataclasses.replace(tiling, tile_size=tile_size)
+        return cls(model, chosen_device, tiling, precision, full_resolution, noise_reduction)
 
     @classmethod
     def from_config(

@@ -477,11 +477,9 @@ def load_enhancer(choice: ModelChoice) -> Enhancer:
             f"the bundled weights are missing ({bundled_weights_path()}): "
             "use File > Load weights… to choose a GLARE checkpoint"
         )
-    if choice.threads:
-        import torch
-
-        torch.set_num_threads(choice.threads)
-    return Enhancer.load(choice.weights, choice.config, choice.device, choice.tile_size)
+    return Enhancer.load(
+        choice.weights, choice.config, choice.device, choice.tile_size, threads=choice.threads
+    )
 
 
 # -- batch ----------------------------------------------------------------------------
