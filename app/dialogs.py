@@ -25,11 +25,10 @@ from app.settings import (
     DEVICES,
     EXPORT_FORMATS,
     MAX_THREADS,
-    QUALITY_RANGE,
     Settings,
 )
 from glare_core.engine import ATTENTION_TILE_SIZE, TilingConfig
-from glare_core.limits import MAX_TILE_SIZE, MIN_TILE_SIZE
+from glare_core.limits import MAX_TILE_SIZE, MIN_TILE_SIZE, QUALITY_RANGE
 from glare_core.session import Controls
 
 TILE_SIZE_STEP = 64

@@ -18,8 +18,10 @@ from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.denoise import check_noise_reduction
 from glare_core.exposure import check_exposure_stops
 from glare_core.limits import (
+    DEFAULT_QUALITY,
     MAX_TILE_SIZE,
     MIN_TILE_SIZE,
+    QUALITY_RANGE,
     check_seed,
     check_strength,
     check_temperature,
@@ -40,7 +42,6 @@ EXPORT_FORMATS = ("same", "png", "jpeg", "tiff", "webp")
 MAX_THREADS = 256
 #: the tile size setting that leaves it to the network (smaller for networks with attention)
 AUTOMATIC_TILE_SIZE = 0
-QUALITY_RANGE = (1, 100)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Settings:
     threads: int = 0  # 0: let torch decide
     tile_size: int = AUTOMATIC_TILE_SIZE
     default_format: str = "same"
-    jpeg_quality: int = 95
+    jpeg_quality: int = DEFAULT_QUALITY
     weights: list[str] = field(default_factory=list)
     weights_config: str | None = None
     last_open_dir: str = ""

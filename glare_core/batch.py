@@ -38,7 +38,15 @@ from glare_core.imageio import (
     writable_format,
     write_image,
 )
-from glare_core.progress import EXIT_CANCELLED, Cancelled, CancelToken, ProgressFn
+from glare_core.limits import DEFAULT_QUALITY
+from glare_core.progress import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    Cancelled,
+    CancelToken,
+    ProgressFn,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +66,7 @@ class BatchUsageError(GlareError):
 class BatchOptions:
     suffix: str = DEFAULT_SUFFIX  #: added to each output's file stem
     format: str | None = None  #: output format; None keeps the input's (BMP -> PNG, HEIF -> JPEG)
-    quality: int = 95  #: JPEG / WebP quality
+    quality: int = DEFAULT_QUALITY  #: JPEG / WebP quality
     overwrite: bool = False  #: False skips items whose output already exists
     recursive: bool = True  #: descend into sub-folders of input folders
     report_path: Path | None = None  #: write a JSON report of the outcome here
@@ -94,7 +102,7 @@ class BatchSummary:
         else 0."""
         if self.cancelled:
             return EXIT_CANCELLED
-        return 1 if self.failed else 0
+        return EXIT_SOME_FAILED if self.failed else EXIT_OK
 
     def describe(self) -> str:
         """One line for a CLI or a status bar: ``"3 done, 1 skipped, 1 failed"``."""

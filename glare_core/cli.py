@@ -27,15 +27,25 @@ from glare_core.denoise import MAX_NOISE_REDUCTION
 from glare_core.errors import GlareError, one_line
 from glare_core.exposure import MAX_EXPOSURE_STOPS
 from glare_core.limits import (
+    DEFAULT_QUALITY,
     MAX_SEED,
     MAX_STRENGTH,
     MAX_TEMPERATURE,
     MAX_TILE_SIZE,
     MIN_STRENGTH,
     MIN_TILE_SIZE,
+    QUALITY_RANGE,
+    TRAINED_STRENGTH,
 )
 from glare_core.log import setup_logging
-from glare_core.progress import EXIT_CANCELLED, Cancelled, CancelToken, stop_requests
+from glare_core.progress import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    Cancelled,
+    CancelToken,
+    stop_requests,
+)
 from glare_core.train import cli as train_cli
 
 if TYPE_CHECKING:
@@ -46,22 +56,19 @@ if TYPE_CHECKING:
     from glare_core.engine import Enhancer
     from glare_core.metrics import PairScores
 
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
 EXIT_CANNOT_RUN = 2  # argparse uses 2 for usage errors; bad paths, weights and devices join them
 
 FORMATS = ("png", "jpeg", "tiff", "webp")
-QUALITY_RANGE = (1, 100)
 DARKEN_RANGE = (0.01, 1.0)
 PAIRS_LOW, PAIRS_HIGH = "low", "high"
 BAR_FORMAT = "{percentage:3.0f}%|{bar}| [{elapsed}] {postfix}"
 
-EXIT_STATUS_HELP = """\
+EXIT_STATUS_HELP = f"""\
 exit status:
-  0    every input was done (or skipped because its result exists)
-  1    some inputs failed; they are listed on stderr
-  2    the command could not run: bad arguments, paths, weights, config or device
-  130  cancelled with Ctrl-C or a termination signal (SIGTERM)"""
+  {EXIT_OK:<4} every input was done (or skipped because its result exists)
+  {EXIT_SOME_FAILED:<4} some inputs failed; they are listed on stderr
+  {EXIT_CANNOT_RUN:<4} the command could not run: bad arguments, paths, weights, config or device
+  {EXIT_CANCELLED:<4} cancelled with Ctrl-C or a termination signal (SIGTERM)"""
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -217,7 +224,7 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
     look.add_argument(
         "--strength",
         type=_ranged(float, MIN_STRENGTH, MAX_STRENGTH),
-        default=1.0,
+        default=TRAINED_STRENGTH,
         metavar="S",
         help="from 0 (only the clean, generated detail) through 1 (as trained, the default) "
         "to 2 (only the photo's own detail: most faithful, but noisier)",
@@ -257,7 +264,8 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         "--quality",
         type=_ranged(int, *QUALITY_RANGE),
         metavar="Q",
-        help="JPEG/WebP quality, 1-100 (default: 95)",
+        help=f"JPEG/WebP quality, {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]} "
+        f"(default: {DEFAULT_QUALITY})",
     )
     files.add_argument(
         "--overwrite", action="store_true", help="replace existing results instead of skipping"
@@ -388,6 +396,7 @@ def _run_enhance(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from glare_core.batch import BatchSummary, run_batch, write_report
+    from glare_core.session import Controls, enhance_fn
 
     options = _batch_options(args)
     items = _plan(args.inputs, args.output, options)  # bad paths fail here, before the model
@@ -397,18 +406,15 @@ def _run_enhance(args: argparse.Namespace) -> int:
             write_report(BatchSummary(), options.report_path)
         return EXIT_OK
     enhancer = _load_enhancer(args)
-
-    def enhance(image: Any, progress: Any, cancel: CancelToken | None) -> Any:
-        return enhancer.enhance(
-            image,
-            args.strength,
-            args.temperature,
-            args.seed,
-            exposure=args.exposure,
-            photo_colour=args.photo_colour,
-            progress=progress,
-            cancel=cancel,
-        )
+    controls = Controls(
+        args.strength,
+        args.temperature,
+        args.seed,
+        enhancer.noise_reduction,  # --noise-reduction, else the weights' own
+        args.exposure,
+        args.photo_colour,
+    )
+    enhance = enhance_fn(enhancer, controls)
 
     with _cancel_on_stop_signals() as cancel, logging_redirect_tqdm():
         with _progress_bar(len(items), "image") as bar:
@@ -572,7 +578,11 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
             bar.set_postfix_str(name)
             low = _darker_capture(read_image(low_path).rgb, args, np.random.default_rng(index))
             enhanced = enhancer.enhance(
-                low, strength=1.0, temperature=0.0, photo_colour=args.photo_colour, cancel=cancel
+                low,
+                strength=TRAINED_STRENGTH,
+                temperature=0.0,
+                photo_colour=args.photo_colour,
+                cancel=cancel,
             )
             # scored as the 8-bit file a user would save, like the baselines
             saved = quantize(enhanced, EIGHT_BIT_MAX)

@@ -36,6 +36,7 @@ from glare_core.atomic import atomic_write
 from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8
 from glare_core.errors import ImageReadError, ImageWriteError
 from glare_core.exposure import LUMA_WEIGHTS
+from glare_core.limits import DEFAULT_QUALITY
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +376,7 @@ def write_image(
     rgb: np.ndarray,
     source: LoadedImage | None = None,
     format: str | None = None,  # noqa: A002 - the agreed interface's name
-    quality: int = 95,
+    quality: int = DEFAULT_QUALITY,
 ) -> None:
     """Write ``rgb`` (float HxWx3 in [0, 1]) atomically, in the shape of ``source``.
 

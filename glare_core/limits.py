@@ -1,5 +1,5 @@
-"""The ranges of the network's controls (strength, temperature, seed) and of the tile size,
-and their checks.
+"""The ranges of the network's controls (strength, temperature, seed), of the tile size and
+of the export quality, and their checks.
 
 Torch-free, so that the command line checks its arguments before it loads a model, and the
 app's controls span exactly what the library accepts. The other controls' ranges live with
@@ -25,6 +25,10 @@ MIN_TILE_SIZE = 256
 #: the largest tile offered: at this side one window's activations already take gigabytes,
 #: and larger tiles gain nothing in quality (tiles join without seams)
 MAX_TILE_SIZE = 4096
+#: JPEG and WebP quality: the encoders' range, and a default that keeps fine detail (from 90
+#: on, JPEG results keep full-resolution chroma: glare_core.imageio)
+QUALITY_RANGE = (1, 100)
+DEFAULT_QUALITY = 95
 
 
 def _checked(name: str, value: float, low: float, high: float) -> float:

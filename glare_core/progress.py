@@ -15,8 +15,10 @@ from types import FrameType
 
 #: Called with a fraction in [0, 1] and a short human-readable stage label.
 ProgressFn = Callable[[float, str], None]
-#: the exit code of a command that stopped because it was cancelled (what shells report for
-#: Ctrl-C)
+#: the exit codes of commands that run long work: done, done with some files failed, and
+#: stopped because it was cancelled (what shells report for Ctrl-C)
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
 EXIT_CANCELLED = 130
 #: signals that ask long work to stop cleanly: Ctrl-C, and what ``kill``, job schedulers and
 #: service managers send

@@ -33,6 +33,7 @@ from glare_core.batch import (
     BatchProgress,
     BatchSummary,
     BatchUsageError,
+    EnhanceFn,
     plan_batch,
     run_batch,
 )
@@ -43,7 +44,7 @@ from glare_core.errors import ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
-from glare_core.limits import MAX_SEED, TRAINED_STRENGTH
+from glare_core.limits import DEFAULT_QUALITY, MAX_SEED, TRAINED_STRENGTH
 from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
@@ -434,7 +435,7 @@ class Session:
         controls: Controls,
         *,
         image_format: str | None = None,
-        quality: int = 95,
+        quality: int = DEFAULT_QUALITY,
         replace_source: bool = False,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
@@ -483,9 +484,6 @@ def load_enhancer(choice: ModelChoice) -> Enhancer:
 
 
 # -- batch ----------------------------------------------------------------------------
-EnhanceFn = Callable[[np.ndarray, ProgressFn | None, CancelToken | None], np.ndarray]
-
-
 def enhance_fn(enhancer: Enhancer, controls: Controls) -> EnhanceFn:
     """The batch engine's enhance callback for fixed controls."""
 

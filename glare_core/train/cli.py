@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from glare_core.errors import GlareError
-from glare_core.progress import EXIT_CANCELLED
+from glare_core.progress import EXIT_CANCELLED, EXIT_OK
 from glare_core.train.config import STAGES, TrainConfig, load_train_config
 
 STAGES_MODULE = "glare_core.train.stages"
-EXIT_OK = 0
 
 #: command-line option (argparse destination) -> TrainConfig field it overrides
 _OPTION_FIELDS = {
