@@ -217,8 +217,8 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         type=_path,
         help="output folder; for one input, OUTPUT may name the result's file instead "
-        "(.png, .jpg or .jpeg, .tif or .tiff, .webp; a name with any other extension is a "
-        "folder)",
+        "(.png, .jpg, .jpeg or .jpe, .tif or .tiff, .webp; other image extensions, such as "
+        ".bmp, are refused, and any other name is a folder)",
     )
     look = parser.add_argument_group("look")
     look.add_argument(

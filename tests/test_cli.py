@@ -30,7 +30,7 @@ from glare_core.cli import (
 )
 from glare_core.eight_bit import from_uint8
 from glare_core.exposure import to_linear
-from glare_core.imageio import read_image
+from glare_core.imageio import FORMAT_EXTENSIONS, WRITE_FORMATS, read_image
 from glare_core.progress import STOP_SIGNALS, CancelToken
 
 CROP = (slice(100, 164), slice(200, 296))  # a 96x64 window of a 600x400 pair: fast, still real
@@ -92,6 +92,9 @@ def test_enhance_help_explains_the_controls_and_exit_codes(capsys) -> None:
     for option in ("--strength", "--temperature", "--seed", "--weights", "--tile", "--report"):
         assert option in text
     assert "examples:" in text and "exit status:" in text
+    result_names = text[text.index("OUTPUT may name") : text.index("--strength")]
+    for written in WRITE_FORMATS:  # -o names a result file with each of these
+        assert all(extension in result_names for extension in FORMAT_EXTENSIONS[written])
 
 
 def test_eval_help_says_how_gt_mean_is_computed(capsys) -> None:
