@@ -92,7 +92,7 @@ def test_enhance_help_explains_the_controls_and_exit_codes(capsys) -> None:
     for option in ("--strength", "--temperature", "--seed", "--weights", "--tile", "--report"):
         assert option in text
     assert "examples:" in text and "exit status:" in text
-    result_names = text[text.index("OUTPUT may name") : text.index("--strength")]
+    result_names = text[text.index("OUTPUT may name") : text.index("any other name is")]
     for written in WRITE_FORMATS:  # -o names a result file with each of these
         assert all(extension in result_names for extension in FORMAT_EXTENSIONS[written])
 
