@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +57,8 @@ EnhanceFn = Callable[[np.ndarray, ProgressFn | None, CancelToken | None], np.nda
 _FALLBACK_FORMAT = "PNG"
 #: added to each result's file stem by default
 DEFAULT_SUFFIX = "_glare"
+#: the platform whose file systems ignore case by default, though os.path.normcase does not
+_CASE_INSENSITIVE_MAC = "darwin"
 
 
 class BatchUsageError(GlareError):
@@ -280,7 +283,9 @@ def _refuse_shared_targets(items: list[BatchItem]) -> None:
 
 
 def _path_key(path: Path) -> str:
-    return os.path.normcase(os.path.realpath(path))
+    """What names one file: on Windows and (by default) macOS, names differing in case do."""
+    key = os.path.normcase(os.path.realpath(path))  # folds case on Windows only
+    return key.casefold() if sys.platform == _CASE_INSENSITIVE_MAC else key
 
 
 def _log_walk_error(error: OSError) -> None:

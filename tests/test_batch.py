@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,6 +177,16 @@ def test_two_inputs_writing_one_output_are_refused(tmp_path: Path) -> None:
     save(tmp_path / "two" / "x.png", dark_pixels(seed=2))
     with pytest.raises(BatchUsageError, match="would both be written to"):
         plan_batch([tmp_path / "one", tmp_path / "two"], tmp_path / "out", BatchOptions())
+
+
+def test_on_a_mac_names_differing_in_case_are_one_file(tmp_path: Path, monkeypatch) -> None:
+    save(tmp_path / "in" / "night.jpg", dark_pixels(seed=1))
+    save(tmp_path / "in" / "NIGHT.jpeg", dark_pixels(seed=2))
+    options = BatchOptions(format="png")
+    assert len(plan_batch([tmp_path / "in"], tmp_path / "out", options)) == 2  # here: two files
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(BatchUsageError, match="would both be written to"):
+        plan_batch([tmp_path / "in"], tmp_path / "out", options)
 
 
 def test_usage_errors(album: Path, tmp_path: Path) -> None:
