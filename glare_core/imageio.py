@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import tifffile
 from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
+from PIL.ExifTags import IFD, Base
 
 from glare_core.atomic import atomic_write
 from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8
@@ -78,20 +79,30 @@ _READ_AS = {"MPO": "JPEG"}
 _SIXTEEN_BIT_MAX = 65535
 _ORIENTATION_TAG = 0x0112
 _UPRIGHT = 1
-_EXIF_IFD_TAG = 0x8769
-_GPS_IFD_TAG = 0x8825
 #: the tags of a TIFF's first directory that describe the photo rather than lay out its
-#: pixels (description, make, model, orientation, software, date, artist, host, copyright,
-#: Windows' title, comment, author, keywords and subject, and the Exif and GPS directories):
-#: the only ones carried as EXIF, since Pillow reads the whole directory, strip offsets and
-#: sample layout included, and a result written with the source's layout is unreadable
-#: the text tags among them that a 16-bit TIFF result carries (tifffile writes those alone)
-_TIFF_TEXT_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298)
-_TIFF_XMP_TAG = 700
+#: pixels: the only ones carried as EXIF, since Pillow reads the whole directory, strip
+#: offsets and sample layout included, and a result written with the source's layout is
+#: unreadable
+_TIFF_TEXT_TAGS = (
+    Base.ImageDescription,
+    Base.Make,
+    Base.Model,
+    Base.Software,
+    Base.DateTime,
+    Base.Artist,
+    Base.HostComputer,
+    Base.Copyright,
+)
 _TIFF_DESCRIPTIVE_TAGS = (
-    0x010E, 0x010F, 0x0110, _ORIENTATION_TAG, 0x0131, 0x0132, 0x013B, 0x013C, 0x8298,
-    0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F, _EXIF_IFD_TAG, _GPS_IFD_TAG,
-)  # fmt: skip
+    *_TIFF_TEXT_TAGS,  # the ones a 16-bit TIFF result carries (tifffile writes those alone)
+    Base.Orientation,
+    Base.XPTitle,
+    Base.XPComment,
+    Base.XPAuthor,
+    Base.XPKeywords,
+    Base.XPSubject,
+)
+_TIFF_SUB_DIRECTORIES = (IFD.Exif, IFD.GPSInfo)
 #: Pillow's modes for one-channel images ("I" is how older Pillow opened 16-bit grey PNG)
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _SIXTEEN_BIT_GREY_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
@@ -325,11 +336,11 @@ def _descriptive_tags(directory: Image.Exif) -> Image.Exif:
     """The tags of a TIFF's first ``directory`` that can travel as EXIF to another file."""
     kept = Image.Exif()
     for tag in _TIFF_DESCRIPTIVE_TAGS:
-        if tag in (_EXIF_IFD_TAG, _GPS_IFD_TAG):
-            if sub_directory := directory.get_ifd(tag):
-                kept[tag] = sub_directory
-        elif tag in directory:
+        if tag in directory:
             kept[tag] = directory[tag]
+    for sub_directory in _TIFF_SUB_DIRECTORIES:
+        if tags := directory.get_ifd(sub_directory):
+            kept[sub_directory] = tags
     return kept
 
 
@@ -498,7 +509,7 @@ def _with_tiff_xmp(exif: bytes | None, xmp: bytes) -> Image.Exif:
     tags = Image.Exif()
     if exif:
         tags.load(exif)
-    tags[_TIFF_XMP_TAG] = xmp
+    tags[Base.XMLPacket] = xmp
     return tags
 
 
@@ -585,5 +596,5 @@ def _tiff_extra_tags(source: LoadedImage | None) -> list[tuple[int, str, int, ob
             if isinstance(exif.get(tag), str) and exif[tag].isascii():
                 tags.append((tag, "s", 0, exif[tag], True))
     if source.xmp:
-        tags.append((_TIFF_XMP_TAG, "B", len(source.xmp), source.xmp, True))
+        tags.append((Base.XMLPacket, "B", len(source.xmp), source.xmp, True))
     return tags
