@@ -32,6 +32,8 @@ from glare_core.limits import MAX_TILE_SIZE, MIN_TILE_SIZE, QUALITY_RANGE
 from glare_core.session import Controls
 
 TILE_SIZE_STEP = 64
+#: wide enough that a spin box shows "automatic" beside its arrows
+SETTINGS_MIN_WIDTH = 380
 VARIANT_COLUMNS = 2
 VARIANT_ICON = QSize(360, 240)
 
@@ -73,6 +75,7 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self.setMinimumWidth(SETTINGS_MIN_WIDTH)
         self._settings = settings
         self.device = combo(DEVICES, settings.device)
         self.threads = _spin(0, MAX_THREADS, settings.threads, special="automatic")
