@@ -55,6 +55,9 @@ class RenderWorker(QObject):
             value = request.job(progress, request.token)
         except Cancelled:
             self.cancelled.emit(kind, generation)
+        except GlareError as exc:  # a bad file or setting: the message says it all
+            logger.warning("%s request failed: %s", kind, exc)
+            self.error.emit(kind, generation, describe_error(exc))
         except Exception as exc:  # every failure becomes a message; the app keeps going
             logger.exception("%s request failed", kind)
             self.error.emit(kind, generation, describe_error(exc))
