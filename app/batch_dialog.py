@@ -25,7 +25,14 @@ from PySide6.QtWidgets import (
 from app.dialogs import combo, describe_controls, quality_spin
 from app.settings import EXPORT_FORMATS, Settings
 from app.worker import Worker
-from glare_core.batch import DEFAULT_SUFFIX, BatchOptions, BatchProgress, BatchSummary
+from glare_core.batch import (
+    DEFAULT_SUFFIX,
+    BatchOptions,
+    BatchProgress,
+    BatchSummary,
+    BatchUsageError,
+    check_suffix,
+)
 from glare_core.progress import CancelToken, ProgressFn
 from glare_core.session import BatchRequest, Controls, run_batch_request
 
@@ -169,6 +176,11 @@ class BatchDialog(QDialog):
         source, output = self.input.path(), self.output.path()
         if source is None or output is None:
             self.status.setText(f"Choose the {'input' if source is None else 'output'} folder.")
+            return
+        try:
+            check_suffix(self.suffix.text())  # before it is remembered for the next batch
+        except BatchUsageError as error:
+            self.status.setText(str(error))
             return
         request = BatchRequest((source,), output, self.options(), self._controls)
         self._settings.last_batch_input = str(request.inputs[0])

@@ -42,10 +42,15 @@ EXPORT_FORMATS = ("same", "png", "jpeg", "tiff", "webp")
 MAX_THREADS = 256
 #: the tile size setting that leaves it to the network (smaller for networks with attention)
 AUTOMATIC_TILE_SIZE = 0
+#: what a settings file says it holds: version 1 (no number) saved every tile size, its
+#: default (1024 px) too, as chosen, before "automatic" existed
+SETTINGS_VERSION = 2
+_VERSION_1_DEFAULT_TILE_SIZE = 1024
 
 
 @dataclass
 class Settings:
+    version: int = SETTINGS_VERSION
     device: str = "auto"
     threads: int = 0  # 0: let torch decide
     tile_size: int = AUTOMATIC_TILE_SIZE
@@ -147,6 +152,8 @@ def _fits(name: str, default: Any, value: Any) -> bool:
     """Whether a saved ``value`` can stand for the setting ``name``: of its type, in range."""
     if name == "weights_config":
         return value is None or isinstance(value, str)
+    if name == "version":
+        return value == SETTINGS_VERSION  # a newer app's file: its other fields are checked
     if not _of_the_defaults_type(default, value):
         return False
     check = _CONTROL_CHECKS.get(name) or _TEXT_CHECKS.get(name)
@@ -163,6 +170,15 @@ def _fits(name: str, default: Any, value: Any) -> bool:
         low, high = _INTEGER_RANGES[name]
         return low <= value <= high
     return name != "geometry" or value.isascii()  # Qt reads it as base64
+
+
+def _upgraded(data: Any) -> Any:
+    """``data`` as this version saves it: a version 1 file's default tile size is automatic."""
+    if isinstance(data, dict) and "version" not in data:
+        if data.get("tile_size") == _VERSION_1_DEFAULT_TILE_SIZE:
+            data["tile_size"] = AUTOMATIC_TILE_SIZE
+        data["version"] = SETTINGS_VERSION
+    return data
 
 
 def _usable_fields(data: Any) -> dict[str, Any]:
@@ -188,7 +204,7 @@ def load_settings(path: Path | None = None) -> Settings:
     path = path or settings_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Settings(**_usable_fields(data))
+        return Settings(**_usable_fields(_upgraded(data)))
     except FileNotFoundError:
         return Settings()
     except (OSError, ValueError) as exc:

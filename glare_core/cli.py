@@ -323,6 +323,8 @@ def _cancel_on_stop_signals() -> Iterator[CancelToken]:
     token = CancelToken()
 
     def on_stop(signum: int) -> None:
+        if token.cancelled:
+            return  # SIGTERM again: already stopping
         token.cancel()
         print("glare: stopping after the current tile (Ctrl-C again to quit now)", file=sys.stderr)
 
@@ -393,6 +395,13 @@ def _add_photo_colour(group: argparse._ArgumentGroup) -> None:
 
 
 def _run_enhance(args: argparse.Namespace) -> int:
+    # from the start, so that a stop while the libraries or the model load ends the batch
+    # before its first photo, with its report and exit status
+    with _cancel_on_stop_signals() as cancel:
+        return _enhance_batch(args, cancel)
+
+
+def _enhance_batch(args: argparse.Namespace, cancel: CancelToken) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from glare_core.batch import BatchSummary, run_batch, write_report
@@ -415,12 +424,8 @@ def _run_enhance(args: argparse.Namespace) -> int:
         args.photo_colour,
     )
     enhance = enhance_fn(enhancer, controls)
-
-    with _cancel_on_stop_signals() as cancel, logging_redirect_tqdm():
-        with _progress_bar(len(items), "image") as bar:
-            summary = run_batch(
-                items, enhance, options, progress=_batch_progress(bar), cancel=cancel
-            )
+    with logging_redirect_tqdm(), _progress_bar(len(items), "image") as bar:
+        summary = run_batch(items, enhance, options, progress=_batch_progress(bar), cancel=cancel)
     _print_batch_summary(summary, args.output)
     return summary.exit_code
 

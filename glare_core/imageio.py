@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import struct
 import warnings
@@ -77,6 +78,8 @@ _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
 _READ_AS = {"MPO": "JPEG"}
 
 _SIXTEEN_BIT_MAX = 65535
+#: how far a 16-bit value and Pillow's 8-bit decoding of it (its high byte) may differ
+_EIGHT_BIT_TOLERANCE = 2 / EIGHT_BIT_MAX
 _ORIENTATION_TAG = 0x0112
 _UPRIGHT = 1
 #: the tags of a TIFF's first directory that describe the photo rather than lay out its
@@ -114,6 +117,9 @@ _DEEP_GREY_MODES = _SIXTEEN_BIT_GREY_MODES | {_FLOAT_GREY_MODE}
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 #: JPEG quality from which chroma is kept at full resolution (4:4:4)
 _FULL_CHROMA_QUALITY = 90
+#: the most a JPEG marker segment holds after its length, and the name an XMP segment starts with
+_JPEG_MARKER_BYTES = 65533
+_JPEG_XMP_NAMESPACE = b"http://ns.adobe.com/xap/1.0/\x00"
 _PNG_SIGNATURE_AND_IHDR = 8 + 4 + 4 + 13 + 4
 _EXIF_HEADER = b"Exif\x00\x00"
 _PNG_XMP_KEY = "XML:com.adobe.xmp"
@@ -229,12 +235,14 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
     if bit_depth == 16 and image.mode not in _DEEP_GREY_MODES:
         colour, alpha = _planes_from_opencv(path)
     else:
-        image.load()
+        image.load()  # Pillow turns a TIFF upright as it loads it, and drops its orientation
         colour, alpha = _planes_from_pillow(image, path)
     exif = image.getexif()
     if image.format == "TIFF":
         exif = _descriptive_tags(exif)
     orientation = int(exif.get(_ORIENTATION_TAG, _UPRIGHT))
+    if orientation != _UPRIGHT and image.format == "TIFF" and _upright_as_pillow(colour, image):
+        orientation = _UPRIGHT
     rgb = _as_rgb(_apply_orientation(colour, orientation))
     if alpha is not None:
         alpha = np.ascontiguousarray(_apply_orientation(alpha, orientation))
@@ -274,6 +282,20 @@ def _planes_from_opencv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     channels = scaled.shape[2]
     rgb = cv2.cvtColor(scaled[..., :3], cv2.COLOR_BGR2RGB)
     return rgb, (scaled[..., 3] if channels == 4 else None)
+
+
+def _upright_as_pillow(colour: np.ndarray, image: Image.Image) -> bool:
+    """Whether OpenCV has turned a 16-bit TIFF upright by its orientation tag already.
+
+    Some versions (5.x) do so as they decode it, whatever the flags say, as Pillow always
+    does; the orientation must be applied once. Pillow decodes the file's 16 bits to 8: when
+    OpenCV's pixels agree with those, they are upright. (A picture that looks the same turned
+    comes out the same either way.)
+    """
+    upright = from_uint8(np.asarray(image.convert("RGB")))
+    if colour.shape[:2] != upright.shape[:2]:
+        return False
+    return np.allclose(colour[..., :3], upright, atol=_EIGHT_BIT_TOLERANCE)
 
 
 def _planes_from_pillow(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -361,8 +383,14 @@ def _upright_xmp(xmp: bytes | str | None) -> bytes | None:
 
 
 def _dpi(image: Image.Image) -> tuple[float, float] | None:
+    """The photo's resolution, or None where it names none that can be written (a TIFF's 0/0
+    reads as NaN)."""
     dpi = image.info.get("dpi")
-    return (float(dpi[0]), float(dpi[1])) if dpi else None
+    if not dpi:
+        return None
+    horizontal, vertical = float(dpi[0]), float(dpi[1])
+    usable = all(math.isfinite(value) and value > 0 for value in (horizontal, vertical))
+    return (horizontal, vertical) if usable else None
 
 
 def _png_text(image: Image.Image) -> dict[str, str]:
@@ -488,28 +516,49 @@ def _pillow_options(format_name: str, source: LoadedImage | None, quality: int) 
         options["subsampling"] = 0
     if source is None:
         return options
-    if source.exif:
+    if format_name == "TIFF" and (source.exif or source.xmp):
+        options["exif"] = _tiff_tags(source)
+    elif source.exif and _fits(format_name, source.exif, 0, "EXIF", source):
         options["exif"] = source.exif
-    if source.xmp and format_name == "TIFF":
-        options["exif"] = _with_tiff_xmp(source.exif, source.xmp)
     if source.icc_profile:
         options["icc_profile"] = source.icc_profile
     if source.dpi and format_name != "WEBP":
         options["dpi"] = source.dpi
     if source.xmp and format_name in ("JPEG", "WEBP"):
-        options["xmp"] = source.xmp
+        if _fits(format_name, source.xmp, len(_JPEG_XMP_NAMESPACE), "XMP", source):
+            options["xmp"] = source.xmp
     if format_name == "PNG" and (source.text or source.xmp):
         options["pnginfo"] = _png_info(source)
     return options
 
 
-def _with_tiff_xmp(exif: bytes | None, xmp: bytes) -> Image.Exif:
-    """``exif`` with the XMP tag added: Pillow writes a TIFF's XMP as one of its tags, and
-    ignores ``exif`` when given them separately."""
+def _fits(format_name: str, data: bytes, header: int, what: str, source: LoadedImage) -> bool:
+    """Whether ``data`` fits the one marker segment a JPEG file gives it, after its ``header``;
+    a result is better saved without a photo's oversized EXIF or XMP (an editor's history can
+    grow it past 64 KB) than not at all."""
+    if format_name != "JPEG" or header + len(data) <= _JPEG_MARKER_BYTES:
+        return True
+    logger.warning(
+        "%s: its %s (%d KB) does not fit in a JPEG file; the result is saved without it",
+        source.path,
+        what,
+        len(data) // 1024,
+    )
+    return False
+
+
+def _tiff_tags(source: LoadedImage) -> Image.Exif:
+    """What a TIFF result's first directory takes from ``source``: its EXIF's descriptive tags
+    and its XMP. Pillow writes the tags it is given as the result's own, and a phone's JPEG
+    EXIF may name a picture size or sample layout that is not the result's; Pillow writes XMP
+    as one of those tags too, ignoring ``exif`` when given them separately."""
     tags = Image.Exif()
-    if exif:
-        tags.load(exif)
-    tags[Base.XMLPacket] = xmp
+    if source.exif:
+        tags.load(source.exif)
+        # through bytes: Pillow saves the sub-directories of tags it has read
+        tags.load(_descriptive_tags(tags).tobytes())
+    if source.xmp:
+        tags[Base.XMLPacket] = source.xmp
     return tags
 
 

@@ -72,27 +72,28 @@ def part_of(progress: ProgressFn | None, start: float, end: float) -> ProgressFn
 
 @contextmanager
 def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
-    """While the block runs, the first Ctrl-C or SIGTERM calls ``request_stop(signum)``
-    instead of ending the process, so that the work can stop where its files are complete.
+    """While the block runs, Ctrl-C and SIGTERM call ``request_stop(signum)`` instead of
+    ending the process, so that the work can stop where its files are complete.
 
-    The previous handlers come back at that first signal: a second one acts as it would
-    without us (Ctrl-C raises ``KeyboardInterrupt``, SIGTERM ends the process), which is how a
-    user who does not want to wait quits at once.
+    A second Ctrl-C acts as it would without us (``KeyboardInterrupt``): that is how a user
+    who does not want to wait quits at once. SIGTERM keeps asking for a clean stop however
+    often it comes (a job scheduler may send it both to a process and to its launcher, which
+    passes it on). A signal the process was started ignoring (``nohup``, a background job of a
+    shell without job control) stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # Python installs signal handlers from the main thread only
         return
 
-    def on_first_signal(signum: int, frame: FrameType | None) -> None:
-        restore()
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT:
+            signal.signal(signum, previous[signum])
         request_stop(signum)
 
-    def restore() -> None:
-        for stop_signal, handler in previous.items():
-            signal.signal(stop_signal, handler)
-
-    previous = {each: signal.signal(each, on_first_signal) for each in STOP_SIGNALS}
+    watched = [each for each in STOP_SIGNALS if signal.getsignal(each) is not signal.SIG_IGN]
+    previous = {each: signal.signal(each, on_signal) for each in watched}
     try:
         yield
     finally:
-        restore()
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)

@@ -15,7 +15,15 @@ from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import FULL, KIND_NAMES, MODEL, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
-from app.settings import CONFIG_DIR_ENV, Settings, load_settings, settings_path
+from app.settings import (
+    AUTOMATIC_TILE_SIZE,
+    CONFIG_DIR_ENV,
+    SETTINGS_VERSION,
+    Settings,
+    load_settings,
+    save_settings,
+    settings_path,
+)
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, TilingConfig
@@ -345,10 +353,10 @@ def test_batch_dialog_names_results_with_the_chosen_suffix(
     dialog.input.edit.setText(str(tmp_path / "in"))
     dialog.output.edit.setText(str(tmp_path / "out"))
     dialog.suffix.setText("/up")
-    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
-        dialog.start.click()
+    dialog.start.click()
     assert "must not contain a path separator" in dialog.status.text()
-    assert not (tmp_path / "out").exists()
+    assert not dialog.running() and not (tmp_path / "out").exists()
+    assert window.settings.batch_suffix == "_glare"  # not remembered for the next batch
     dialog.suffix.setText("-bright")
     with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
         dialog.start.click()
@@ -447,6 +455,24 @@ def test_damaged_settings_lose_only_what_is_wrong_and_the_app_starts(
     window = make_window(qtbot, enhancer, settings)
     assert open_and_render(qtbot, window, photo).shape == (SMALL[1], SMALL[0], 3)
     window.close()
+
+
+@pytest.mark.parametrize(
+    ("saved", "loaded"),
+    [
+        ({"tile_size": 1024}, AUTOMATIC_TILE_SIZE),  # the first version's default, saved
+        ({"tile_size": 512}, 512),  # chosen in the first version
+        ({"version": SETTINGS_VERSION, "tile_size": 1024}, 1024),  # chosen in this one
+    ],
+)
+def test_settings_of_the_first_version_take_the_automatic_tile_size(
+    config_dir: Path, saved: dict, loaded: int
+) -> None:
+    config_dir.mkdir()
+    settings_path().write_text(json.dumps(saved))
+    assert load_settings().tile_size == loaded
+    save_settings(load_settings())
+    assert json.loads(settings_path().read_text())["version"] == SETTINGS_VERSION
 
 
 def test_the_tile_size_is_automatic_unless_one_is_set(qtbot) -> None:

@@ -349,14 +349,49 @@ def test_a_cancelled_batch_exits_130(capsys, tmp_path, small_pairs, model_option
 
 
 @pytest.mark.parametrize("stop_signal", STOP_SIGNALS)
-def test_ctrl_c_and_sigterm_set_the_cancel_token_instead_of_raising(stop_signal) -> None:
+def test_ctrl_c_and_sigterm_set_the_cancel_token_instead_of_raising(stop_signal, capsys) -> None:
     before = {each: signal.getsignal(each) for each in STOP_SIGNALS}
     with cli._cancel_on_stop_signals() as token:
         os.kill(os.getpid(), stop_signal)
         assert token.cancelled
-        # a second one quits at once
-        assert {each: signal.getsignal(each) for each in STOP_SIGNALS} == before
+        if stop_signal == signal.SIGINT:  # a second Ctrl-C quits at once
+            assert signal.getsignal(signal.SIGINT) == before[signal.SIGINT]
+        else:  # SIGTERM again (a scheduler's and its launcher's) still asks for a clean stop
+            os.kill(os.getpid(), stop_signal)
+    assert capsys.readouterr().err.count("stopping after the current tile") == 1
     assert {each: signal.getsignal(each) for each in STOP_SIGNALS} == before
+
+
+def test_a_stop_signal_the_process_was_started_ignoring_stays_ignored() -> None:
+    # as a shell without job control starts a background job, so that Ctrl-C spares it
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with cli._cancel_on_stop_signals() as token:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not token.cancelled
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_stop_while_the_model_loads_ends_the_batch_before_its_first_photo(
+    capsys, tmp_path, small_pairs, model_options, monkeypatch
+) -> None:
+    load = cli._load_enhancer
+
+    def stopped_while_loading(args: argparse.Namespace):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return load(args)
+
+    monkeypatch.setattr(cli, "_load_enhancer", stopped_while_loading)
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    code, stdout, _ = _run(
+        capsys, "enhance", small_pairs / "low", "-o", out, "--report", report, *model_options
+    )
+    assert code == EXIT_CANCELLED and "cancelled" in stdout
+    assert not out.exists()
+    saved = json.loads(report.read_text())
+    assert saved["cancelled"] and saved["done"] == []
 
 
 def test_sigterm_stops_a_batch_cleanly_with_complete_files_and_a_report(

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image, ImageCms, ImageOps
 
 from glare_core import imageio
@@ -25,6 +26,7 @@ from glare_core.imageio import read_image, write_image
 RUNNING_AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 ORIENTATION = 0x0112
 MAKE = 0x010F
+IMAGE_WIDTH, IMAGE_LENGTH = 0x0100, 0x0101
 EXIF_IFD = 0x8769
 DATE_TAKEN = 0x9003
 
@@ -156,6 +158,34 @@ def test_a_tiff_source_passes_on_its_description_but_not_its_pixel_layout(
     assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
 
 
+def test_a_phone_jpegs_picture_size_in_exif_does_not_become_a_tiff_results_own(
+    tmp_path: Path,
+) -> None:
+    exif = camera_exif(1)
+    exif[IMAGE_WIDTH], exif[IMAGE_LENGTH] = 4000, 3000  # phones record the full-size picture
+    Image.fromarray(random_pixels(6, 8, 3)).save(tmp_path / "phone.jpg", exif=exif)
+    loaded = read_image(tmp_path / "phone.jpg")
+    write_image(tmp_path / "out.tif", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.tif") as written:
+        written.load()  # a result laid out as 4000 x 3000 fails here, its strips too short
+        assert written.size == (8, 6) and written.getexif()[MAKE] == "GlareCam"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_16_bit_tiff_is_turned_upright_once(tmp_path: Path, orientation: int) -> None:
+    stored = random_pixels(5, 9, 3).astype(np.uint16) * 257
+    turned = [(ORIENTATION, "H", 1, orientation, True)]
+    tifffile.imwrite(tmp_path / "deep.tif", stored, photometric="rgb", extratags=turned)
+    Image.fromarray((stored // 257).astype(np.uint8)).save(
+        tmp_path / "same.png", exif=camera_exif(orientation)
+    )
+    loaded = read_image(tmp_path / "deep.tif")
+    with Image.open(tmp_path / "same.png") as reference:
+        upright = np.asarray(ImageOps.exif_transpose(reference))
+    assert loaded.bit_depth == 16
+    np.testing.assert_array_equal(as_bytes(loaded.rgb), upright)
+
+
 def test_a_camera_jpeg_with_a_preview_appended_reads_as_its_first_picture(
     tmp_path: Path,
 ) -> None:
@@ -235,6 +265,34 @@ def test_exif_icc_and_dpi_survive_every_output_format(tmp_path: Path, name: str)
         if written.format != "WEBP":  # WebP has no resolution field
             assert written.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.tif"])
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+def test_a_resolution_of_zero_over_zero_is_left_out(tmp_path: Path, name: str, depth) -> None:
+    pixels = random_pixels(4, 6, 3).astype(depth)
+    marked = (123456789, 1)  # a resolution no other field holds, rewritten as 0/0 below
+    tifffile.imwrite(tmp_path / "scan.tif", pixels, photometric="rgb", resolution=(marked, marked))
+    data = (tmp_path / "scan.tif").read_bytes()
+    (tmp_path / "scan.tif").write_bytes(data.replace(struct.pack("<II", *marked), bytes(8)))
+    loaded = read_image(tmp_path / "scan.tif")
+    assert loaded.dpi is None
+    write_image(tmp_path / name, loaded.rgb, source=loaded)
+    assert read_image(tmp_path / name).rgb.shape == (4, 6, 3)
+
+
+def test_xmp_too_long_for_a_jpeg_is_left_out_of_it(tmp_path: Path, caplog) -> None:
+    history = b"".join(b"<rdf:li>xmp.did:%032x</rdf:li>" % index for index in range(2000))
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + history + b"</x:xmpmeta>"
+    Image.fromarray(random_pixels(4, 6, 3)).save(tmp_path / "edited.webp", xmp=xmp)
+    loaded = read_image(tmp_path / "edited.webp")
+    assert loaded.xmp == xmp and len(xmp) > 65536
+    write_image(tmp_path / "out.jpg", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "out.jpg") as written:
+        assert "xmp" not in written.info
+    assert "XMP" in caplog.text and "does not fit in a JPEG file" in caplog.text
+    write_image(tmp_path / "out.webp", loaded.rgb, source=loaded)  # WebP holds it
+    assert Image.open(tmp_path / "out.webp").info["xmp"] == xmp
 
 
 @pytest.mark.parametrize("name", ["out.png", "out.tif"])

@@ -189,15 +189,28 @@ def test_resume_after_sigterm_matches_an_uninterrupted_run(
         torch.testing.assert_close(resumed, reference, atol=1e-6, rtol=0)
 
 
+def signalled_twice_mid_step(
+    out_dir: Path, train_pairs: list[ImagePair], signum: signal.Signals
+) -> Trainer:
+    signals = (signum, signum)
+    return toy_trainer(toy_config(out_dir), train_pairs, [], signal_at_step=4, signals=signals)[0]
+
+
+def test_sigterm_twice_still_stops_after_the_step_with_a_checkpoint(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    # a job scheduler may signal a worker and its launcher, which passes its own signal on
+    result = signalled_twice_mid_step(tmp_path, train_pairs, signal.SIGTERM).run()
+    assert (result.reason, result.step) == ("signal", 5)
+    assert list_checkpoints(tmp_path) == [tmp_path / "step-00000005.pt"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_a_second_ctrl_c_quits_at_once_without_a_checkpoint(
     tmp_path: Path, train_pairs: list[ImagePair]
 ) -> None:
-    signals = (signal.SIGINT, signal.SIGINT)
-    trainer, _ = toy_trainer(
-        toy_config(tmp_path), train_pairs, [], signal_at_step=4, signals=signals
-    )
     with pytest.raises(KeyboardInterrupt):
-        trainer.run()
+        signalled_twice_mid_step(tmp_path, train_pairs, signal.SIGINT).run()
     assert list_checkpoints(tmp_path) == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
