@@ -44,6 +44,7 @@ from glare_core.progress import (
     EXIT_SOME_FAILED,
     Cancelled,
     CancelToken,
+    quit_hint,
     stop_requests,
 )
 from glare_core.train import cli as train_cli
@@ -326,7 +327,7 @@ def _cancel_on_stop_signals() -> Iterator[CancelToken]:
         if token.cancelled:
             return  # SIGTERM again: already stopping
         token.cancel()
-        print("glare: stopping after the current tile (Ctrl-C again to quit now)", file=sys.stderr)
+        print(f"glare: stopping after the current tile{quit_hint(signum)}", file=sys.stderr)
 
     with stop_requests(on_stop):
         yield token

@@ -668,8 +668,24 @@ class Enhancer:
         proxy_w = max(align, int(width * scale) // align * align)
         proxy = cv2.resize(padded, (proxy_w, proxy_h), interpolation=cv2.INTER_AREA)
         with global_stats.recording(self.model):
-            # statistics of the deterministic path: noise barely moves image-wide means
-            self.model(self._network_input(proxy), controls.strength, noisy=controls.noisy_path)
+            self.model(
+                self._network_input(proxy),
+                controls.strength,
+                controls.temperature,
+                self._proxy_noise(controls.noise, proxy_h, proxy_w),
+                noisy=controls.noisy_path,
+            )
+
+    def _proxy_noise(
+        self, noise: torch.Tensor | None, proxy_h: int, proxy_w: int
+    ) -> torch.Tensor | None:
+        """The image's sampling noise for its downscaled copy: a temperature above 0 moves the
+        statistics that the tiles share, so they are measured at it. Taken one value per
+        latent position, not averaged, so that it stays N(0, I) as the tiles' noise is."""
+        if noise is None:
+            return None
+        grid = (proxy_h // self.model.downscale, proxy_w // self.model.downscale)
+        return F.interpolate(noise, size=grid, mode="nearest")
 
     def _run_tiles(
         self,

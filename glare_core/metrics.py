@@ -37,9 +37,23 @@ def to_255(image: np.ndarray) -> np.ndarray:
     return np.clip(image.astype(np.float64), 0.0, 1.0) * PEAK
 
 
+#: the side of scikit-image's SSIM window (its default): smaller images cannot be scored
+SSIM_WINDOW = 7
+
+
 def _check_same_shape(pred: np.ndarray, ref: np.ndarray) -> None:
     if pred.shape != ref.shape:
         raise GlareError(f"image sizes differ: {pred.shape} vs reference {ref.shape}")
+
+
+def _check_ssim_can_score(pred: np.ndarray, ref: np.ndarray) -> None:
+    _check_same_shape(pred, ref)
+    height, width = ref.shape[:2]
+    if min(height, width) < SSIM_WINDOW:
+        raise GlareError(
+            f"a {width}x{height} image is too small to score: SSIM needs at least "
+            f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels"
+        )
 
 
 def _psnr_255(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -50,7 +64,9 @@ def _psnr_255(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def _ssim_255(pred: np.ndarray, ref: np.ndarray) -> float:
-    return float(structural_similarity(pred, ref, channel_axis=-1, data_range=PEAK))
+    return float(
+        structural_similarity(pred, ref, win_size=SSIM_WINDOW, channel_axis=-1, data_range=PEAK)
+    )
 
 
 def _match_mean(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -68,7 +84,7 @@ def psnr(pred: np.ndarray, ref: np.ndarray) -> float:
 
 def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
     """Structural similarity, scikit-image's definition with colour channels averaged."""
-    _check_same_shape(pred, ref)
+    _check_ssim_can_score(pred, ref)
     return _ssim_255(to_255(pred), to_255(ref))
 
 
@@ -82,7 +98,7 @@ def gt_mean_scale(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def score_pair(pred: np.ndarray, ref: np.ndarray) -> PairScores:
     """PSNR and SSIM of ``pred`` against ``ref``, as is and after GT-mean rescaling."""
-    _check_same_shape(pred, ref)
+    _check_ssim_can_score(pred, ref)
     pred_255, ref_255 = to_255(pred), to_255(ref)
     rescaled = _match_mean(pred_255, ref_255)
     return PairScores(

@@ -70,6 +70,11 @@ def part_of(progress: ProgressFn | None, start: float, end: float) -> ProgressFn
     return reported
 
 
+def quit_hint(signum: int) -> str:
+    """What to add to "stopping..." after ``signum``: only Ctrl-C quits at once when repeated."""
+    return " (Ctrl-C again to quit now)" if signum == signal.SIGINT else ""
+
+
 @contextmanager
 def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
     """While the block runs, Ctrl-C and SIGTERM call ``request_stop(signum)`` instead of

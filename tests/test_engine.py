@@ -130,16 +130,20 @@ def test_temperature_zero_is_deterministic_and_seeds_reproduce(compact, photo) -
     assert np.abs(sampled - compact.render(prepared, temperature=0.8, seed=8)).mean() > 1e-3
 
 
-def test_tiles_equal_the_whole_image_when_statistics_are_shared(photo) -> None:
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_tiles_equal_the_whole_image_when_statistics_are_shared(photo, temperature) -> None:
     # trained weights: random codes all lie near zero, so under the preset's latent share the
     # VQGAN decoder reads half a random flow's latent, which a tile's limited context moves
-    # visibly; the trained model's tiles match the whole image to about 1e-6
+    # visibly; the trained model's tiles match the whole image to about 1e-6. Above
+    # temperature 0 the statistics are measured at it: measured on the deterministic path, a
+    # 1 MP photo's 1024 px tiles were 6 levels of 255 off the whole image on average at 0.7
     bundled = Enhancer.load(device="cpu", precision="float32")
-    whole = bundled.enhance(photo)
+    whole = bundled.enhance(photo, temperature=temperature, seed=3)
     tiling = TilingConfig(tile_size=160, context=64, min_tile_size=128, stats_size=512)
-    tiled = Enhancer(bundled.model, bundled.device, tiling, "float32").enhance(photo)
-    assert np.abs(tiled - whole).mean() < 1e-4
-    assert np.abs(tiled - whole).max() < 2 * INVISIBLE
+    tiled = Enhancer(bundled.model, bundled.device, tiling, "float32")
+    difference = np.abs(tiled.enhance(photo, temperature=temperature, seed=3) - whole)
+    assert difference.mean() < 1e-4
+    assert difference.max() < 2 * INVISIBLE
 
 
 @pytest.mark.parametrize("size", [(1, 1), (3, 17), (17, 3), (43, 57)])

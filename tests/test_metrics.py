@@ -102,6 +102,14 @@ def test_images_of_different_sizes_are_refused() -> None:
         score_pair(_gradient(48, 64), _gradient(48, 60))
 
 
+def test_images_smaller_than_the_ssim_window_are_refused_but_psnr_scores_them() -> None:
+    tiny, dimmer = _gradient(5, 64), _gradient(5, 64) // 2
+    with pytest.raises(GlareError, match="5 image is too small to score"):
+        score_pair(tiny, dimmer)
+    assert math.isfinite(psnr(tiny, dimmer))
+    assert 0 < score_pair(_gradient(7, 7), _gradient(7, 7) // 2).ssim < 1
+
+
 def test_integer_images_other_than_uint8_are_refused() -> None:
     with pytest.raises(TypeError, match="uint16"):
         to_255(np.zeros((2, 2, 3), np.uint16))

@@ -365,6 +365,10 @@ def test_grained_noise_keeps_unit_variance_and_spreads_over_the_grain() -> None:
     assert _neighbour_correlation(coarse) > 0.6
     assert abs(np.corrcoef(coarse[..., 0].ravel(), coarse[..., 1].ravel())[0, 1]) < 0.1
     np.testing.assert_array_equal(coarse, grained_normal(shape, 4, np.random.default_rng(0)))
+    # a grain far wider than the image (glare eval --noise-grain 30000) is one smooth field,
+    # drawn without a grid of 60000 x 60000 pixels
+    widest = grained_normal(shape, 30_000, np.random.default_rng(0))
+    assert widest.shape == shape and _neighbour_correlation(widest) > 0.99
 
 
 def test_configured_grain_reaches_the_darkened_images(train_pairs: list[ImagePair]) -> None:

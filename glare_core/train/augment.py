@@ -135,6 +135,7 @@ def grained_normal(shape: tuple[int, ...], grain: int, rng: np.random.Generator)
     if grain <= 1:
         return rng.standard_normal(shape, dtype=np.float32)
     height, width = shape[:2]
+    grain = min(grain, max(height, width))  # a coarser grain is one smooth field all the same
     coarse_shape = (-(-height // grain) + 1, -(-width // grain) + 1, *shape[2:])
     coarse = rng.standard_normal(coarse_shape, dtype=np.float32)
     fine = cv2.resize(

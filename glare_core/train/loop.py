@@ -38,7 +38,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from glare_core.errors import ConfigError, GlareError
-from glare_core.progress import stop_requests
+from glare_core.progress import quit_hint, stop_requests
 from glare_core.train.checkpoint import (
     capture_rng_state,
     checkpoint_path,
@@ -441,4 +441,4 @@ class Trainer:
         if self._stop_signal is not None:
             return  # SIGTERM again: already stopping
         self._stop_signal = signum
-        log.warning("signal %d: stopping after this step (Ctrl-C again to quit now)", signum)
+        log.warning("signal %d: stopping after this step%s", signum, quit_hint(signum))
