@@ -40,7 +40,7 @@ from glare_core.batch import (
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, PreparedImage
-from glare_core.errors import ImageWriteError, WeightsError
+from glare_core.errors import GlareError, ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
@@ -189,7 +189,7 @@ class OpenedPhoto:
     noisy_path: bool = False
 
 
-class NoPhotoError(RuntimeError):
+class NoPhotoError(GlareError):
     """A render was asked for before any photo was opened."""
 
 
