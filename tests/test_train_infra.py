@@ -215,6 +215,44 @@ def test_a_second_ctrl_c_quits_at_once_without_a_checkpoint(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_run_refuses_a_folder_it_cannot_continue(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    toy_trainer(toy_config(tmp_path, steps=6), train_pairs, [])[0].run()
+    # without --resume: pruning to the newest would delete its own checkpoints, and a later
+    # resume would continue the other run
+    with pytest.raises(ConfigError, match="earlier run .up to step-00000006.pt.: resume it"):
+        toy_trainer(toy_config(tmp_path, steps=2), train_pairs, [])[0].run()
+    with pytest.raises(ConfigError, match="at step 6, past the 4 steps asked for"):
+        toy_trainer(toy_config(tmp_path, steps=4, resume=True), train_pairs, [])[0].run()
+    with pytest.raises(ConfigError, match="checkpoint of stage vqgan, not flow"):
+        other_stage = toy_config(tmp_path, stage="flow", resume=True)
+        toy_trainer(other_stage, train_pairs, [])[0].run()
+    assert [path.name for path in list_checkpoints(tmp_path)] == ["step-00000006.pt"]
+
+
+def test_resuming_clears_what_a_killed_checkpoint_write_left(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    toy_trainer(toy_config(tmp_path, steps=3), train_pairs, [])[0].run()
+    leftover = tmp_path / ".step-00000004.pt.1f2e3d4c.partial"  # as SIGKILL mid-write leaves
+    leftover.write_bytes(b"half a checkpoint")
+    unrelated = tmp_path / ".notes.partial"
+    unrelated.write_bytes(b"not ours")
+    result = toy_trainer(toy_config(tmp_path, steps=5, resume=True), train_pairs, [])[0].run()
+    assert result.step == 5 and not leftover.exists() and unrelated.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("steps", 0), ("batch_size", 0), ("crop_size", -8), ("log_every", 0), ("keep_checkpoints", 0),
+     ("warmup_steps", -3), ("validate_every", -1), ("lr", 0.0)],
+)  # fmt: skip
+def test_settings_that_would_fail_late_are_refused_up_front(setting: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"training setting {setting} must"):
+        TrainConfig(**{setting: value})
+
+
 def test_time_budget_checkpoints_and_keeps_the_newest(
     tmp_path: Path, train_pairs: list[ImagePair]
 ) -> None:
@@ -540,6 +578,44 @@ def test_torchrun_with_two_processes_trains_one_model(tmp_path: Path, pairs_dir:
     np.testing.assert_allclose(ranks[0]["weights"], ranks[1]["weights"], atol=1e-6)
     assert [path.name for path in list_checkpoints(out_dir)] == ["step-00000003.pt"]
     assert (out_dir / "train.log").read_text().count("training stopped at step 3") == 1
+
+
+RESEED_SCRIPT = """
+import datetime, json, sys
+import torch, torch.distributed as dist
+from torch import nn
+from glare_core.train.stages import CodebookUpkeep, DeadCodeReseeder
+
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=30))
+rank = dist.get_rank()
+torch.manual_seed(0)  # one codebook, as DDP starts every process from rank 0's weights
+codebook = nn.Embedding(8, 4)
+reseeder = DeadCodeReseeder(codebook, CodebookUpkeep(dead_after_steps=2), pretrained=True)
+torch.manual_seed(rank)
+for step in range(1, 6):
+    # each process sees other crops: the first uses codes 0-5, the second 0-3; 6-7 are dead
+    used = torch.arange(6) if rank == 0 else torch.arange(4)
+    reseeder.update(torch.randn(1, 4, 2, 2), used, step)
+    dist.all_reduce(torch.ones(1))  # the gradient averaging that follows in DDP
+report = {"codebook": codebook.weight.flatten().tolist(), "last_used": reseeder.last_used.tolist()}
+with open(sys.argv[1] + f"/rank{rank}.json", "w") as out:
+    json.dump(report, out)
+dist.destroy_process_group()
+"""
+
+
+def test_processes_agree_on_dead_codes_and_keep_one_codebook(tmp_path: Path) -> None:
+    # a code only one process used is alive for all; re-seeding is a collective broadcast,
+    # which hung the process that decided otherwise
+    script = tmp_path / "reseed.py"
+    script.write_text(RESEED_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), str(tmp_path)]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert ranks[0] == ranks[1]
+    assert ranks[0]["last_used"] == [5] * 6 + [3, 3]  # 6-7 re-seeded at step 3, 4-5 alive
 
 
 def test_blotchy_colour_noise_survives_averaging_and_leaves_luma_noise_fine() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from glare_core.atomic import atomic_write
+from glare_core.atomic import atomic_write, is_partial_name
 from glare_core.errors import GlareError
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,17 @@ def list_checkpoints(out_dir: Path) -> list[Path]:
 def latest_checkpoint(out_dir: Path) -> Path | None:
     checkpoints = list_checkpoints(out_dir)
     return checkpoints[-1] if checkpoints else None
+
+
+def remove_partial_checkpoints(out_dir: Path) -> None:
+    """Delete what checkpoint writes killed mid-way (SIGKILL, power loss) left behind: the
+    hidden temporary files that never replaced their target."""
+    if not out_dir.is_dir():
+        return
+    for path in out_dir.iterdir():
+        if is_partial_name(path.name) and path.name.startswith(f".{CHECKPOINT_PREFIX}"):
+            log.info("removing an unfinished checkpoint write: %s", path.name)
+            path.unlink(missing_ok=True)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -59,7 +59,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="settings that override the stage's preset (a line 'extends: OTHER.yaml' first"
         " applies another file's)",
     )
-    parser.add_argument("--out", metavar="DIR", help="folder for checkpoints and the log")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder for checkpoints and the log; one run's own (one with another run's "
+        "checkpoints is refused unless --resume continues that run)",
+    )
     parser.add_argument(
         "--data",
         metavar="DIR",

@@ -84,7 +84,8 @@ class TrainConfig:
     validate_images: int = 8
     #: wall-clock budget of this process in minutes; 0 means none
     max_minutes: float = 0.0
-    #: continue from the newest checkpoint in ``out_dir`` (starts fresh if there is none)
+    #: continue from the newest checkpoint in ``out_dir`` (starts fresh if there is none);
+    #: without it, a folder holding checkpoints is refused
     resume: bool = False
     device: str = "auto"
     progress_bar: bool = True
@@ -109,6 +110,28 @@ class TrainConfig:
     exposure_range: tuple[float | None, float | None] | None = None
     #: let DDP tolerate parameters that a step does not use (slower; needed for such models)
     ddp_find_unused_parameters: bool = False
+
+    def __post_init__(self) -> None:
+        """A :class:`ConfigError` naming the setting now, before any model or data is built,
+        for values that would fail or mislead far into a run."""
+        at_least_one = ("steps", "batch_size", "crop_size", "log_every", "keep_checkpoints")
+        never_negative = (
+            "warmup_steps",
+            "checkpoint_every_steps",
+            "checkpoint_every_seconds",
+            "validate_every",
+            "validate_images",
+            "max_minutes",
+            "grad_clip",
+        )
+        for name in at_least_one:
+            if (value := getattr(self, name)) < 1:
+                raise ConfigError(f"training setting {name} must be 1 or more, not {value!r}")
+        for name in never_negative:
+            if (value := getattr(self, name)) < 0:
+                raise ConfigError(f"training setting {name} must not be negative, not {value!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"training setting lr must be above 0, not {self.lr!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

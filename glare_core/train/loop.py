@@ -45,6 +45,7 @@ from glare_core.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
+    remove_partial_checkpoints,
     restore_rng_state,
     save_checkpoint,
 )
@@ -110,6 +111,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def _refuse_an_earlier_run(checkpoint: Path | None, out_dir: Path) -> None:
+    """A fresh run must not share its folder with another's checkpoints: keeping the newest
+    would delete its own, and a later resume would continue the other run."""
+    if checkpoint is not None:
+        raise ConfigError(
+            f"{out_dir} holds the checkpoints of an earlier run (up to {checkpoint.name}): "
+            "resume it (--resume), or choose another output folder"
+        )
 
 
 def _process_seed(seed: int, rank: int) -> int:
@@ -322,16 +333,34 @@ class Trainer:
         return path
 
     def _start(self) -> None:
-        path = latest_checkpoint(self.out_dir) if self.config.resume else None
+        if self.distributed.is_main:
+            remove_partial_checkpoints(self.out_dir)
+        path = latest_checkpoint(self.out_dir)
+        if not self.config.resume:
+            _refuse_an_earlier_run(path, self.out_dir)
         if path is None:
             if self.config.resume:
                 log.warning("no checkpoint in %s: starting from step 0", self.out_dir)
             seed_everything(_process_seed(self.config.seed, self.distributed.rank))
             return
         state = load_checkpoint(path)
+        self._check_resumable(state, path)
         self.load_state_dict(state)
         log.info("resumed from %s at step %d", path, self.step)
         self._log_changed_settings(state["config"])
+
+    def _check_resumable(self, state: dict[str, Any], path: Path) -> None:
+        saved_stage, step = state["config"].get("stage"), int(state["step"])
+        if saved_stage != self.config.stage:
+            raise ConfigError(
+                f"{path} is a checkpoint of stage {saved_stage}, not {self.config.stage}: "
+                "choose the output folder of a run of this stage"
+            )
+        if step > self.config.steps:
+            raise ConfigError(
+                f"{path} is at step {step}, past the {self.config.steps} steps asked for: "
+                "ask for more steps to train further"
+            )
 
     def _log_changed_settings(self, saved: dict[str, Any]) -> None:
         current = self.config.to_dict()

@@ -141,6 +141,7 @@ class DeadCodeReseeder:
             self.last_used.fill_(step)
             return
         self.last_used[indices.flatten().unique().cpu()] = step
+        self._agree_across_processes()
         dead = (step - self.last_used > self.upkeep.dead_after_steps).nonzero().flatten()
         if len(dead) > 0:
             self._reseed(dead, vectors)
@@ -153,13 +154,27 @@ class DeadCodeReseeder:
         self.last_used = state["last_used"].clone()
         self.initialised = bool(state["initialised"])
 
+    def _agree_across_processes(self) -> None:
+        """Under DDP each process sees other crops: a code counts as used where any process
+        used it, so that all of them find the same dead codes and re-seed them together (the
+        re-seed's broadcast is collective: a process left out of it hangs the others)."""
+        if not _distributed():
+            return
+        shared = self.last_used.to(self.codebook.weight.device)  # NCCL reduces GPU tensors
+        torch.distributed.all_reduce(shared, op=torch.distributed.ReduceOp.MAX)
+        self.last_used.copy_(shared.cpu())
+
     def _reseed(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
         picks = torch.randint(len(vectors), (len(rows),), device=vectors.device)
         jitter = 0.01 * vectors.std() * torch.randn_like(vectors[picks])
         self.codebook.weight.data[rows.to(self.codebook.weight.device)] = vectors[picks] + jitter
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if _distributed():
             # DDP averages gradients only: every rank must keep rank 0's codebook
             torch.distributed.broadcast(self.codebook.weight.data, src=0)
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
 def vqgan_stage(
