@@ -23,6 +23,7 @@ from torch import nn
 from glare_core.eight_bit import from_uint8
 from glare_core.errors import ConfigError, GlareError
 from glare_core.exposure import DISPLAY_GAMMA
+from glare_core.train import checkpoint
 from glare_core.train import cli as train_cli
 from glare_core.train.augment import (
     AugmentConfig,
@@ -241,6 +242,16 @@ def test_resuming_clears_what_a_killed_checkpoint_write_left(
     unrelated.write_bytes(b"not ours")
     result = toy_trainer(toy_config(tmp_path, steps=5, resume=True), train_pairs, [])[0].run()
     assert result.step == 5 and not leftover.exists() and unrelated.exists()
+
+
+def test_each_process_restores_its_own_gpus_generator(monkeypatch) -> None:
+    # checkpoints hold the GPU of the process that wrote them (rank 0's, by torchrun's rule
+    # one GPU a process); earlier ones held every GPU's
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    first, second = torch.zeros(4, dtype=torch.uint8), torch.ones(4, dtype=torch.uint8)
+    assert checkpoint._this_gpus([first, second]) is second
+    assert checkpoint._this_gpus([first]) is first
+    assert checkpoint._this_gpus(first) is first
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,10 @@ def capture_rng_state() -> dict[str, Any]:
         "numpy": (name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached_gauss),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        # this process's GPU only: reading every GPU's would start a CUDA context on each,
+        # from each of torchrun's processes, and a CPU run would start one for nothing
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -101,4 +103,11 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached_gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state(_this_gpus(state["cuda"]))
+
+
+def _this_gpus(cuda: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """The generator state of this process's GPU; earlier checkpoints hold every GPU's."""
+    if isinstance(cuda, list | tuple):
+        return cuda[min(torch.cuda.current_device(), len(cuda) - 1)]
+    return cuda
