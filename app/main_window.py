@@ -77,7 +77,7 @@ KIND_NAMES = {
 }
 RENDERS = (DRAG, SCREEN, FULL, VARIANTS)
 SUPERSEDES = {
-    MODEL: (OPEN, *RENDERS),
+    MODEL: RENDERS,  # a photo being opened opens with the new model
     OPEN: RENDERS,
     DRAG: RENDERS,
     SCREEN: (FULL, VARIANTS),
@@ -85,6 +85,9 @@ SUPERSEDES = {
     VARIANTS: (),
     SAVE: (),
 }
+#: kinds whose requests wait behind each other instead of replacing each other: each export
+#: writes a file of its own
+QUEUED_KINDS = (SAVE,)
 #: kinds that show the progress bar and the cancel button
 LONG_KINDS = (MODEL, OPEN, SCREEN, FULL, VARIANTS, SAVE)
 CANCELLABLE = (OPEN, SCREEN, FULL, VARIANTS, SAVE)
@@ -95,6 +98,8 @@ NOISY_PHOTO_MESSAGE = (
     "Noisy, grainy or very dark photo: the learned denoiser cleans it first "
     "(more noise reduction smooths, less keeps grain, 0 turns it off)"
 )
+#: shown, until a model loads, when a photo opens without one
+NO_MODEL_MESSAGE = "No model loaded: showing the original only."
 PANEL_WIDTH = 320
 DEFAULT_WINDOW = QSize(1400, 900)
 DEFAULT_VARIANTS = 4
@@ -291,7 +296,7 @@ class MainWindow(QMainWindow):
 
     # -- submitting work --------------------------------------------------------------
     def _submit(self, kind: str, job: Callable[[ProgressFn, CancelToken], object]) -> int:
-        return self.worker.submit(kind, job, SUPERSEDES[kind])
+        return self.worker.submit(kind, job, SUPERSEDES[kind], queue_up=kind in QUEUED_KINDS)
 
     def _update_view_size(self) -> None:
         ratio = self.compare.devicePixelRatioF()
@@ -418,7 +423,8 @@ class MainWindow(QMainWindow):
         )
         if not path:
             return
-        replace_source = self.session.is_source(path)
+        # the photo on screen, which the session may already have left for one being opened
+        replace_source = self._is_shown_photo(path)
         if replace_source and not self._confirm_overwrite_original(Path(path)):
             return
         self.settings.last_save_dir = str(Path(path).parent)
@@ -434,10 +440,16 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def _is_shown_photo(self, path: str | Path) -> bool:
+        shown = self.photo.path if self.photo is not None else None
+        return shown is not None and Path(path).resolve() == shown.resolve()
+
     def export(self, path: str | Path, *, replace_source: bool = False) -> int:
-        """Write the full-resolution result for the current controls in the background."""
+        """Write the full-resolution result of the photo on screen, for the current controls,
+        in the background."""
         session, controls = self.session, self.controls.controls()
         quality = self.settings.jpeg_quality
+        shown = self.photo.path if self.photo is not None else None
 
         def job(progress: ProgressFn, cancel: CancelToken) -> Path:
             return session.save(
@@ -445,6 +457,7 @@ class MainWindow(QMainWindow):
                 controls,
                 quality=quality,
                 replace_source=replace_source,
+                shown_photo=shown,
                 progress=progress,
                 cancel=cancel,
             )
@@ -575,6 +588,8 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, enhancer: Enhancer) -> None:
         self.enhancer = enhancer
         self._show_device()
+        if self.statusBar().currentMessage() == NO_MODEL_MESSAGE:
+            self.statusBar().clearMessage()
         choice = self._pending_weights
         if choice is not None:
             self.settings.weights, self.settings.weights_config = (
@@ -607,7 +622,7 @@ class MainWindow(QMainWindow):
             if photo.noisy_path:
                 self.statusBar().showMessage(NOISY_PHOTO_MESSAGE, STATUS_MESSAGE_MS)
         else:
-            self.statusBar().showMessage("No model loaded: showing the original only.")
+            self.statusBar().showMessage(NO_MODEL_MESSAGE)
         self.shown.emit(OPEN)
 
     def _show_render(self, kind: str, generation: int, value: tuple[np.ndarray, float]) -> None:

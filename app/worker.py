@@ -79,9 +79,11 @@ class Worker(QObject):
         self._thread.started.connect(self.runner.run)
         self._thread.start()
 
-    def submit(self, kind: str, job: Job, supersedes: Sequence[str] = ()) -> int:
-        """Queue ``job``; returns its generation."""
-        return self.queue.submit(kind, job, supersedes).generation
+    def submit(
+        self, kind: str, job: Job, supersedes: Sequence[str] = (), *, queue_up: bool = False
+    ) -> int:
+        """Queue ``job`` (see :class:`RequestQueue`); returns its generation."""
+        return self.queue.submit(kind, job, supersedes, queue_up=queue_up).generation
 
     def cancel(self, kinds: Sequence[str] | None = None) -> None:
         self.queue.cancel(kinds)

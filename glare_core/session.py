@@ -176,6 +176,10 @@ class _Unexposed:
     rgb: np.ndarray
 
 
+#: the session's attributes that belong to the open photo
+_PHOTO_STATE = ("photo", "_drag", "_screen", "_full", "_unexposed", "_noisy_path", "_chromaticity")
+
+
 @dataclass(frozen=True)
 class OpenedPhoto:
     """What the view needs after a photo opens."""
@@ -224,10 +228,14 @@ class Session:
         self._forget_results()
 
     def _forget_results(self) -> None:
+        # new containers, not cleared ones: a cancelled open puts the old ones back
         self._drag = self._screen = self._full = None
-        self._unexposed.clear()
-        self._noisy_path.clear()
+        self._unexposed = {}
+        self._noisy_path = {}
         self._chromaticity = None
+
+    def _photo_state(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in _PHOTO_STATE}
 
     def open(
         self,
@@ -241,14 +249,22 @@ class Session:
         report(progress, 0.0, "reading")
         photo = read_image(path)
         check(cancel)
+        # the open photo stays current until the new one is ready: a cancelled or failed
+        # open leaves the session on the photo the view still shows
+        previous = self._photo_state()
         self.photo = photo
         self._forget_results()
         drag_preview = None
         noisy_path = False
-        if self.enhancer is not None:
-            report(progress, 0.3, "preparing")
-            drag_preview = to_display(self.drag_preview(controls, cancel=cancel))
-            noisy_path = self._takes_noisy_path(controls.noise_reduction)
+        try:
+            if self.enhancer is not None:
+                report(progress, 0.3, "preparing")
+                drag_preview = to_display(self.drag_preview(controls, cancel=cancel))
+                noisy_path = self._takes_noisy_path(controls.noise_reduction)
+        except BaseException:
+            for name, value in previous.items():
+                setattr(self, name, value)
+            raise
         report(progress, 1.0, "ready")
         height, width = photo.rgb.shape[:2]
         return OpenedPhoto(
@@ -437,11 +453,21 @@ class Session:
         image_format: str | None = None,
         quality: int = DEFAULT_QUALITY,
         replace_source: bool = False,
+        shown_photo: str | Path | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> Path:
-        """Write the full-resolution result with the source's metadata and bit depth."""
+        """Write the full-resolution result with the source's metadata and bit depth.
+
+        ``shown_photo``: the file of the photo the user exported from; a
+        :class:`NoPhotoError` if another photo has opened since (a queued export must not
+        write that one's result under the first one's name, or over its original).
+        """
         photo, _ = self._require()
+        if shown_photo is not None and not self.is_source(shown_photo):
+            raise NoPhotoError(
+                f"{Path(shown_photo).name} is no longer the open photo: nothing was exported"
+            )
         if self.is_source(path) and not replace_source:
             raise ImageWriteError(f"refusing to overwrite the original {Path(path).name}")
         rgb = self.full_result(controls, progress=progress, cancel=cancel)
@@ -549,8 +575,10 @@ class RequestQueue:
     """Thread-safe queue of jobs where newer requests drop stale ones.
 
     Submitting a request of kind K removes queued requests of kind K and of every kind
-    it ``supersedes``, and cancels the running request if it is one of those kinds.
-    Generations increase with every submission, so a consumer can ignore late results.
+    it ``supersedes``, and cancels the running request if it is one of those kinds; with
+    ``queue_up``, requests of kind K wait behind each other instead (exports: each writes a
+    file of its own). Generations increase with every submission, so a consumer can ignore
+    late results.
     """
 
     def __init__(self) -> None:
@@ -560,8 +588,10 @@ class RequestQueue:
         self._generation = 0
         self._closed = False
 
-    def submit(self, kind: str, job: Job, supersedes: Sequence[str] = ()) -> Request:
-        stale = {kind, *supersedes}
+    def submit(
+        self, kind: str, job: Job, supersedes: Sequence[str] = (), *, queue_up: bool = False
+    ) -> Request:
+        stale = set(supersedes) if queue_up else {kind, *supersedes}
         with self._condition:
             self._generation += 1
             request = Request(kind, self._generation, job)

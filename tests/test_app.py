@@ -14,7 +14,7 @@ from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
-from app.main_window import FULL, KIND_NAMES, MODEL, NOISY_PHOTO_MESSAGE, SAVE, MainWindow
+from app.main_window import FULL, KIND_NAMES, MODEL, NOISY_PHOTO_MESSAGE, OPEN, SAVE, MainWindow
 from app.settings import (
     AUTOMATIC_TILE_SIZE,
     CONFIG_DIR_ENV,
@@ -278,6 +278,22 @@ def test_export_writes_the_full_result_and_never_the_original(
         window.export(photo)
     assert photo.read_bytes() == original
     assert "overwrite" in window.last_error
+
+
+def test_an_export_queued_behind_an_open_never_writes_the_new_photo_over_the_shown_one(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
+) -> None:
+    shown = write_photo(pairs_dir, tmp_path / "a.png")
+    open_and_render(qtbot, window, shown)
+    original_bytes = shown.read_bytes()
+    window.open_photo(write_photo(pairs_dir, tmp_path / "b.png", LONG_PHOTO, index=5))
+    qtbot.waitUntil(lambda: window.running_kind == OPEN, timeout=RENDER_TIMEOUT_MS)
+    # Ctrl+S over the original of the photo still on screen, confirmed as choose_export asks
+    assert window._is_shown_photo(shown)
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.export(shown, replace_source=True)
+    assert "a.png is no longer the open photo" in window.last_error
+    assert shown.read_bytes() == original_bytes
 
 
 def test_export_suggests_a_format_it_can_write(

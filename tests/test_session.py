@@ -20,6 +20,7 @@ from glare_core.session import (
     BatchRequest,
     Controls,
     ModelChoice,
+    NoPhotoError,
     PreviewPolicy,
     RenderKind,
     RequestQueue,
@@ -188,6 +189,35 @@ def test_save_writes_full_resolution_and_guards_the_original(
     assert photo.read_bytes() != original_bytes
 
 
+def test_a_cancelled_open_leaves_the_photo_that_was_open(
+    session: Session, photo: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    shown = session.drag_preview(Controls())
+    other = write_small_photo(pairs_dir, tmp_path / "next", "next.png", index=5)
+    token = CancelToken()
+
+    def cancel_while_preparing(fraction: float, stage: str) -> None:
+        if stage == "preparing":  # the user presses Esc once the new photo has been read
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        session.open(other, Controls(), progress=cancel_while_preparing, cancel=token)
+    # the view still shows the first photo: exports and renders must be of it
+    assert session.is_source(photo) and not session.is_source(other)
+    np.testing.assert_array_equal(session.drag_preview(Controls()), shown)
+
+
+def test_an_export_of_a_photo_no_longer_open_writes_nothing(
+    session: Session, photo: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    original_bytes = photo.read_bytes()
+    # an export of the photo on screen, confirmed over its original, queued behind an open
+    session.open(write_small_photo(pairs_dir, tmp_path / "next", "next.png", index=5), Controls())
+    with pytest.raises(NoPhotoError, match="dark.png is no longer the open photo"):
+        session.save(photo, Controls(), replace_source=True, shown_photo=photo)
+    assert photo.read_bytes() == original_bytes
+
+
 def test_variants_differ_along_their_axis(session: Session) -> None:
     variants = session.variants(Controls(), VariantAxis.SEED, 3)
     seeds = [controls.seed for controls, _ in variants]
@@ -261,6 +291,17 @@ def test_request_queue_drops_stale_requests_and_cancels_the_running_one() -> Non
     queue.done(running)
     queue.close()
     assert queue.take() is None
+
+
+def test_exports_queue_up_instead_of_replacing_each_other() -> None:
+    queue = RequestQueue()
+    first = queue.submit("save", lambda p, c: "a.jpg", queue_up=True)
+    running = queue.take()
+    later = [queue.submit("save", lambda p, c: None, queue_up=True) for _ in range(2)]
+    assert not first.token.cancelled and not any(each.token.cancelled for each in later)
+    assert queue.pending_kinds == ["save", "save"]
+    queue.done(running)
+    queue.close()
 
 
 def test_request_queue_take_blocks_until_a_request_arrives() -> None:
