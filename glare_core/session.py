@@ -475,7 +475,12 @@ class Session:
         report(progress, 1.0, "writing")
         # the writer refuses to replace its source; the user confirmed it, so detach the path
         metadata = replace(photo, path=None) if replace_source else photo
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ImageWriteError(
+                f"{path}: cannot create its folder ({error.strerror or error})"
+            ) from error
         write_image(path, rgb, source=metadata, format=image_format, quality=quality)
         return Path(path)
 

@@ -187,6 +187,8 @@ def test_save_writes_full_resolution_and_guards_the_original(
     assert photo.read_bytes() == original_bytes
     session.save(photo, Controls(), replace_source=True)
     assert photo.read_bytes() != original_bytes
+    with pytest.raises(ImageWriteError, match="cannot create its folder"):
+        session.save(photo / "out.png", Controls())  # a folder where a file is
 
 
 def test_a_cancelled_open_leaves_the_photo_that_was_open(
