@@ -669,5 +669,7 @@ class MainWindow(QMainWindow):
         self.settings.geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
         self.settings.remember_controls(self.controls.controls())
         save_settings(self.settings, self._settings_file)
+        self.hide()  # gone at once, while the exports the user asked for are still written
+        self.worker.finish(QUEUED_KINDS)
         self.worker.stop()
         super().closeEvent(event)

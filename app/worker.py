@@ -88,6 +88,11 @@ class Worker(QObject):
     def cancel(self, kinds: Sequence[str] | None = None) -> None:
         self.queue.cancel(kinds)
 
+    def finish(self, kinds: Sequence[str]) -> None:
+        """Let the queued and running requests of ``kinds`` end, cancelling every other."""
+        self.queue.cancel(sparing=kinds)
+        self.queue.wait_idle()
+
     def stop(self) -> None:
         """Cancel everything and wait for the thread (call before the app quits)."""
         self.queue.close()

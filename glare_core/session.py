@@ -605,14 +605,15 @@ class RequestQueue:
             self._condition.notify()
             return request
 
-    def cancel(self, kinds: Sequence[str] | None = None) -> None:
-        """Drop queued and cancel running requests of ``kinds`` (all when None)."""
+    def cancel(self, kinds: Sequence[str] | None = None, *, sparing: Sequence[str] = ()) -> None:
+        """Drop queued and cancel running requests of ``kinds`` (all when None), except
+        those of the kinds in ``sparing``."""
         with self._condition:
-            self._drop(set(kinds) if kinds is not None else None)
+            self._drop(set(kinds) if kinds is not None else None, set(sparing))
 
-    def _drop(self, kinds: set[str] | None) -> None:
+    def _drop(self, kinds: set[str] | None, sparing: set[str] = frozenset()) -> None:
         def matches(request: Request) -> bool:
-            return kinds is None or request.kind in kinds
+            return (kinds is None or request.kind in kinds) and request.kind not in sparing
 
         for request in self._pending:
             if matches(request):
@@ -634,6 +635,12 @@ class RequestQueue:
         with self._condition:
             if self._running is request:
                 self._running = None
+            self._condition.notify_all()
+
+    def wait_idle(self) -> None:
+        """Block until nothing is queued or running."""
+        with self._condition:
+            self._condition.wait_for(lambda: not self._pending and self._running is None)
 
     @property
     def pending_kinds(self) -> list[str]:

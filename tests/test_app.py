@@ -296,6 +296,18 @@ def test_an_export_queued_behind_an_open_never_writes_the_new_photo_over_the_sho
     assert shown.read_bytes() == original_bytes
 
 
+def test_closing_the_window_finishes_the_export_asked_for(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    window = make_window(qtbot, enhancer)
+    open_and_render(qtbot, window, write_photo(pairs_dir, tmp_path / "a.png", LONG_PHOTO))
+    target = tmp_path / "a_glare.png"
+    window.controls.set_controls(Controls(strength=0.6))  # a full result still to render
+    window.export(target)
+    window.close()  # at once: the export was queued, not written
+    assert read_image(target).rgb.shape == (LONG_PHOTO[1], LONG_PHOTO[0], 3)
+
+
 def test_export_suggests_a_format_it_can_write(
     qtbot, window: MainWindow, photo: Path, tmp_path: Path
 ) -> None:

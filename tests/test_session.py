@@ -302,6 +302,9 @@ def test_exports_queue_up_instead_of_replacing_each_other() -> None:
     later = [queue.submit("save", lambda p, c: None, queue_up=True) for _ in range(2)]
     assert not first.token.cancelled and not any(each.token.cancelled for each in later)
     assert queue.pending_kinds == ["save", "save"]
+    queue.submit("full", lambda p, c: None)
+    queue.cancel(sparing=("save",))  # as the window closes: renders go, exports stay
+    assert queue.pending_kinds == ["save", "save"] and not first.token.cancelled
     queue.done(running)
     queue.close()
 
