@@ -375,11 +375,10 @@ class MainWindow(QMainWindow):
 
         def job(progress: ProgressFn, cancel: CancelToken) -> list[tuple[Controls, np.ndarray]]:
             rendered = []
-            for index, (chosen, rgb) in enumerate(
-                session.variants(controls, axis, count, cancel=cancel)
-            ):
-                progress(index / count, f"variant {index + 1}/{count}")
+            progress(0.0, f"variant 1/{count}")
+            for chosen, rgb in session.variants(controls, axis, count, cancel=cancel):
                 rendered.append((chosen, to_display(rgb)))
+                progress(len(rendered) / count, f"variant {min(len(rendered) + 1, count)}/{count}")
             return rendered
 
         self._submit(VARIANTS, job)

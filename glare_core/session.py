@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
@@ -432,12 +432,11 @@ class Session:
 
     def variants(
         self, base: Controls, axis: VariantAxis, count: int, *, cancel: CancelToken | None = None
-    ) -> list[tuple[Controls, np.ndarray]]:
-        """``count`` drag-size results that differ in seed or temperature."""
-        return [
-            (controls, self.drag_preview(controls, cancel=cancel))
-            for controls in variant_controls(base, axis, count)
-        ]
+    ) -> Iterator[tuple[Controls, np.ndarray]]:
+        """``count`` drag-size results that differ in seed or temperature, each as soon as it
+        is rendered (so that a caller can report progress between them)."""
+        for controls in variant_controls(base, axis, count):
+            yield controls, self.drag_preview(controls, cancel=cancel)
 
     # -- saving -----------------------------------------------------------------------
     def is_source(self, path: str | Path) -> bool:

@@ -14,7 +14,16 @@ from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
-from app.main_window import FULL, KIND_NAMES, MODEL, NOISY_PHOTO_MESSAGE, OPEN, SAVE, MainWindow
+from app.main_window import (
+    FULL,
+    KIND_NAMES,
+    MODEL,
+    NOISY_PHOTO_MESSAGE,
+    OPEN,
+    SAVE,
+    VARIANTS,
+    MainWindow,
+)
 from app.settings import (
     AUTOMATIC_TILE_SIZE,
     CONFIG_DIR_ENV,
@@ -306,6 +315,22 @@ def test_closing_the_window_finishes_the_export_asked_for(
     window.export(target)
     window.close()  # at once: the export was queued, not written
     assert read_image(target).rgb.shape == (LONG_PHOTO[1], LONG_PHOTO[0], 3)
+
+
+def test_variants_report_progress_as_each_one_is_rendered(
+    qtbot, window: MainWindow, photo: Path
+) -> None:
+    open_and_render(qtbot, window, photo)
+    reported: list[float] = []
+    window.worker.runner.progress.connect(
+        lambda kind, generation, fraction, stage: reported.append(fraction)
+    )
+    window.variant_count.setValue(3)
+    with wait_shown(qtbot, window, VARIANTS):
+        window.render_variants()
+    assert reported == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert len(window.variants_dialog.buttons) == 3
+    window.variants_dialog.close()
 
 
 def test_export_suggests_a_format_it_can_write(

@@ -221,7 +221,7 @@ def test_an_export_of_a_photo_no_longer_open_writes_nothing(
 
 
 def test_variants_differ_along_their_axis(session: Session) -> None:
-    variants = session.variants(Controls(), VariantAxis.SEED, 3)
+    variants = list(session.variants(Controls(), VariantAxis.SEED, 3))
     seeds = [controls.seed for controls, _ in variants]
     assert seeds == [0, 1, 2] and all(c.temperature > 0 for c, _ in variants)
     assert np.abs(variants[0][1] - variants[1][1]).mean() > 1e-4
