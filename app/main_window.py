@@ -47,6 +47,7 @@ from glare_core.session import (
     OpenedPhoto,
     Session,
     VariantAxis,
+    is_photo_file,
     load_enhancer,
     to_display,
 )
@@ -422,7 +423,6 @@ class MainWindow(QMainWindow):
         )
         if not path:
             return
-        # the photo on screen, which the session may already have left for one being opened
         replace_source = self._is_shown_photo(path)
         if replace_source and not self._confirm_overwrite_original(Path(path)):
             return
@@ -439,16 +439,20 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    @property
+    def _shown_file(self) -> Path | None:
+        """The file of the photo on screen (the session may have left it for one opening)."""
+        return self.photo.path if self.photo is not None else None
+
     def _is_shown_photo(self, path: str | Path) -> bool:
-        shown = self.photo.path if self.photo is not None else None
-        return shown is not None and Path(path).resolve() == shown.resolve()
+        return is_photo_file(path, self._shown_file)
 
     def export(self, path: str | Path, *, replace_source: bool = False) -> int:
         """Write the full-resolution result of the photo on screen, for the current controls,
         in the background."""
         session, controls = self.session, self.controls.controls()
         quality = self.settings.jpeg_quality
-        shown = self.photo.path if self.photo is not None else None
+        shown = self._shown_file
 
         def job(progress: ProgressFn, cancel: CancelToken) -> Path:
             return session.save(

@@ -324,8 +324,6 @@ def _cancel_on_stop_signals() -> Iterator[CancelToken]:
     token = CancelToken()
 
     def on_stop(signum: int) -> None:
-        if token.cancelled:
-            return  # SIGTERM again: already stopping
         token.cancel()
         print(f"glare: stopping after the current tile{quit_hint(signum)}", file=sys.stderr)
 

@@ -77,23 +77,26 @@ def quit_hint(signum: int) -> str:
 
 @contextmanager
 def stop_requests(request_stop: Callable[[int], None]) -> Iterator[None]:
-    """While the block runs, Ctrl-C and SIGTERM call ``request_stop(signum)`` instead of
-    ending the process, so that the work can stop where its files are complete.
+    """While the block runs, the first Ctrl-C or SIGTERM calls ``request_stop(signum)``
+    instead of ending the process, so that the work can stop where its files are complete.
 
     A second Ctrl-C acts as it would without us (``KeyboardInterrupt``): that is how a user
-    who does not want to wait quits at once. SIGTERM keeps asking for a clean stop however
-    often it comes (a job scheduler may send it both to a process and to its launcher, which
-    passes it on). A signal the process was started ignoring (``nohup``, a background job of a
-    shell without job control) stays ignored.
+    who does not want to wait quits at once. SIGTERM keeps asking for the clean stop already
+    asked for however often it comes (a job scheduler may send it both to a process and to its
+    launcher, which passes it on). A signal the process was started ignoring (``nohup``, a
+    background job of a shell without job control) stays ignored.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # Python installs signal handlers from the main thread only
         return
+    requested: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT:
             signal.signal(signum, previous[signum])
-        request_stop(signum)
+        if not requested:
+            requested.append(signum)
+            request_stop(signum)
 
     watched = [each for each in STOP_SIGNALS if signal.getsignal(each) is not signal.SIG_IGN]
     previous = {each: signal.signal(each, on_signal) for each in watched}

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
@@ -191,6 +192,11 @@ class OpenedPhoto:
     drag_preview: np.ndarray | None  # uint8 RGB at the drag size (None without a model)
     #: the photo takes the noisy-photo path at the controls it opened with
     noisy_path: bool = False
+
+
+def is_photo_file(path: str | Path, photo_file: str | Path | None) -> bool:
+    """Whether ``path`` names ``photo_file`` (None: a photo that came from no file)."""
+    return photo_file is not None and Path(path).resolve() == Path(photo_file).resolve()
 
 
 class NoPhotoError(GlareError):
@@ -441,8 +447,7 @@ class Session:
     # -- saving -----------------------------------------------------------------------
     def is_source(self, path: str | Path) -> bool:
         """Whether ``path`` is the open photo's own file."""
-        source = self.photo.path if self.photo is not None else None
-        return source is not None and Path(path).resolve() == Path(source).resolve()
+        return is_photo_file(path, self.photo.path if self.photo is not None else None)
 
     def save(
         self,
@@ -610,7 +615,7 @@ class RequestQueue:
         with self._condition:
             self._drop(set(kinds) if kinds is not None else None, set(sparing))
 
-    def _drop(self, kinds: set[str] | None, sparing: set[str] = frozenset()) -> None:
+    def _drop(self, kinds: set[str] | None, sparing: AbstractSet[str] = frozenset()) -> None:
         def matches(request: Request) -> bool:
             return (kinds is None or request.kind in kinds) and request.kind not in sparing
 

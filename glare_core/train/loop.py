@@ -467,7 +467,5 @@ class Trainer:
 
     def _request_stop(self, signum: int) -> None:
         """SIGTERM or a first Ctrl-C ends the run after the current step, with a checkpoint."""
-        if self._stop_signal is not None:
-            return  # SIGTERM again: already stopping
         self._stop_signal = signum
         log.warning("signal %d: stopping after this step%s", signum, quit_hint(signum))
