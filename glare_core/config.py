@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,7 +139,7 @@ class PathMix:
         for name in ("into_glare_path", "into_noisy_path"):
             share = getattr(self, name)
             if not 0 <= share < 1:
-                raise ValueError(f"PathMix.{name} must lie in [0, 1), got {share}")
+                raise ConfigError(f"PathMix.{name} must lie in [0, 1), got {share!r}")
 
     def other_share(self, noisy_path: bool) -> float:
         """The other path's share in the result of a photo that takes ``noisy_path``."""
@@ -205,6 +208,17 @@ class InputConfig:
     #: photos darkened into the trained range keep their own colour where well exposed
     #: (off by default, as in the official code); see glare_core.well_exposed
     well_exposed: WellExposedColour = field(default_factory=WellExposedColour)
+
+    def __post_init__(self) -> None:
+        # a file that passes these would load and then fail on every photo
+        if self.pad_multiple < 1:
+            raise ConfigError(f"input.pad_multiple must be 1 or more, not {self.pad_multiple}")
+        if self.max_working_pixels is not None and self.max_working_pixels < 1:
+            raise ConfigError(
+                f"input.max_working_pixels must be 1 or more, not {self.max_working_pixels}"
+            )
+        if self.noise_reduction < 0:
+            raise ConfigError(f"input.noise_reduction must not be negative: {self.noise_reduction}")
 
     @property
     def exposure(self) -> ExposureRange:
@@ -286,18 +300,42 @@ def _build_dataclass(cls: type, data: dict[str, Any]) -> Any:
         # a hand-edited file may hold null or a number where a section belongs
         raise TypeError(f"{cls.__name__} needs a section of named values, not {data!r}")
     kwargs = {}
-    hints = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     for key, value in data.items():
         if key not in hints:
             raise KeyError(f"unknown field {cls.__name__}.{key}")
-        default = getattr(cls(), key)
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _build_dataclass(type(default), value)
-        elif isinstance(default, tuple):
-            kwargs[key] = tuple(value)
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _build_dataclass(hints[key], value)
         else:
-            kwargs[key] = value
+            kwargs[key] = _checked_value(f"{cls.__name__}.{key}", hints[key], value)
     return cls(**kwargs)
+
+
+def _checked_value(name: str, hint: Any, value: Any) -> Any:
+    """``value`` as a field of type ``hint`` holds it (a list as a tuple, an integer as a
+    float); a TypeError naming the field ``name`` when it is of another type. A hand-edited
+    ``"32"`` or ``true`` would otherwise fail deep inside the model, or pass for something
+    else (a string is a true flag, and a tuple of its characters)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    (kind,) = (option for option in options if option is not type(None))
+    if typing.get_origin(kind) is tuple:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"{name} must be a list, not {value!r}")
+        element = typing.get_args(kind)[0]
+        return tuple(_checked_value(f"{name}[{i}]", element, item) for i, item in enumerate(value))
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    valid = {
+        bool: isinstance(value, bool),
+        int: is_number and isinstance(value, int),
+        float: is_number and math.isfinite(value),
+        str: isinstance(value, str),
+    }.get(kind, True)
+    if not valid:
+        described = {bool: "true or false", int: "a whole number", float: "a finite number"}
+        raise TypeError(f"{name} must be {described.get(kind, 'a text')}, not {value!r}")
+    return float(value) if kind is float else value
 
 
 def official_config() -> GlareConfig:
@@ -465,6 +503,8 @@ def config_from_official_yml(path: str | Path) -> GlareConfig:
         network_g = opt["network_G"]
         flow_opt = network_g["flow"]
         vq_opt = opt["network_VQGAN"]
+        if not (isinstance(flow_opt, dict) and isinstance(vq_opt, dict)):
+            raise TypeError("a section of another shape")
     except (KeyError, TypeError) as exc:  # TypeError: a file of some other shape
         raise ConfigError(
             f"{path}: not an official GLARE config (it needs network_G with its flow, "
@@ -475,33 +515,51 @@ def config_from_official_yml(path: str | Path) -> GlareConfig:
     if (flow_opt.get("split") or {}).get("enable"):
         raise ConfigError(f"{path}: flow splits are not supported by GLARE")
 
+    try:
+        return _config_from_official_options(opt, flow_opt, vq_opt, name=Path(path).stem)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: not an official GLARE config (no {exc} in it)") from exc
+    except (TypeError, ValueError, AttributeError) as exc:  # a section or number of another shape
+        raise ConfigError(f"{path}: not an official GLARE config ({exc})") from exc
+
+
+def _config_from_official_options(
+    opt: dict[str, Any], flow_opt: dict[str, Any], vq_opt: dict[str, Any], name: str
+) -> GlareConfig:
+    """The architecture an official ``.yml``'s options describe; absent optional keys take
+    the official preset's values."""
     official = official_config()
     overrides = opt.get("fixture_overrides") or {}
     coupling_opt = flow_opt.get("CondAffineSeparatedAndCond") or {}
+    train_data = (opt.get("datasets") or {}).get("train") or {}
     vq_auto = dataclasses.replace(
         _autoencoder_from_official(vq_opt, official.vqgan.autoencoder),
-        z_channels=int(vq_opt.get("z_channels", 3)),
+        z_channels=int(vq_opt.get("z_channels", official.vqgan.autoencoder.z_channels)),
     )
     return GlareConfig(
-        name=Path(path).stem,
+        name=name,
         vqgan=VQGANConfig(autoencoder=vq_auto, codebook_size=int(vq_opt["n_embed"])),
         cond_encoder=CondEncoderConfig(
             autoencoder=_autoencoder_from_official(
                 overrides.get("cond_encoder", {}), official.cond_encoder.autoencoder
             ),
-            cond_channels=int(flow_opt.get("conditionInFeaDim", 64)),
+            cond_channels=int(
+                flow_opt.get("conditionInFeaDim", official.cond_encoder.cond_channels)
+            ),
         ),
         flow=FlowConfig(
             levels=int(flow_opt["L"]),
             coupling_steps=int(flow_opt["K"]),
+            # the official flow adds no such steps when the key is absent
             invconv_steps=int(flow_opt.get("additionalFlowNoAffine", 0)),
-            hidden_channels=int(coupling_opt.get("hidden_channels", 64)),
-            affine_eps=float(coupling_opt.get("eps", 1e-4)),
+            hidden_channels=int(coupling_opt.get("hidden_channels", official.flow.hidden_channels)),
+            affine_eps=float(coupling_opt.get("eps", official.flow.affine_eps)),
         ),
         fusion_decoder=FusionDecoderConfig(
             autoencoder=_autoencoder_from_official(
                 overrides.get("deformable_decoder", {}), official.fusion_decoder.autoencoder
             ),
         ),
-        input=InputConfig(log_input=bool(opt["datasets"]["train"].get("log_low", False))),
+        # the official code reads the log-domain input switch from the training data options
+        input=InputConfig(log_input=bool(train_data.get("log_low", False))),
     )

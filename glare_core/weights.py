@@ -13,16 +13,19 @@ shapes (as spandrel does), because the official code hard-codes some widths.
 from __future__ import annotations
 
 import logging
+import pickle
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from glare_core.atomic import atomic_write_bytes
 from glare_core.config import GlareConfig, load_config
-from glare_core.errors import ConfigError, WeightsError
+from glare_core.errors import ConfigError, WeightsError, one_line
 from glare_core.official_keys import (
     infer_official_config,
     is_official_generator,
@@ -36,10 +39,15 @@ logger = logging.getLogger(__name__)
 CONFIG_METADATA_KEY = "glare_config"
 FORMAT_METADATA_KEY = "format"
 FORMAT_NAME = "glare-studio-weights/1"
+#: what each ``glare train`` stage writes its weights to, in its output folder, when it finishes
+EXPORT_NAME = "glare.safetensors"
 #: the two files of an official GLARE release, by their names there
 OFFICIAL_GENERATOR = "net_G.pth"
 OFFICIAL_VQGAN = "vqgan.pkl"
 #: our VQGAN encoder is only needed for stage-1/2 training: inference works without it
+#: keys under which training programs store a state dict (BasicSR, whose official GLARE
+#: files use "params"; Lightning and plain scripts); the first found is unwrapped first
+WRAPPERS = ("params_ema", "params", "state_dict", "model", "net_g")
 OPTIONAL_PREFIXES = (
     "vqgan.encoder.",
     "vqgan.quant_conv.",
@@ -60,7 +68,9 @@ def save_weights(
         for key, value in model.state_dict().items()
     }
     metadata = {CONFIG_METADATA_KEY: config.to_json(), FORMAT_METADATA_KEY: FORMAT_NAME}
-    save_file(tensors, str(path), metadata=metadata)
+    # in memory, then atomically: a reader never sees half a file, and the file gets the
+    # usual permissions (safetensors' own writer makes it readable by its owner alone)
+    atomic_write_bytes(Path(path), save(tensors, metadata=metadata))
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GlareConfig | None]:
@@ -92,51 +102,103 @@ def _holds_safetensors(path: Path) -> bool:
     Studio file saved as ``.pth``, a checkpoint named ``.safetensors``), else by its name
     (so that a damaged file is reported as the kind it claims to be)."""
     offset, marker = _SAFETENSORS_HEADER_START
-    with path.open("rb") as handle:
-        start = handle.read(offset + len(marker))
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(offset + len(marker))
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read it ({exc.strerror})") from exc
     if start[offset:] == marker:
         return True
     return not start.startswith(_TORCH_FILE_STARTS) and path.suffix == ".safetensors"
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path}: the file is empty")
     try:
-        with path.open("rb") as handle:  # a file, not a name: torch goes by content alone
+        with path.open("rb") as handle, warnings.catch_warnings():
+            # torch warns about pickles as it refuses them: the error below says it once
+            warnings.simplefilter("ignore")
+            # a file, not a name: torch goes by content alone
             data = torch.load(handle, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign or pickled files
+    except pickle.UnpicklingError as exc:  # what weights_only raises for anything but data
         raise WeightsError(
-            f"{path}: not a PyTorch weights file we can read safely ({exc})"
+            f"{path}: refused: it holds Python objects besides tensors, and loading those "
+            "could run code in it"
         ) from exc
-    for wrapper in ("params_ema", "params", "state_dict"):
+    except Exception as exc:  # torch raises many types for foreign files
+        raise WeightsError(
+            f"{path}: not a PyTorch weights file ({one_line(str(exc)) or type(exc).__name__})"
+        ) from exc
+    _refuse_a_training_checkpoint(path, data)
+    for wrapper in WRAPPERS:
         if isinstance(data, Mapping) and isinstance(data.get(wrapper), Mapping):
             data = data[wrapper]
-    if not isinstance(data, Mapping) or not all(torch.is_tensor(v) for v in data.values()):
-        raise WeightsError(f"{path}: does not hold a flat state dict of tensors")
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and torch.is_tensor(v) for k, v in data.items()
+    ):
+        raise WeightsError(
+            f"{path}: does not hold a flat state dict of tensors, nor one under any of "
+            f"{', '.join(WRAPPERS)}"
+        )
     return {re.sub(r"^module\.", "", key): value for key, value in data.items()}
 
 
-def read_state(paths: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], GlareConfig | None]:
+def _refuse_a_training_checkpoint(path: Path, data: object) -> None:
+    """A checkpoint of ``glare train`` holds one stage's part of the network with the
+    optimizer's state; the stage writes weights to load when it finishes."""
+    if not (isinstance(data, Mapping) and {"model", "optimizer", "step"} <= data.keys()):
+        return
+    config = data.get("config")
+    if not (isinstance(config, Mapping) and "stage" in config):
+        return  # another program's checkpoint: its "model" may be a state dict
+    exported = path.parent / EXPORT_NAME
+    advice = (
+        f"load {exported}, which the run wrote when it finished"
+        if exported.is_file()
+        else f"resume the run (glare train --resume) and load the {EXPORT_NAME} it writes "
+        "when it finishes"
+    )
+    raise WeightsError(
+        f"{path}: a glare train checkpoint (stage {config['stage']}, step {data['step']}), "
+        f"not weights: {advice}"
+    )
+
+
+def _as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One weights file or several (an official release is two)."""
+    return [Path(paths)] if isinstance(paths, str | Path) else [Path(path) for path in paths]
+
+
+def read_state(
+    paths: str | Path | Sequence[str | Path],
+) -> tuple[dict[str, torch.Tensor], GlareConfig | None]:
     """All tensors of ``paths`` under our key names, and the embedded config if any."""
     if not paths:
         raise WeightsError("no weights file given")
     state: dict[str, torch.Tensor] = {}
     embedded: GlareConfig | None = None
     official_parts: dict[str, Path] = {}
-    for raw in paths:
-        path = Path(raw)
+    for path in _as_paths(paths):
+        if path.is_dir():
+            raise WeightsError(f"{path}: a folder, not a weights file")
         if not path.is_file():
             raise WeightsError(f"{path}: no such weights file")
-        if _holds_safetensors(path):
-            tensors, embedded = _read_safetensors(path)
-            state.update(tensors)
-            continue
-        tensors = _read_torch(path)
-        if is_official_generator(tensors):
+        as_safetensors = _holds_safetensors(path)
+        if as_safetensors:
+            tensors, config = _read_safetensors(path)
+            embedded = config or embedded
+        else:
+            tensors, config = _read_torch(path), None
+        # official tensors may come converted to safetensors, without our config
+        if config is None and is_official_generator(tensors):
             state.update(rename_official_generator(tensors))
             official_parts[OFFICIAL_GENERATOR] = path
-        elif is_official_vqgan(tensors):
+        elif config is None and is_official_vqgan(tensors):
             state.update(rename_official_vqgan(tensors))
             official_parts[OFFICIAL_VQGAN] = path
+        elif as_safetensors:
+            state.update(tensors)
         else:
             raise WeightsError(
                 f"{path}: neither an official GLARE net_G nor VQGAN checkpoint "
@@ -173,7 +235,8 @@ def check_state(
         if k in state and state[k].shape != v.shape
     ]
     problems = []
-    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+    # shapes first: a width that differs tells most about which architecture the file holds
+    for label, keys in (("wrong shape", wrong), ("missing", missing), ("unexpected", unexpected)):
         if keys:
             shown = ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
             problems.append(f"{len(keys)} {label}: {shown}")
@@ -182,11 +245,10 @@ def check_state(
 
 
 def build_model(
-    paths: Sequence[str | Path], config: str | Path | GlareConfig | None = None
+    paths: str | Path | Sequence[str | Path], config: str | Path | GlareConfig | None = None
 ) -> torch.nn.Module:
     """A :class:`GlareNet` in eval mode with the weights of ``paths`` loaded strictly."""
-    from glare_core.model.glare import GlareNet
-
+    paths = _as_paths(paths)
     state, embedded = read_state(paths)
     if isinstance(config, GlareConfig):
         cfg = config
@@ -194,15 +256,47 @@ def build_model(
         cfg = load_config(config)
     else:
         cfg = embedded or infer_official_config(state)
-    model = GlareNet(cfg)
-    names = ", ".join(Path(path).name for path in paths)
+    names = ", ".join(path.name for path in paths)
     architecture = cfg.name if config is None or isinstance(config, GlareConfig) else config
-    check_state(model, state, f"the weights in {names}", f"the architecture of {architecture}")
+    model = _built(
+        cfg,
+        f"{names}: the architecture of {architecture}",
+        inferred=cfg is not embedded and config is None,
+    )
+    try:
+        check_state(model, state, f"the weights in {names}", f"the architecture of {architecture}")
+    except WeightsError as exc:
+        if config is None:
+            raise
+        raise WeightsError(
+            f"{exc}. Without a config named, the file's own config (or its tensors' shapes) "
+            "gives the architecture"
+        ) from exc
+    _refuse_non_finite(state, names)
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
     logger.info(
         "loaded weights from %s (architecture: %s)", ", ".join(map(str, paths)), architecture
     )
     return model.eval()
+
+
+def _built(config: GlareConfig, described: str, inferred: bool) -> torch.nn.Module:
+    """The network ``config`` describes; a :class:`WeightsError` when its numbers cannot make
+    one (a hand-edited config, or a file whose config had to be read from its tensors)."""
+    from glare_core.model.glare import GlareNet
+
+    try:
+        return GlareNet(config)
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as exc:
+        hint = "; the file holds no config: name one (--config)" if inferred else ""
+        raise WeightsError(f"{described} cannot be built ({one_line(str(exc))}){hint}") from exc
+
+
+def _refuse_non_finite(state: Mapping[str, torch.Tensor], names: str) -> None:
+    """Weights with NaN or infinite values make every result fail: say so once, at load."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"the weights in {names} hold NaN or infinite values ({key})")
 
 
 def average_weights(models: Sequence[torch.nn.Module]) -> dict[str, torch.Tensor]:

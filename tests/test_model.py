@@ -233,6 +233,61 @@ def test_a_config_file_that_is_not_json_is_refused_by_name(
         load_config(path)
 
 
+@pytest.mark.parametrize("share", [-0.1, 1.0, 1.5])
+def test_a_config_with_a_path_share_out_of_range_is_a_config_error(share: float) -> None:
+    data = json.loads(preset("compact").to_json())
+    data["noisy_path"]["mix"]["into_glare_path"] = share
+    with pytest.raises(ConfigError, match=r"PathMix.into_glare_path must lie in \[0, 1\)"):
+        GlareConfig.from_dict(data)
+
+
+def _official_yml_without(fixture_dir: Path, tmp_path: Path, *keys: str, value: object) -> Path:
+    """The parity fixture's official ``.yml`` with the setting at ``keys`` set to ``value``
+    (``None``: removed)."""
+    import yaml
+
+    opt = yaml.safe_load((fixture_dir / "config.yml").read_text())
+    section = opt
+    for key in keys[:-1]:
+        section = section[key]
+    if value is None:
+        del section[keys[-1]]
+    else:
+        section[keys[-1]] = value
+    path = tmp_path / "edited.yml"
+    path.write_text(yaml.safe_dump(opt))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("keys", "value", "reason"),
+    [
+        (("network_VQGAN", "n_embed"), None, "no 'n_embed' in it"),
+        (("network_G", "flow", "K"), None, "no 'K' in it"),
+        (("network_G", "flow", "L"), "two", "invalid literal"),
+        (("network_G", "flow"), "a flow", "it needs network_G with its flow"),
+    ],
+)
+def test_an_official_yml_with_a_setting_missing_or_malformed_is_a_config_error(
+    fixture_dir: Path, tmp_path: Path, keys: tuple[str, ...], value: object, reason: str
+) -> None:
+    path = _official_yml_without(fixture_dir, tmp_path, *keys, value=value)
+    with pytest.raises(ConfigError, match=f"edited.yml: .*{reason}"):
+        config_from_official_yml(path)
+
+
+def test_an_official_yml_without_training_data_reads_a_linear_input(
+    fixture_dir: Path, tmp_path: Path
+) -> None:
+    """The official code reads ``log_low`` from the training data options and takes its
+    absence as a linear input: a config trimmed to the network sections still loads."""
+    path = _official_yml_without(fixture_dir, tmp_path, "datasets", value=None)
+    trimmed = config_from_official_yml(path)
+    full = config_from_official_yml(fixture_dir / "config.yml")
+    assert full.input.log_input and not trimmed.input.log_input
+    assert trimmed.flow == full.flow and trimmed.vqgan == full.vqgan
+
+
 @pytest.mark.parametrize("text", ["", "- a list\n", "network_G: {}\n", "network_G:\n  flow: {}\n"])
 def test_a_yml_of_another_shape_is_named_as_no_official_config(tmp_path, text) -> None:
     path = tmp_path / "other.yml"

@@ -23,14 +23,13 @@ from glare_core.train.config import TrainConfig, load_train_config, model_config
 from glare_core.train.data import DenoisingCrops, PairedCrops, batch_rng, load_pairs
 from glare_core.train.losses import colour_part
 from glare_core.train.stages import (
-    EXPORT_NAME,
     denoiser_stage,
     flow_stage,
     fusion_stage,
     training_exposure,
     vqgan_stage,
 )
-from glare_core.weights import build_model, read_state, save_weights
+from glare_core.weights import EXPORT_NAME, build_model, read_state, save_weights
 
 STEPS_TO_LEARN = 12
 TRAINING = Path(__file__).resolve().parents[1] / "training"

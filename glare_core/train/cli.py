@@ -115,9 +115,14 @@ def stage_trainer(stage: str) -> Callable[[TrainConfig], Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from glare_core.weights import EXPORT_NAME
+
     config = build_config(args)
     result = stage_trainer(args.stage)(config)
     print(f"{args.stage}: stopped at step {result.step} ({result.reason})")
     if result.checkpoint is not None:
-        print(f"checkpoint: {result.checkpoint}")
+        print(f"checkpoint: {result.checkpoint} (resume with --resume)")
+    weights = Path(config.out_dir) / EXPORT_NAME
+    if result.reason == "finished" and weights.is_file():
+        print(f"weights: {weights} (glare enhance --weights)")
     return EXIT_CANCELLED if result.reason == "signal" else EXIT_OK

@@ -60,12 +60,10 @@ from glare_core.train.data import (
 from glare_core.train.loop import Stateful, Trainer, TrainResult, seed_everything, training_log
 from glare_core.train.losses import chroma_loss, ssim_loss, unexplained_colour
 from glare_core.train.whiten import whiten_latent
-from glare_core.weights import read_state, save_weights
+from glare_core.weights import EXPORT_NAME, read_state, save_weights
 
 log = logging.getLogger(__name__)
 
-#: file name of a stage's exported weights inside its output folder
-EXPORT_NAME = "glare.safetensors"
 #: normal-light crops that a whitened latent is measured on (glare_core.train.whiten)
 WHITENING_CROPS = 32
 
