@@ -30,7 +30,7 @@ from glare_core.atomic import atomic_write_bytes
 from glare_core.errors import GlareError, ImageWriteError, one_line
 from glare_core.imageio import (
     DEFAULT_MAX_PIXELS,
-    SUPPORTED_EXTENSIONS,
+    PHOTO_EXTENSIONS,
     WRITE_FORMATS,
     extension_for,
     format_from_extension,
@@ -47,6 +47,7 @@ from glare_core.progress import (
     Cancelled,
     CancelToken,
     ProgressFn,
+    clamped,
 )
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def iter_images(
             if not name.startswith(".") and _path_key(Path(directory, name)) not in excluded
         )
         for name in sorted(names):
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
+            if not name.startswith(".") and Path(name).suffix.lower() in PHOTO_EXTENSIONS:
                 yield Path(directory, name)
         if not recursive:
             return
@@ -423,7 +424,7 @@ class _FileProgress:
     def __call__(self, fraction: float, stage: str) -> None:
         if self.listener is None:
             return
-        fraction = min(max(fraction, 0.0), 1.0)
+        fraction = clamped(fraction)
         self.listener(
             BatchProgress(
                 index=self.index,

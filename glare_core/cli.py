@@ -59,10 +59,13 @@ if TYPE_CHECKING:
 
 EXIT_CANNOT_RUN = 2  # argparse uses 2 for usage errors; bad paths, weights and devices join them
 
+#: glare_core.imageio.WRITE_FORMATS, spelt here so that ``--help`` imports no imaging library
+#: (tests/test_cli.py checks that the two agree)
 FORMATS = ("png", "jpeg", "tiff", "webp")
 DARKEN_RANGE = (0.01, 1.0)
 PAIRS_LOW, PAIRS_HIGH = "low", "high"
-BAR_FORMAT = "{percentage:3.0f}%|{bar}| [{elapsed}] {postfix}"
+#: the description at the end, where tqdm would put a postfix behind a stray ", "
+BAR_FORMAT = "{percentage:3.0f}%|{bar}| [{elapsed}] {desc}"
 
 EXIT_STATUS_HELP = f"""\
 exit status:
@@ -344,7 +347,7 @@ def _batch_progress(bar: Any) -> Callable[[BatchProgress], None]:
     def update(progress: BatchProgress) -> None:
         eta = "?" if progress.eta_seconds is None else tqdm.format_interval(progress.eta_seconds)
         bar.n = progress.index + progress.file_fraction
-        bar.set_postfix_str(
+        bar.set_description_str(
             f"{progress.index + 1}/{progress.total} {progress.current.name}, ETA {eta}"
         )
 
@@ -569,17 +572,16 @@ def _darker_capture(low: np.ndarray, args: argparse.Namespace, rng: Generator) -
 def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScores]]:
     import numpy as np
 
-    from glare_core.eight_bit import EIGHT_BIT_MAX
+    from glare_core.eight_bit import as_stored
     from glare_core.imageio import read_image
     from glare_core.metrics import score_pair
-    from glare_core.train.augment import quantize
 
     pairs = _matching_pairs(args.pairs / PAIRS_LOW, args.pairs / PAIRS_HIGH)
     enhancer = _load_enhancer(args)
     rows = []
     with _cancel_on_stop_signals() as cancel, _progress_bar(len(pairs), "pair") as bar:
         for index, (name, low_path, high_path) in enumerate(pairs):
-            bar.set_postfix_str(name)
+            bar.set_description_str(name)
             low = _darker_capture(read_image(low_path).rgb, args, np.random.default_rng(index))
             enhanced = enhancer.enhance(
                 low,
@@ -589,7 +591,7 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
                 cancel=cancel,
             )
             # scored as the 8-bit file a user would save, like the baselines
-            saved = quantize(enhanced, EIGHT_BIT_MAX)
+            saved = as_stored(enhanced)
             rows.append((name, score_pair(saved, read_image(high_path).rgb)))
             bar.update()
     return rows

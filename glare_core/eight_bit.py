@@ -23,3 +23,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 def from_uint8(values: np.ndarray) -> np.ndarray:
     """8-bit values as a float32 image in [0, 1]."""
     return values.astype(np.float32) / np.float32(EIGHT_BIT_MAX)
+
+
+def as_stored(image: np.ndarray) -> np.ndarray:
+    """A float image as an 8-bit file holds it: clipped to [0, 1] and rounded to 255 steps."""
+    return from_uint8(to_uint8(image))

@@ -637,7 +637,7 @@ class Enhancer:
             except Exception as exc:
                 if not _is_out_of_memory(exc) or tile_size <= self.tiling.min_tile_size:
                     raise
-                tile_size //= 2
+                tile_size = max(tile_size // 2, self.tiling.min_tile_size)
                 logger.warning("out of memory: retrying with %d px tiles", tile_size)
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()

@@ -69,6 +69,11 @@ WRITE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "WEBP")
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
     extension for name in READ_FORMATS for extension in FORMAT_EXTENSIONS[name]
 )
+#: lower-case extensions of every photo format folder scans list: a HEIC photo read without
+#: the optional pillow-heif fails with the way to add it, rather than being passed over
+PHOTO_EXTENSIONS: frozenset[str] = frozenset(
+    extension for extensions in FORMAT_EXTENSIONS.values() for extension in extensions
+)
 #: output format for inputs whose format cannot be written: BMP is lossless, HEIF lossy
 _WRITE_SUBSTITUTES = {"BMP": "PNG", "HEIF": "JPEG"}
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
@@ -76,6 +81,8 @@ _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
 #: JPEGs with previews or depth maps appended (MPF), which Pillow opens as "MPO"; the first
 #: picture is the photo
 _READ_AS = {"MPO": "JPEG"}
+#: how EXIF data starts in a JPEG's APP1 segment (and in what Pillow's Exif.tobytes gives)
+_EXIF_HEADER = b"Exif\x00\x00"
 
 _SIXTEEN_BIT_MAX = 65535
 #: how far a 16-bit value and Pillow's 8-bit decoding of it (its high byte) may differ
@@ -193,6 +200,11 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     except Image.DecompressionBombError as error:
         raise ImageReadError(f"{path}: refused, too many pixels ({error})") from error
     except UnidentifiedImageError as error:
+        if not HEIF_AVAILABLE and path.suffix.lower() in FORMAT_EXTENSIONS["HEIF"]:
+            raise ImageReadError(
+                f"{path}: HEIC photos need the optional pillow-heif "
+                "(pip install 'glare-studio[heic]')"
+            ) from error
         raise ImageReadError(f"{path}: not an image, or not a supported format") from error
     except PermissionError as error:
         raise ImageReadError(f"{path}: permission denied") from error
@@ -218,6 +230,10 @@ def _format(image: Image.Image) -> str:
 def _check_format(image: Image.Image, path: Path) -> None:
     if _format(image) not in READ_FORMATS:
         raise ImageReadError(f"{path}: {image.format} images are not supported")
+    pictures = getattr(image, "n_frames", 1)
+    # an MPO's further pictures are the camera's previews and depth maps, not photos
+    if pictures > 1 and image.format not in _READ_AS:
+        logger.warning("%s holds %d pages or frames: only the first is enhanced", path, pictures)
 
 
 def _check_pixel_count(image: Image.Image, path: Path, max_pixels: int) -> None:
@@ -370,7 +386,9 @@ def _upright_exif(image: Image.Image, exif: Image.Exif, orientation: int) -> byt
     if not exif:
         return None
     if orientation == _UPRIGHT and image.format != "TIFF":
-        return image.info.get("exif") or exif.tobytes()
+        raw = image.info.get("exif") or exif.tobytes()
+        # Pillow reads a WebP's EXIF without the header a JPEG's segment must start with
+        return raw if raw.startswith(_EXIF_HEADER) else _EXIF_HEADER + raw
     exif[_ORIENTATION_TAG] = _UPRIGHT
     return exif.tobytes()
 

@@ -1,8 +1,8 @@
 """Turning an RGB image into GLARE's network input, as the official inference does.
 
 The official code pads every side with a mirror image (OpenCV's BORDER_REFLECT,
-edge pixel repeated) so height and width become multiples of 16, always adding at
-least 8 + 8 pixels even to a side that is already a multiple, and feeds the network
+edge pixel repeated) up to the next multiple of 16 above each side, so a side that is
+already a multiple still gets 8 + 8 pixels (1 to 16 per axis in all), and feeds the network
 ``log(max(x + 1e-3, 1e-3))`` of the [0, 1] image.
 """
 

@@ -47,10 +47,15 @@ class CancelToken:
             raise Cancelled("cancelled by the user")
 
 
+def clamped(fraction: float) -> float:
+    """``fraction`` within [0, 1]: a stage's estimate may run over its share."""
+    return min(max(fraction, 0.0), 1.0)
+
+
 def report(progress: ProgressFn | None, fraction: float, stage: str) -> None:
     """Call ``progress`` if there is one; clamps the fraction to [0, 1]."""
     if progress is not None:
-        progress(min(max(fraction, 0.0), 1.0), stage)
+        progress(clamped(fraction), stage)
 
 
 def check(cancel: CancelToken | None) -> None:

@@ -40,7 +40,7 @@ from glare_core.batch import (
 )
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
-from glare_core.engine import Enhancer, PreparedImage
+from glare_core.engine import Enhancer, PreparedImage, render_key
 from glare_core.errors import GlareError, ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
@@ -87,7 +87,7 @@ class Controls:
     def network_key(self) -> Controls:
         """The controls the network's result depends on: the seed is ignored at temperature
         0, and the exposure and photo colour apply to the result afterwards."""
-        seed = self.seed if self.temperature > 0 else 0
+        _, seed = render_key(self.temperature, self.seed)
         return replace(self, seed=seed, exposure=0.0, photo_colour=0.0)
 
     def finish(self, rgb: np.ndarray, chromaticity: Callable[[], np.ndarray]) -> np.ndarray:

@@ -97,6 +97,10 @@ def test_enhance_help_explains_the_controls_and_exit_codes(capsys) -> None:
         assert all(extension in result_names for extension in FORMAT_EXTENSIONS[written])
 
 
+def test_format_choices_are_the_formats_results_are_written_in() -> None:
+    assert cli.FORMATS == tuple(name.lower() for name in WRITE_FORMATS)
+
+
 def test_eval_help_says_how_gt_mean_is_computed(capsys) -> None:
     text = _help_text(capsys, "eval")
     assert "plain mean over pixels" in text
@@ -560,3 +564,10 @@ def test_noise_reduction_is_read_from_the_weights_unless_given(
     # the official config, as the official code, filters nothing
     assert mean_scores() == mean_scores("--noise-reduction", "0")
     assert mean_scores("--noise-reduction", "8") != mean_scores()
+
+
+def test_the_batch_bar_ends_with_the_file_and_its_eta() -> None:
+    from tqdm import tqdm
+
+    line = tqdm.format_meter(1, 3, 15, bar_format=cli.BAR_FORMAT, prefix="2/3 a.png, ETA 00:30")
+    assert line.endswith("| [00:15] 2/3 a.png, ETA 00:30")

@@ -17,6 +17,7 @@ from glare_core.config import RetrievalConfig, preset
 from glare_core.engine import Enhancer, TilingConfig
 from glare_core.errors import WeightsError
 from glare_core.imageio import read_image
+from glare_core.limits import MIN_TILE_SIZE
 from glare_core.model.glare import GlareNet
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.resources import bundled_weights_path
@@ -236,6 +237,21 @@ def test_out_of_memory_halves_the_tile(compact, photo, monkeypatch) -> None:
     monkeypatch.setattr(GlareNet, "forward", small_memory_forward)
     out = tiled.enhance(photo)
     assert out.shape == photo.shape
+
+
+def test_out_of_memory_halves_the_tile_no_further_than_the_smallest(compact, photo) -> None:
+    """Halving 500 px tiles gives 250, under the 256 px the fallback stops at: it tries 256."""
+    tiled = Enhancer(compact.model, compact.device, TilingConfig(500, context=32), "float32")
+    tried: list[int] = []
+
+    def out_of_memory(padded, controls, tile_size, progress, cancel):
+        tried.append(tile_size)
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    tiled._enhance_padded = out_of_memory
+    with pytest.raises(torch.OutOfMemoryError):
+        tiled.enhance(photo)
+    assert tried == [500, MIN_TILE_SIZE]
 
 
 def test_own_weights_round_trip_with_embedded_config(compact, photo, tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import struct
@@ -19,6 +20,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from glare_core import imageio
 from glare_core.atomic import is_partial_name
+from glare_core.batch import iter_images
 from glare_core.eight_bit import from_uint8, to_uint8
 from glare_core.errors import ImageReadError, ImageWriteError
 from glare_core.imageio import read_image, write_image
@@ -267,6 +269,20 @@ def test_exif_icc_and_dpi_survive_every_output_format(tmp_path: Path, name: str)
     assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
 
 
+@pytest.mark.parametrize("source", ["in.jpg", "in.png", "in.webp"])
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.tif", "out.webp"])
+def test_exif_of_an_upright_photo_survives_every_pair_of_formats(
+    tmp_path: Path, source: str, name: str
+) -> None:
+    """An upright photo's EXIF is passed on as read; Pillow gives a WebP's without the
+    ``Exif`` header a JPEG needs, and readers ignored the segment written from it."""
+    Image.fromarray(random_pixels(8, 8, 3)).save(tmp_path / source, exif=camera_exif(1))
+    loaded = read_image(tmp_path / source)
+    write_image(tmp_path / name, loaded.rgb, source=loaded)
+    with Image.open(tmp_path / name) as written:
+        assert written.getexif()[MAKE] == "GlareCam"
+
+
 @pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.tif"])
 @pytest.mark.parametrize("depth", [np.uint8, np.uint16])
 def test_a_resolution_of_zero_over_zero_is_left_out(tmp_path: Path, name: str, depth) -> None:
@@ -470,6 +486,27 @@ def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:
     loaded = read_image(tmp_path / "phone.heic")
     assert loaded.format == "HEIF" and loaded.bit_depth == 8
     assert loaded.rgb.mean() * 255 == pytest.approx(100, abs=2)
+
+
+def test_a_multi_page_tiff_says_only_its_first_page_is_enhanced(tmp_path: Path, caplog) -> None:
+    pages = [Image.fromarray(random_pixels(6, 8, 3)) for _ in range(3)]
+    pages[0].save(tmp_path / "scan.tif", save_all=True, append_images=pages[1:])
+    with caplog.at_level(logging.WARNING, logger="glare_core.imageio"):
+        loaded = read_image(tmp_path / "scan.tif")
+    assert np.array_equal(to_uint8(loaded.rgb), np.asarray(pages[0]))
+    assert "scan.tif holds 3 pages or frames: only the first is enhanced" in caplog.text
+
+
+def test_a_heic_photo_without_pillow_heif_fails_with_the_way_to_read_it(tmp_path: Path) -> None:
+    """Folder scans list HEIC photos whatever is installed, so that each one fails with this
+    message instead of being passed over in silence."""
+    if imageio.HEIF_AVAILABLE:
+        pytest.skip("pillow-heif is installed: it reads HEIC photos")
+    phone = tmp_path / "IMG_0001.HEIC"
+    phone.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(64))  # an HEIF box, no picture
+    with pytest.raises(ImageReadError, match=r"need the optional pillow-heif \(pip install"):
+        read_image(phone)
+    assert list(iter_images(tmp_path)) == [phone]
 
 
 @pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp", "out.tif"])

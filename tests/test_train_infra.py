@@ -46,9 +46,8 @@ from glare_core.train.data import (
     load_pairs,
     score_pairs,
 )
-from glare_core.train.loop import Trainer, seed_everything
+from glare_core.train.loop import Trainer, TrainResult, seed_everything
 from glare_core.train.losses import (
-    charbonnier_loss,
     chroma_loss,
     colour_part,
     ssim,
@@ -139,7 +138,7 @@ def toy_trainer(
 
 def toy_loss(net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     output = net(batch["low"])
-    return charbonnier_loss(output, batch["high"]) + 0.5 * ssim_loss(output, batch["high"])
+    return F.l1_loss(output, batch["high"]) + 0.5 * ssim_loss(output, batch["high"])
 
 
 def test_losses_are_finite_and_decrease(tmp_path: Path, train_pairs: list[ImagePair]) -> None:
@@ -666,3 +665,21 @@ def test_jpeg_storage_turns_dark_noise_into_blocks_of_colour(train_pairs: list[I
     plain = PairedCrops(train_pairs, CROP, AugmentConfig.disabled()).sample(1, batch_rng(3, 0))
     assert not torch.equal(crops["low"], plain["low"])
     assert torch.equal(crops["high"], plain["high"])
+
+
+def test_cli_names_the_weights_a_finished_run_wrote(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The checkpoint is for resuming; the summary names the file ``glare enhance`` loads."""
+    parser = argparse.ArgumentParser()
+    train_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "fusion", "--out", str(tmp_path), "--device", "cpu"])
+    checkpoint = tmp_path / "step-00000007.pt"
+
+    def finished(config: TrainConfig) -> TrainResult:
+        (Path(config.out_dir) / "glare.safetensors").touch()
+        return TrainResult(step=7, reason="finished", checkpoint=checkpoint)
+
+    monkeypatch.setattr(train_cli, "stage_trainer", lambda stage: finished)
+    assert train_cli.run_train(args) == 0
+    printed = capsys.readouterr().out
+    assert f"checkpoint: {checkpoint} (resume with --resume)" in printed
+    assert f"weights: {tmp_path / 'glare.safetensors'} (glare enhance --weights)" in printed

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, to_uint8
+from glare_core.eight_bit import EIGHT_BIT_MAX, as_stored, from_uint8, to_uint8
 from glare_core.exposure import to_display, to_linear
 
 CHANNELS = 3
@@ -334,7 +334,7 @@ def darker_capture(
     if shot_noise > 0 or read_noise > 0:
         noisy = add_sensor_noise(to_linear(darker), shot_noise, read_noise, rng, grain)
         darker = to_display(noisy)
-    return quantize(darker, EIGHT_BIT_MAX)
+    return as_stored(darker)
 
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:

@@ -16,7 +16,6 @@ SSIM_SIGMA = 1.5
 #: the SSIM stabilisers K1 and K2 of Wang et al.
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
-CHARBONNIER_EPS = 1e-3
 #: relative ridge of the least-squares fit in :func:`unexplained_colour` (keeps it solvable)
 LSTSQ_RIDGE = 1e-4
 #: colour energy below which a batch counts as grey (no share of nothing to explain)
@@ -64,14 +63,6 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def ssim_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``1 - SSIM``: zero for identical images."""
     return 1.0 - ssim(prediction, target)
-
-
-def charbonnier_loss(
-    prediction: torch.Tensor, target: torch.Tensor, eps: float = CHARBONNIER_EPS
-) -> torch.Tensor:
-    """A smooth L1: ``mean(sqrt(d^2 + eps^2))``, differentiable at zero."""
-    difference = prediction - target
-    return torch.sqrt(difference * difference + eps * eps).mean()
 
 
 def colour_part(image: torch.Tensor) -> torch.Tensor:
