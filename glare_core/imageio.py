@@ -503,8 +503,10 @@ def _compose(rgb: np.ndarray, alpha: np.ndarray | None, layout: _Layout) -> np.n
         planes = np.concatenate([planes, alpha[..., np.newaxis]], axis=2)
     maximum = _SIXTEEN_BIT_MAX if layout.bit_depth == 16 else EIGHT_BIT_MAX
     dtype = np.uint16 if layout.bit_depth == 16 else np.uint8
-    scaled = np.clip(planes, 0.0, 1.0) * np.float32(maximum) + np.float32(0.5)
-    return scaled.astype(dtype).squeeze(axis=2) if planes.shape[2] == 1 else scaled.astype(dtype)
+    # rounded as eight_bit.to_uint8 rounds: the file holds what the screen showed and the
+    # metrics scored
+    scaled = np.rint(np.clip(planes, 0.0, 1.0) * np.float32(maximum)).astype(dtype)
+    return scaled.squeeze(axis=2) if planes.shape[2] == 1 else scaled
 
 
 def _encode(

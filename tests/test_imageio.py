@@ -530,3 +530,13 @@ def test_every_8_bit_value_survives_the_float_round_trip_and_floats_round_to_the
     nudged = from_uint8(levels) + np.float32(1 / 765) * np.where(levels % 2 == 0, 1, -1)
     assert np.array_equal(to_uint8(nudged), levels)
     assert to_uint8(np.array([-0.5, 1.7], dtype=np.float32)).tolist() == [0, 255]
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.tif"])
+def test_a_saved_result_holds_the_8_bit_values_shown_and_scored(tmp_path: Path, name) -> None:
+    """Every value half way between two levels (k/510) is rounded as to_uint8 rounds it."""
+    halves = (np.arange(511, dtype=np.float32) / np.float32(510)).reshape(1, 511, 1)
+    rgb = np.repeat(halves, 3, axis=2)
+    write_image(tmp_path / name, rgb)
+    with Image.open(tmp_path / name) as written:
+        assert np.array_equal(np.asarray(written.convert("RGB")), to_uint8(rgb))
