@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -245,6 +245,7 @@ def result_name(source: Path, suffix: str, requested: str | None = None) -> str:
 def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchItem]:
     unique = list({_path_key(item.source): item for item in items}.values())
     producers = {_path_key(item.target): item.source for item in unique}
+    photos_by_place = {(item.source.parent, item.source.stem): item.source for item in unique}
     kept: list[BatchItem] = []
     for item in unique:
         producer = producers.get(_path_key(item.source))
@@ -256,10 +257,24 @@ def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchIt
                 )
             logger.info("%s is an earlier result of %s: not enhanced again", item.source, producer)
             continue
+        original = _original_beside(item.source, options.suffix, photos_by_place)
+        if original is not None:  # a run into the photos' own folder wrote it
+            logger.info("%s is an earlier result of %s: not enhanced again", item.source, original)
+            continue
         _refuse_replacing_source(item)
         kept.append(item)
     _refuse_shared_targets(kept)
     return kept
+
+
+def _original_beside(
+    source: Path, suffix: str, photos_by_place: Mapping[tuple[Path, str], Path]
+) -> Path | None:
+    """The photo of this batch (``photos_by_place``: by folder and stem) that ``source`` is
+    named as the result of, in its folder: ``beach_glare.png`` beside ``beach.jpg``."""
+    if not suffix or not source.stem.endswith(suffix):
+        return None
+    return photos_by_place.get((source.parent, source.stem[: -len(suffix)]))
 
 
 def _refuse_replacing_source(item: BatchItem) -> None:
