@@ -60,6 +60,10 @@ Size = tuple[int, int]
 DEFAULT_VARIANT_TEMPERATURE = 0.6
 #: highest temperature the temperature variants spread over
 MAX_VARIANT_TEMPERATURE = 1.2
+#: the view's size until the window reports its own
+DEFAULT_VIEW_SIZE: Size = (1280, 800)
+#: the share of opening a photo that reading its file takes, on the progress bar
+READ_SHARE_OF_OPEN = 0.3
 #: weight of the newest measurement in the running render-cost estimate
 COST_SMOOTHING = 0.5
 #: re-prepare the drag features when the wanted size exceeds the cached one by more
@@ -211,7 +215,7 @@ class Session:
         self.policy = policy or PreviewPolicy()
         #: the sliders' state, owned by the GUI thread; jobs get frozen copies
         self.controls = Controls()
-        self.view_size: Size = (1280, 800)
+        self.view_size: Size = DEFAULT_VIEW_SIZE
         self.photo: LoadedImage | None = None
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
@@ -264,7 +268,7 @@ class Session:
         noisy_path = False
         try:
             if self.enhancer is not None:
-                report(progress, 0.3, "preparing")
+                report(progress, READ_SHARE_OF_OPEN, "preparing")
                 drag_preview = to_display(self.drag_preview(controls, cancel=cancel))
                 noisy_path = self._takes_noisy_path(controls.noise_reduction)
         except BaseException:

@@ -145,7 +145,7 @@ def test_deformable_conv_with_zero_offsets_is_a_masked_convolution() -> None:
 
 def test_quantizer_picks_the_true_nearest_code() -> None:
     torch.manual_seed(0)
-    codebook = Codebook(size=37, dim=3)
+    codebook = Codebook(size=37, dim=3, commitment_beta=0.25)
     torch.nn.init.normal_(codebook.embedding.weight)
     z = torch.randn(2, 3, 4, 5)
     indices = codebook.nearest(z)

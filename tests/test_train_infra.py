@@ -300,7 +300,8 @@ def test_validation_scores_full_eval_images_and_is_logged(
     assert net.training  # the training mode is back after validation
     assert "step 2 validation psnr=" in (tmp_path / "train.log").read_text()
     # reconstruction scoring (stage 1): a perfect autoencoder reaches SSIM 1
-    perfect = score_pairs(eval_pairs, lambda image: image, torch.device("cpu"), source="high")
+    as_reconstruction = [dataclasses.replace(pair, low=pair.high) for pair in eval_pairs]
+    perfect = score_pairs(as_reconstruction, lambda image: image, torch.device("cpu"))
     assert perfect["ssim"] == pytest.approx(1.0, abs=1e-6)
 
 

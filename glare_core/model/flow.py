@@ -18,6 +18,9 @@ from torch import nn
 
 from glare_core.config import FlowConfig
 
+#: the spread of the coupling networks' hidden convolutions at initialisation (Glow's)
+HIDDEN_INIT_STD = 0.05
+
 
 def _pixels(x: torch.Tensor) -> int:
     return x.shape[2] * x.shape[3]
@@ -63,7 +66,7 @@ class ActNormConv2d(nn.Conv2d):
         super().__init__(
             in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False
         )
-        nn.init.normal_(self.weight, std=0.05)
+        nn.init.normal_(self.weight, std=HIDDEN_INIT_STD)
         self.actnorm = ActNorm(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

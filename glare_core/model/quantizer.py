@@ -20,7 +20,7 @@ class Quantized:
 class Codebook(nn.Module):
     """``size`` learned vectors of ``dim`` channels; each latent position takes its nearest."""
 
-    def __init__(self, size: int, dim: int, commitment_beta: float = 0.25) -> None:
+    def __init__(self, size: int, dim: int, commitment_beta: float) -> None:
         super().__init__()
         self.embedding = nn.Embedding(size, dim)
         nn.init.uniform_(self.embedding.weight, -1.0 / size, 1.0 / size)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -233,16 +233,15 @@ def score_pairs(
     pairs: Sequence[ImagePair],
     predict: Predictor,
     device: torch.device,
-    source: Literal["low", "high"] = "low",
 ) -> dict[str, float]:
     """Mean PSNR and SSIM (0-255 scale, as :mod:`glare_core.metrics`) of full-size predictions.
 
-    ``predict`` gets each pair's ``source`` image and is scored against its normal-light image:
-    ``"low"`` scores enhancement, ``"high"`` scores reconstruction (the stage-1 autoencoder).
+    ``predict`` gets each pair's low image and is scored against its normal-light image (pairs
+    whose low image is their normal-light one score reconstruction: the stage-1 autoencoder).
     """
     psnrs, ssims = [], []
     for pair in pairs:
-        image = to_tensor([from_uint8(getattr(pair, source))]).to(device)
+        image = to_tensor([from_uint8(pair.low)]).to(device)
         prediction = predict(image).clamp(0.0, 1.0)[0].permute(1, 2, 0).float().cpu().numpy()
         psnrs.append(psnr(prediction, pair.high))
         ssims.append(ssim(prediction, pair.high))

@@ -64,6 +64,9 @@ from glare_core.weights import EXPORT_NAME, read_state, save_weights
 
 log = logging.getLogger(__name__)
 
+#: a re-seeded code is an encoder output nudged by this share of their spread, so that two
+#: codes seeded from one output still differ
+RESEED_JITTER = 0.01
 #: normal-light crops that a whitened latent is measured on (glare_core.train.whiten)
 WHITENING_CROPS = 32
 
@@ -164,7 +167,7 @@ class DeadCodeReseeder:
 
     def _reseed(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
         picks = torch.randint(len(vectors), (len(rows),), device=vectors.device)
-        jitter = 0.01 * vectors.std() * torch.randn_like(vectors[picks])
+        jitter = RESEED_JITTER * vectors.std() * torch.randn_like(vectors[picks])
         self.codebook.weight.data[rows.to(self.codebook.weight.device)] = vectors[picks] + jitter
         if _distributed():
             # DDP averages gradients only: every rank must keep rank 0's codebook
