@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from glare_core.atomic import atomic_write_bytes
 from glare_core.errors import GlareError, ImageWriteError, one_line
 from glare_core.imageio import (
     DEFAULT_MAX_PIXELS,
-    PHOTO_EXTENSIONS,
+    SUPPORTED_EXTENSIONS,
+    UNREADABLE_EXTENSIONS,
     WRITE_FORMATS,
     extension_for,
     format_from_extension,
@@ -145,8 +146,16 @@ def iter_images(
             if not name.startswith(".") and _path_key(Path(directory, name)) not in excluded
         )
         for name in sorted(names):
-            if not name.startswith(".") and Path(name).suffix.lower() in PHOTO_EXTENSIONS:
+            suffix = Path(name).suffix.lower()
+            if name.startswith("."):
+                continue
+            if suffix in SUPPORTED_EXTENSIONS:
                 yield Path(directory, name)
+            elif suffix in UNREADABLE_EXTENSIONS:
+                # listed, a HEIC original would fail, or clash with its JPEG copy's result
+                logger.warning(
+                    "%s passed over: %s", Path(directory, name), UNREADABLE_EXTENSIONS[suffix]
+                )
         if not recursive:
             return
 
@@ -245,7 +254,6 @@ def result_name(source: Path, suffix: str, requested: str | None = None) -> str:
 def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchItem]:
     unique = list({_path_key(item.source): item for item in items}.values())
     producers = {_path_key(item.target): item.source for item in unique}
-    photos_by_place = {(item.source.parent, item.source.stem): item.source for item in unique}
     kept: list[BatchItem] = []
     for item in unique:
         producer = producers.get(_path_key(item.source))
@@ -257,24 +265,10 @@ def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchIt
                 )
             logger.info("%s is an earlier result of %s: not enhanced again", item.source, producer)
             continue
-        original = _original_beside(item.source, options.suffix, photos_by_place)
-        if original is not None:  # a run into the photos' own folder wrote it
-            logger.info("%s is an earlier result of %s: not enhanced again", item.source, original)
-            continue
         _refuse_replacing_source(item)
         kept.append(item)
     _refuse_shared_targets(kept)
     return kept
-
-
-def _original_beside(
-    source: Path, suffix: str, photos_by_place: Mapping[tuple[Path, str], Path]
-) -> Path | None:
-    """The photo of this batch (``photos_by_place``: by folder and stem) that ``source`` is
-    named as the result of, in its folder: ``beach_glare.png`` beside ``beach.jpg``."""
-    if not suffix or not source.stem.endswith(suffix):
-        return None
-    return photos_by_place.get((source.parent, source.stem[: -len(suffix)]))
 
 
 def _refuse_replacing_source(item: BatchItem) -> None:

@@ -282,7 +282,7 @@ class GlareConfig:
     def from_dict(cls, data: dict[str, Any]) -> GlareConfig:
         try:
             return _build_dataclass(cls, data)
-        except (TypeError, KeyError) as exc:
+        except (TypeError, KeyError, OverflowError) as exc:  # Overflow: a 400-digit number
             raise ConfigError(f"malformed GLARE config: {exc}") from exc
 
     @classmethod
@@ -326,16 +326,18 @@ def _checked_value(name: str, hint: Any, value: Any) -> Any:
         element = typing.get_args(kind)[0]
         return tuple(_checked_value(f"{name}[{i}]", element, item) for i, item in enumerate(value))
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    finite = is_number and math.isfinite(value)
     valid = {
         bool: isinstance(value, bool),
-        int: is_number and isinstance(value, int),
-        float: is_number and math.isfinite(value),
+        # YAML and some tools write whole numbers as 1.0e+6 or 32.0
+        int: finite and float(value).is_integer(),
+        float: finite,
         str: isinstance(value, str),
     }.get(kind, True)
     if not valid:
         described = {bool: "true or false", int: "a whole number", float: "a finite number"}
         raise TypeError(f"{name} must be {described.get(kind, 'a text')}, not {value!r}")
-    return float(value) if kind is float else value
+    return kind(value) if kind in (int, float) else value
 
 
 def official_config() -> GlareConfig:

@@ -69,10 +69,14 @@ WRITE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "WEBP")
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
     extension for name in READ_FORMATS for extension in FORMAT_EXTENSIONS[name]
 )
-#: lower-case extensions of every photo format folder scans list: a HEIC photo read without
-#: the optional pillow-heif fails with the way to add it, rather than being passed over
-PHOTO_EXTENSIONS: frozenset[str] = frozenset(
-    extension for extensions in FORMAT_EXTENSIONS.values() for extension in extensions
+#: lower-case extensions of photo formats that an optional package reads, with what to install
+UNREADABLE_EXTENSIONS: dict[str, str] = (
+    {}
+    if HEIF_AVAILABLE
+    else dict.fromkeys(
+        FORMAT_EXTENSIONS["HEIF"],
+        "HEIC photos need the optional pillow-heif (pip install 'glare-studio[heic]')",
+    )
 )
 #: output format for inputs whose format cannot be written: BMP is lossless, HEIF lossy
 _WRITE_SUBSTITUTES = {"BMP": "PNG", "HEIF": "JPEG"}
@@ -200,11 +204,8 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     except Image.DecompressionBombError as error:
         raise ImageReadError(f"{path}: refused, too many pixels ({error})") from error
     except UnidentifiedImageError as error:
-        if not HEIF_AVAILABLE and path.suffix.lower() in FORMAT_EXTENSIONS["HEIF"]:
-            raise ImageReadError(
-                f"{path}: HEIC photos need the optional pillow-heif "
-                "(pip install 'glare-studio[heic]')"
-            ) from error
+        if missing := UNREADABLE_EXTENSIONS.get(path.suffix.lower()):
+            raise ImageReadError(f"{path}: {missing}") from error
         raise ImageReadError(f"{path}: not an image, or not a supported format") from error
     except PermissionError as error:
         raise ImageReadError(f"{path}: permission denied") from error

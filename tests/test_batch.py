@@ -215,14 +215,6 @@ def test_same_folder_rerun_does_not_enhance_earlier_results(album: Path) -> None
     assert not list(album.rglob("*_glare_glare*"))
 
 
-def test_results_beside_their_photos_are_not_enhanced_into_another_folder(album: Path) -> None:
-    """A run into the photos' own folder, then one into a sub-folder: only the photos go."""
-    assert len(run([album], album).done) == 3
-    into_sub = run([album], album / "sub")
-    assert into_sub.describe() == "3 done, 0 skipped, 0 failed"
-    assert not list(album.rglob("*_glare_glare*"))
-
-
 # --------------------------------------------------------------------------- faults
 
 

@@ -37,7 +37,7 @@ from glare_core.train.augment import (
     synthesize_low,
 )
 from glare_core.train.checkpoint import list_checkpoints
-from glare_core.train.config import TrainConfig, load_train_config
+from glare_core.train.config import TrainConfig, load_train_config, model_config
 from glare_core.train.data import (
     ImagePair,
     NormalLightCrops,
@@ -684,3 +684,14 @@ def test_cli_names_the_weights_a_finished_run_wrote(tmp_path: Path, monkeypatch,
     printed = capsys.readouterr().out
     assert f"checkpoint: {checkpoint} (resume with --resume)" in printed
     assert f"weights: {tmp_path / 'glare.safetensors'} (glare enhance --weights)" in printed
+
+
+def test_model_changes_are_checked_as_the_weights_they_make_will_be() -> None:
+    """A run's model_changes reach the config its weights carry, which loading checks: a
+    flag given as 1 is refused at the start, not after hours of training; a whole number
+    written as 1.0e+6 is taken."""
+    flagged = TrainConfig(stage="flow", model_changes={"input": {"log_input": 1}})
+    with pytest.raises(ConfigError, match="InputConfig.log_input must be true or false, not 1"):
+        model_config(flagged)
+    sized = TrainConfig(stage="flow", model_changes={"input": {"max_working_pixels": 1.0e6}})
+    assert model_config(sized).input.max_working_pixels == 1_000_000

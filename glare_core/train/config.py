@@ -189,7 +189,10 @@ def model_config(config: TrainConfig) -> GlareConfig:
     model = load_config(config.model)
     noisy_path = dataclasses.replace(model.noisy_path, enabled=config.stage in NOISY_PATH_STAGES)
     model = dataclasses.replace(model, retrieval=RetrievalConfig(), noisy_path=noisy_path)
-    return override(model, config.model_changes)
+    changed = override(model, config.model_changes)
+    # checked as the weights file's config will be when it is loaded: a run must not train
+    # for hours and write weights that are then refused
+    return GlareConfig.from_json(changed.to_json())
 
 
 #: the key of a training YAML that names another YAML (relative to it) whose settings it
