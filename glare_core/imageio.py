@@ -85,8 +85,6 @@ _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
 #: JPEGs with previews or depth maps appended (MPF), which Pillow opens as "MPO"; the first
 #: picture is the photo
 _READ_AS = {"MPO": "JPEG"}
-#: how EXIF data starts in a JPEG's APP1 segment (and in what Pillow's Exif.tobytes gives)
-_EXIF_HEADER = b"Exif\x00\x00"
 
 _SIXTEEN_BIT_MAX = 65535
 #: how far a 16-bit value and Pillow's 8-bit decoding of it (its high byte) may differ
@@ -389,7 +387,7 @@ def _upright_exif(image: Image.Image, exif: Image.Exif, orientation: int) -> byt
     if orientation == _UPRIGHT and image.format != "TIFF":
         raw = image.info.get("exif") or exif.tobytes()
         # Pillow reads a WebP's EXIF without the header a JPEG's segment must start with
-        return raw if raw.startswith(_EXIF_HEADER) else _EXIF_HEADER + raw
+        return _EXIF_HEADER + raw.removeprefix(_EXIF_HEADER)
     exif[_ORIENTATION_TAG] = _UPRIGHT
     return exif.tobytes()
 

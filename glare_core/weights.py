@@ -44,10 +44,10 @@ EXPORT_NAME = "glare.safetensors"
 #: the two files of an official GLARE release, by their names there
 OFFICIAL_GENERATOR = "net_G.pth"
 OFFICIAL_VQGAN = "vqgan.pkl"
-#: our VQGAN encoder is only needed for stage-1/2 training: inference works without it
 #: keys under which training programs store a state dict (BasicSR, whose official GLARE
 #: files use "params"; Lightning and plain scripts); the first found is unwrapped first
 WRAPPERS = ("params_ema", "params", "state_dict", "model", "net_g")
+#: our VQGAN encoder is only needed for stage-1/2 training: inference works without it
 OPTIONAL_PREFIXES = (
     "vqgan.encoder.",
     "vqgan.quant_conv.",
@@ -261,7 +261,7 @@ def build_model(
     model = _built(
         cfg,
         f"{names}: the architecture of {architecture}",
-        inferred=cfg is not embedded and config is None,
+        inferred=config is None and embedded is None,
     )
     try:
         check_state(model, state, f"the weights in {names}", f"the architecture of {architecture}")
