@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from glare_core.limits import (
     TRAINED_STRENGTH,
 )
 from glare_core.log import setup_logging
+from glare_core.pairs import HIGH_FOLDER, LOW_FOLDER, matched_pairs
 from glare_core.progress import (
     EXIT_CANCELLED,
     EXIT_OK,
@@ -63,7 +63,6 @@ EXIT_CANNOT_RUN = 2  # argparse uses 2 for usage errors; bad paths, weights and 
 #: (tests/test_cli.py checks that the two agree)
 FORMATS = ("png", "jpeg", "tiff", "webp")
 DARKEN_RANGE = (0.01, 1.0)
-PAIRS_LOW, PAIRS_HIGH = "low", "high"
 #: the description at the end, where tqdm would put a postfix behind a stray ", "
 BAR_FORMAT = "{percentage:3.0f}%|{bar}| [{elapsed}] {desc}"
 
@@ -513,48 +512,12 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run_eval)
 
 
-def _natural_key(name: str) -> list[Any]:
-    """Sorts "2" before "10"."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _images_by_stem(folder: Path) -> dict[str, Path]:
-    from glare_core.batch import iter_images
-
-    if not folder.is_dir():
-        raise GlareError(f"not a folder: {folder}")
-    by_stem: dict[str, Path] = {}
-    for path in iter_images(folder, recursive=False):
-        other = by_stem.setdefault(path.stem, path)
-        if other != path:  # pairs are matched by stem: one of them would go unscored
-            raise GlareError(f"{other.name} and {path.name} in {folder} share one name")
-    return by_stem
-
-
-def _matching_pairs(pred_dir: Path, ref_dir: Path) -> list[tuple[str, Path, Path]]:
-    """(name, prediction, reference) for every image of ``pred_dir``, in natural order."""
-    predictions = _images_by_stem(pred_dir)
-    references = _images_by_stem(ref_dir)
-    if not predictions:
-        raise GlareError(f"no images in {pred_dir}")
-    unmatched = sorted(set(predictions) - set(references), key=_natural_key)
-    if unmatched:
-        raise GlareError(
-            f"{len(unmatched)} image(s) of {pred_dir} have no reference in {ref_dir}, "
-            f"e.g. {predictions[unmatched[0]].name}"
-        )
-    return [
-        (predictions[stem].name, predictions[stem], references[stem])
-        for stem in sorted(predictions, key=_natural_key)
-    ]
-
-
 def _score_folders(pred_dir: Path, ref_dir: Path) -> list[tuple[str, PairScores]]:
     from glare_core.imageio import read_image
     from glare_core.metrics import score_pair
 
     rows = []
-    for name, pred, ref in _matching_pairs(pred_dir, ref_dir):
+    for name, pred, ref in matched_pairs(pred_dir, ref_dir):
         try:
             rows.append((name, score_pair(read_image(pred).rgb, read_image(ref).rgb)))
         except GlareError as error:  # a mean over some pairs would pass for the whole set's
@@ -576,7 +539,7 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
     from glare_core.imageio import read_image
     from glare_core.metrics import score_pair
 
-    pairs = _matching_pairs(args.pairs / PAIRS_LOW, args.pairs / PAIRS_HIGH)
+    pairs = matched_pairs(args.pairs / LOW_FOLDER, args.pairs / HIGH_FOLDER)
     enhancer = _load_enhancer(args)
     rows = []
     with _cancel_on_stop_signals() as cancel, _progress_bar(len(pairs), "pair") as bar:

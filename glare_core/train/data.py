@@ -18,9 +18,8 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from PIL import Image
 
-from glare_core.eight_bit import from_uint8
+from glare_core.eight_bit import from_uint8, to_uint8
 from glare_core.errors import ConfigError, GlareError
 from glare_core.exposure import (
     UNBOUNDED,
@@ -29,7 +28,9 @@ from glare_core.exposure import (
     exposure_gain,
     normalize_exposure,
 )
+from glare_core.imageio import read_image
 from glare_core.metrics import psnr, ssim
+from glare_core.pairs import HIGH_FOLDER, LOW_FOLDER, matched_pairs
 from glare_core.train.augment import (
     DEFAULT_AUGMENT,
     AugmentConfig,
@@ -43,9 +44,6 @@ log = logging.getLogger(__name__)
 
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
-LOW_FOLDER = "low"
-HIGH_FOLDER = "high"
-IMAGE_SUFFIX = ".png"
 #: number of quarter turns a crop may be rotated by
 QUARTER_TURNS = 4
 
@@ -73,36 +71,19 @@ def batch_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
-
-
-def _names(folder: Path) -> set[str]:
-    if not folder.is_dir():
-        raise GlareError(f"{folder}: no such folder")
-    return {path.name for path in folder.iterdir() if path.suffix.lower() == IMAGE_SUFFIX}
+    return to_uint8(read_image(path).rgb)
 
 
 def load_pairs(root: str | Path, split: str, limit: int | None = None) -> list[ImagePair]:
-    """The pairs of ``root/split/{low,high}``, matched by file name, sorted by name."""
+    """The pairs of ``root/split/{low,high}``, matched by file stem.
+
+    Sorted by file name, not in natural order: a run draws its pairs by index, and this is
+    the order the bundled weights were trained in (and ``limit`` the validation pairs named).
+    """
     split_dir = Path(root) / split
-    low_names = _names(split_dir / LOW_FOLDER)
-    high_names = _names(split_dir / HIGH_FOLDER)
-    if low_names != high_names:
-        unmatched = sorted(low_names ^ high_names)
-        raise GlareError(f"{split_dir}: images without a partner: {', '.join(unmatched[:5])}")
-    if not low_names:
-        raise GlareError(f"{split_dir}: no {IMAGE_SUFFIX} pairs found")
-    names = sorted(low_names)[:limit]
-    pairs = [
-        ImagePair(
-            name,
-            split,
-            _read_rgb(split_dir / LOW_FOLDER / name),
-            _read_rgb(split_dir / HIGH_FOLDER / name),
-        )
-        for name in names
-    ]
+    found = matched_pairs(split_dir / LOW_FOLDER, split_dir / HIGH_FOLDER, every_second=True)
+    chosen = sorted(found, key=lambda paths: paths.name)[:limit]
+    pairs = [ImagePair(name, split, _read_rgb(low), _read_rgb(high)) for name, low, high in chosen]
     log.info("loaded %d %s pairs from %s", len(pairs), split, split_dir)
     return pairs
 
