@@ -151,14 +151,38 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
+#: how far a float image's values may stray outside [0, 1] and be clipped: resampling rings
+#: overshoot by a few percent, where 8- or 16-bit values left unscaled reach 255 or 65535
+FLOAT_OVERSHOOT = 0.5
+
+
 def _check_shape(image: np.ndarray) -> None:
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
         raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
 
 
-def _check_image(image: np.ndarray) -> np.ndarray:
+def _checked_image(image: np.ndarray) -> np.ndarray:
+    """``image`` as float32 in [0, 1]: integer pixels scaled by their type's largest value,
+    floats clipped, and floats that cannot be a [0, 1] image refused."""
+    image = np.asarray(image)
     _check_shape(image)
-    return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    if np.issubdtype(image.dtype, np.integer):
+        scaled = image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
+        return np.clip(scaled, 0.0, 1.0)
+    values = image.astype(np.float32, copy=False)
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise ValueError(
+            f"the image holds {values.size - np.count_nonzero(finite)} values that are "
+            "not finite numbers (NaN or infinite)"
+        )
+    low, high = float(values.min()), float(values.max())
+    if low < -FLOAT_OVERSHOOT or high > 1 + FLOAT_OVERSHOOT:
+        raise ValueError(
+            f"a float image's values must lie in [0, 1], this one's run from {low:g} to "
+            f"{high:g}: divide 8-bit values by 255, 16-bit ones by 65535"
+        )
+    return np.clip(values, 0.0, 1.0)
 
 
 def sample_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
@@ -349,17 +373,11 @@ class Enhancer:
     def _exposure_gain(self, image: np.ndarray) -> float:
         """The gain that brings ``image`` into the model's trained range (glare_core.exposure);
         1 for an image already inside or a config without one."""
-        _check_shape(image)
         return exposure_gain(image, self.config.input.exposure)
 
     def _kept_colour(self, image: np.ndarray, gain: float) -> KeptColour | None:
         """What of ``image``'s own colour its result keeps (glare_core.well_exposed)."""
         return kept_colour(image, gain, self.config.input.well_exposed)
-
-    @staticmethod
-    def _reexposed(image: np.ndarray, gain: float) -> np.ndarray:
-        """A checked copy of ``image``, re-exposed by ``gain``."""
-        return apply_gain(_check_image(image), gain)
 
     @staticmethod
     def _with_kept_colour(result: np.ndarray, kept: KeptColour | None) -> np.ndarray:
@@ -377,7 +395,8 @@ class Enhancer:
         less of it, so an interactive caller asks here and passes the answer to
         :meth:`prepare` to render its previews by the path the full result takes.
         """
-        normalized = self._reexposed(image, self._exposure_gain(image))
+        image = _checked_image(image)
+        normalized = apply_gain(image, self._exposure_gain(image))
         working = self.working_size(normalized.shape[1], normalized.shape[0])
         if working is not None:
             normalized = resize_rgb(normalized, working)
@@ -492,7 +511,8 @@ class Enhancer:
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
-        """Enhance an HxWx3 float RGB image in [0, 1]; returns the same shape.
+        """Enhance an HxWx3 RGB image, float in [0, 1] or integer (scaled by its type's
+        largest value, 255 for uint8); returns float32 in [0, 1] of the same shape.
 
         A photo larger than the config's working size is enhanced at that size and guided
         back up to full size (glare_core/guided_upsample.py), unless ``full_resolution``.
@@ -509,6 +529,7 @@ class Enhancer:
         check_exposure_stops(exposure)
         check_photo_colour(photo_colour)
         denoise = self._noise_reduction(noise_reduction)
+        image = _checked_image(image)
         started = time.perf_counter()
         height, width = image.shape[:2]
         working = self.working_size(width, height)
@@ -518,7 +539,7 @@ class Enhancer:
         try:
             if working is None:
                 result = self._mixed_result(
-                    self._reexposed(image, gain),
+                    apply_gain(image, gain),
                     denoise,
                     stored_luma,
                     controls,
@@ -527,7 +548,7 @@ class Enhancer:
                     cancel,
                 )
             else:
-                normalized = self._reexposed(image, gain)
+                normalized = apply_gain(image, gain)
                 small = resize_rgb(normalized, working)
                 small_result = self._mixed_result(
                     small, denoise, stored_luma, controls, seed, progress, cancel
@@ -746,8 +767,9 @@ class Enhancer:
         ``image`` itself; a preview passes :meth:`takes_noisy_path` of its full photo).
         """
         denoise = self._noise_reduction(noise_reduction)
+        image = _checked_image(image)
         gain = self._exposure_gain(image)
-        normalized = self._reexposed(image, gain)
+        normalized = apply_gain(image, gain)
         stored_luma = mean_luma(image)
         if noisy_path is None:
             noisy_path = self._is_noisy(normalized, denoise, stored_luma)

@@ -45,9 +45,18 @@ def check_temperature(temperature: float) -> float:
     return float(_checked("temperature", temperature, 0.0, MAX_TEMPERATURE))
 
 
+def _checked_whole(name: str, value: int, low: int, high: int) -> int:
+    """``value`` as an int: a whole number in [low, high] (a float such as 3.0 counts)."""
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
+    return int(value)
+
+
 def check_seed(seed: int) -> int:
-    return int(_checked("seed", seed, 0, MAX_SEED))
+    return _checked_whole("seed", seed, 0, MAX_SEED)
 
 
 def check_tile_size(tile_size: int) -> int:
-    return int(_checked("tile size", tile_size, MIN_TILE_SIZE, MAX_TILE_SIZE))
+    return _checked_whole("tile size", tile_size, MIN_TILE_SIZE, MAX_TILE_SIZE)

@@ -57,7 +57,8 @@ def test_strength_ends_differ_and_one_is_the_trained_model(compact, photo) -> No
         ({"temperature": float("nan")}, "temperature"),
         ({"temperature": -0.5}, "temperature"),
         ({"seed": -1}, "seed"),
-        ({"seed": 2**31}, "seed"),
+        ({"seed": 2**31}, r"seed must lie in \[0, 2147483647\]"),
+        ({"seed": 1.5}, "seed must be a whole number"),  # was run as seed 1
         ({"strength": 2.5}, "strength"),
     ],
 )
@@ -66,6 +67,42 @@ def test_controls_outside_their_range_are_refused(compact, photo, controls, mess
         compact.enhance(photo, **controls)
     with pytest.raises(ValueError, match=message):
         compact.render(compact.prepare(photo), **controls)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_pixels_are_scaled_by_their_types_maximum(compact, photo, dtype) -> None:
+    maximum = np.iinfo(dtype).max
+    stored = np.rint(photo * maximum).astype(dtype)
+    expected = compact.enhance(stored.astype(np.float32) / maximum)
+    np.testing.assert_array_equal(compact.enhance(stored), expected)
+    prepared = compact.prepare(stored)
+    np.testing.assert_array_equal(compact.render(prepared), expected)
+    assert compact.takes_noisy_path(stored) == compact.takes_noisy_path(photo)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda image: image * 255, r"this one's run from 1 to 91: divide 8-bit values by 255"),
+        (lambda image: np.where(image > 0.1, np.nan, image), r"\d+ values that are not finite"),
+        (lambda image: np.where(image > 0.1, np.inf, image), "not finite"),
+    ],
+)
+def test_float_images_that_are_not_in_the_unit_range_are_refused(
+    compact, photo, damage, message
+) -> None:
+    # such values came out as a white picture, or as an error blaming the weights
+    with pytest.raises(ValueError, match=message):
+        compact.enhance(damage(photo))
+    with pytest.raises(ValueError, match=message):
+        compact.prepare(damage(photo))
+
+
+def test_resampling_overshoot_is_clipped(compact, photo) -> None:
+    overshot = photo * 1.1 - 0.05  # a Lanczos resize rings this far past black and white
+    np.testing.assert_array_equal(
+        compact.enhance(overshot), compact.enhance(np.clip(overshot, 0, 1))
+    )
 
 
 def test_weights_holding_nan_fail_instead_of_saving_a_black_picture(photo) -> None:
