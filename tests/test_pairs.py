@@ -79,3 +79,14 @@ def test_pairs_come_in_natural_order_and_extra_references_may_stay(tmp_path: Pat
     ]
     with pytest.raises(GlareError, match="unscored.png"):
         matched_pairs(first, second, every_second=True)
+
+
+def test_training_refuses_a_pair_of_two_sizes(pairs_dir: Path, tmp_path: Path) -> None:
+    low, high = _split(tmp_path)
+    name = sorted((pairs_dir / "train" / "low").iterdir())[0].name
+    _stored(pairs_dir, "low", name).save(low / "a.png")
+    _stored(pairs_dir, "high", name).resize((300, 200)).save(high / "a.png")
+    # crops are cut at the low image's window: a larger reference trained on misaligned
+    # crops, a smaller one failed mid-run
+    with pytest.raises(GlareError, match=r"a\.png is 600x400 but its partner .*a\.png is 300x200"):
+        load_pairs(tmp_path, "train")

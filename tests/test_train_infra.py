@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -187,6 +188,31 @@ def test_resume_after_sigterm_matches_an_uninterrupted_run(
     np.testing.assert_allclose(interrupted, straight, rtol=1e-6)
     for resumed, reference in zip(net_resumed.parameters(), net_straight.parameters(), strict=True):
         torch.testing.assert_close(resumed, reference, atol=1e-6, rtol=0)
+
+
+def _logged_rates(log_file: Path) -> dict[int, float]:
+    found = re.findall(r"step (\d+) .*\blr=(\S+)", log_file.read_text())
+    return {int(step): float(rate) for step, rate in found}
+
+
+def test_a_learning_rate_changed_on_resume_applies_to_the_remaining_steps(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    trainer, _ = toy_trainer(toy_config(tmp_path / "straight"), train_pairs, [])
+    trainer.run()
+    straight = _logged_rates(tmp_path / "straight" / "train.log")
+    trainer, _ = toy_trainer(toy_config(tmp_path / "run"), train_pairs, [], signal_at_step=4)
+    trainer.run()
+
+    lowered = toy_config(tmp_path / "run", resume=True, lr=1e-3)  # a tenth of toy_config's
+    toy_trainer(lowered, train_pairs, [])[0].run()
+
+    resumed = _logged_rates(tmp_path / "run" / "train.log")
+    # the first five steps as first run, the rest on the same schedule from the new rate
+    # (the saved optimizer state used to bring back the old one, while the log said it changed)
+    assert [resumed[step] for step in range(1, 6)] == [straight[step] for step in range(1, 6)]
+    for step in range(6, 11):
+        assert resumed[step] == pytest.approx(straight[step] / 10, rel=1e-4)
 
 
 def signalled_twice_mid_step(
@@ -684,6 +710,9 @@ def test_cli_names_the_weights_a_finished_run_wrote(tmp_path: Path, monkeypatch,
     printed = capsys.readouterr().out
     assert f"checkpoint: {checkpoint} (resume with --resume)" in printed
     assert f"weights: {tmp_path / 'glare.safetensors'} (glare enhance --weights)" in printed
+    monkeypatch.setenv("RANK", "1")  # the other processes of a torchrun job say nothing
+    assert train_cli.run_train(args) == 0
+    assert capsys.readouterr().out == ""
 
 
 def test_model_changes_are_checked_as_the_weights_they_make_will_be() -> None:

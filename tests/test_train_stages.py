@@ -132,6 +132,17 @@ def test_training_resumes_from_the_saved_step_and_exports(stage, pairs_dir, tmp_
     assert (model.noisy_path is not None) == (stage != "fusion")
 
 
+@pytest.mark.parametrize("stage", sorted(stages.BUILDS_ON_EARLIER_STAGES))
+def test_stages_on_frozen_earlier_ones_refuse_to_start_without_their_weights(
+    stage, tmp_path
+) -> None:
+    # they used to train against a random, frozen VQGAN (and flow) and export the result
+    config = TrainConfig(stage=stage, out_dir=str(tmp_path), data_root=str(tmp_path / "none"))
+    with pytest.raises(ConfigError, match=f"stage {stage} trains on top of .*init_weights"):
+        getattr(stages, f"train_{stage}")(config)
+    assert not any(tmp_path.iterdir())
+
+
 @torch.no_grad()
 def test_the_noisy_paths_decoder_starts_as_glares_and_its_denoiser_as_the_identity(
     batch, tmp_path

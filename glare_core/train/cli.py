@@ -14,11 +14,14 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glare_core.errors import GlareError
 from glare_core.progress import EXIT_CANCELLED, EXIT_OK
 from glare_core.train.config import STAGES, TrainConfig, load_train_config
+
+if TYPE_CHECKING:
+    from glare_core.train.loop import TrainResult
 
 STAGES_MODULE = "glare_core.train.stages"
 
@@ -114,15 +117,22 @@ def stage_trainer(stage: str) -> Callable[[TrainConfig], Any]:
     return trainer
 
 
-def run_train(args: argparse.Namespace) -> int:
+def _print_summary(stage: str, result: TrainResult, out_dir: Path) -> None:
     from glare_core.weights import EXPORT_NAME
+
+    print(f"{stage}: stopped at step {result.step} ({result.reason})")
+    if result.checkpoint is not None:
+        print(f"checkpoint: {result.checkpoint} (resume with --resume)")
+    weights = out_dir / EXPORT_NAME
+    if result.reason == "finished" and weights.is_file():
+        print(f"weights: {weights} (glare enhance --weights)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from glare_core.train.distributed import Distributed
 
     config = build_config(args)
     result = stage_trainer(args.stage)(config)
-    print(f"{args.stage}: stopped at step {result.step} ({result.reason})")
-    if result.checkpoint is not None:
-        print(f"checkpoint: {result.checkpoint} (resume with --resume)")
-    weights = Path(config.out_dir) / EXPORT_NAME
-    if result.reason == "finished" and weights.is_file():
-        print(f"weights: {weights} (glare enhance --weights)")
+    if Distributed.is_main_process():  # every process of a torchrun job ends here
+        _print_summary(args.stage, result, Path(config.out_dir))
     return EXIT_CANCELLED if result.reason == "signal" else EXIT_OK

@@ -30,7 +30,7 @@ from glare_core.exposure import (
 )
 from glare_core.imageio import read_image
 from glare_core.metrics import psnr, ssim
-from glare_core.pairs import HIGH_FOLDER, LOW_FOLDER, matched_pairs
+from glare_core.pairs import HIGH_FOLDER, LOW_FOLDER, PairPaths, matched_pairs
 from glare_core.train.augment import (
     DEFAULT_AUGMENT,
     AugmentConfig,
@@ -74,6 +74,16 @@ def _read_rgb(path: Path) -> np.ndarray:
     return to_uint8(read_image(path).rgb)
 
 
+def _read_pair(paths: PairPaths, split: str) -> ImagePair:
+    low, high = _read_rgb(paths.first), _read_rgb(paths.second)
+    if low.shape != high.shape:  # crops are cut at one window from both
+        raise GlareError(
+            f"{paths.first} is {low.shape[1]}x{low.shape[0]} but its partner {paths.second} "
+            f"is {high.shape[1]}x{high.shape[0]}: a pair's two images must be the same size"
+        )
+    return ImagePair(paths.name, split, low, high)
+
+
 def load_pairs(root: str | Path, split: str, limit: int | None = None) -> list[ImagePair]:
     """The pairs of ``root/split/{low,high}``, matched by file stem.
 
@@ -83,7 +93,7 @@ def load_pairs(root: str | Path, split: str, limit: int | None = None) -> list[I
     split_dir = Path(root) / split
     found = matched_pairs(split_dir / LOW_FOLDER, split_dir / HIGH_FOLDER, every_second=True)
     chosen = sorted(found, key=lambda paths: paths.name)[:limit]
-    pairs = [ImagePair(name, split, _read_rgb(low), _read_rgb(high)) for name, low, high in chosen]
+    pairs = [_read_pair(paths, split) for paths in chosen]
     log.info("loaded %d %s pairs from %s", len(pairs), split, split_dir)
     return pairs
 

@@ -41,6 +41,12 @@ class Distributed:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @staticmethod
+    def is_main_process() -> bool:
+        """Whether this process is rank 0 (or alone), read from torchrun's environment: for
+        what one process says for all, such as a run's summary."""
+        return int(os.environ.get("RANK", "0")) == 0
+
     @classmethod
     def from_env(cls) -> Distributed:
         """Join the process group torchrun describes in the environment, if there is one."""

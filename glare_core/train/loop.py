@@ -303,12 +303,38 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        optimizer_state, scheduler_state = self._under_this_runs_settings(
+            state["optimizer"], state["scheduler"]
+        )
+        self.optimizer.load_state_dict(optimizer_state)
+        self.scheduler.load_state_dict(scheduler_state)
         for name, item in self.extra_state.items():
             item.load_state_dict(state["extra"][name])
         self.step = int(state["step"])
         self._restore_rng(state["rng"])
+
+    def _under_this_runs_settings(
+        self, optimizer_state: dict[str, Any], scheduler_state: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The saved optimizer and scheduler state with this run's settings: the moments and
+        the step come back; learning rate, betas and weight decay are what the config says
+        now, as the schedule's steps and warm-up are (it is rebuilt from the config). Unchanged
+        settings give back exactly the saved values."""
+        epoch = scheduler_state["last_epoch"]
+        groups, rates = [], []
+        own_groups = self.optimizer.param_groups
+        for saved, own, schedule in zip(
+            optimizer_state["param_groups"], own_groups, self.scheduler.lr_lambdas, strict=True
+        ):
+            rate = own["initial_lr"] * schedule(epoch)
+            settings = {name: value for name, value in own.items() if name != "params"}
+            groups.append({**saved, **settings, "lr": rate})
+            rates.append(rate)
+        base_rates = [group["initial_lr"] for group in own_groups]
+        return (
+            {**optimizer_state, "param_groups": groups},
+            {**scheduler_state, "base_lrs": base_rates, "_last_lr": rates},
+        )
 
     def _restore_rng(self, states: list[dict[str, Any]]) -> None:
         rank = self.distributed.rank

@@ -273,6 +273,20 @@ def denoiser_stage(model: GlareNet, weights: LossWeights = LossWeights()) -> Sta
 # ------------------------------------------------------------------ runs
 
 
+#: stages that train on top of earlier stages' weights: without them the parts they keep
+#: frozen (the VQGAN, the flow, GLARE's path) would stay random, and the run useless
+BUILDS_ON_EARLIER_STAGES = frozenset({"flow", "fusion", "denoiser", "noisy_fusion"})
+
+
+def _refuse_to_build_on_nothing(config: TrainConfig) -> None:
+    if config.stage in BUILDS_ON_EARLIER_STAGES and not config.init_weights:
+        raise ConfigError(
+            f"stage {config.stage} trains on top of the weights of the stages before it, "
+            "frozen: name them in its --config YAML (init_weights: [PATH], e.g. the "
+            "glare.safetensors of a finished run of the stage before)"
+        )
+
+
 def _initial_model(config: TrainConfig) -> GlareNet:
     """The run's network (its model with its ``model_changes``), seeded, with the weights
     of earlier stages if given."""
@@ -381,6 +395,7 @@ def _logged(train: Callable[[TrainConfig], TrainResult]) -> Callable[[TrainConfi
 
     @functools.wraps(train)
     def logged(config: TrainConfig) -> TrainResult:
+        _refuse_to_build_on_nothing(config)  # before the run's folder and log are made
         with training_log(config):
             return train(config)
 
