@@ -227,7 +227,7 @@ class BatchDialog(QDialog):
         if not summary.cancelled:
             self.progress.setValue(PROGRESS_STEPS)
         self.status.setText(
-            ("Cancelled: " if summary.cancelled else "Finished: ") + summary.describe()
+            ("Cancelled: " if summary.cancelled else "Finished: ") + summary.counts()
         )
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:

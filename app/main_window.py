@@ -38,7 +38,12 @@ from app.settings import Settings, save_settings
 from app.worker import Worker
 from glare_core.batch import DEFAULT_SUFFIX, result_name
 from glare_core.engine import Enhancer
-from glare_core.imageio import SUPPORTED_EXTENSIONS, normalize_format
+from glare_core.imageio import (
+    SUPPORTED_EXTENSIONS,
+    extension_for,
+    format_from_extension,
+    normalize_format,
+)
 from glare_core.progress import CancelToken, ProgressFn
 from glare_core.resources import sample_photo_path
 from glare_core.session import (
@@ -151,6 +156,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._shown_generation = 0
         self._open_generation = 0
+        self._model_generation = 0
         self._long_running: tuple[str, int] | None = None
         self._user_cancelled = False
         self._pending_weights: ModelChoice | None = None
@@ -315,7 +321,8 @@ class MainWindow(QMainWindow):
             return enhancer
 
         self.device_label.setText("Model: loading…")
-        return self._submit(MODEL, job)
+        self._model_generation = self._submit(MODEL, job)
+        return self._model_generation
 
     def open_photo(self, path: str | Path) -> int:
         """Open a photo in the background; its first preview follows."""
@@ -415,12 +422,16 @@ class MainWindow(QMainWindow):
         if not self._ready():
             self._show_error("Nothing to export yet: open a photo first.")
             return
-        path, _ = QFileDialog.getSaveFileName(
+        suggested = self.suggested_export_path()
+        path, chosen_filter = QFileDialog.getSaveFileName(
             self,
             "Export the result",
-            str(self.suggested_export_path()),
+            str(suggested),
             ";;".join(EXPORT_FILTERS.values()),
+            EXPORT_FILTERS.get((format_from_extension(suggested) or "").lower(), ""),
         )
+        if path and not Path(path).suffix:  # Qt's own dialog returns a name as typed
+            path = self._named_by_filter(Path(path), chosen_filter)
         if not path:
             return
         replace_source = self._is_shown_photo(path)
@@ -428,6 +439,28 @@ class MainWindow(QMainWindow):
             return
         self.settings.last_save_dir = str(Path(path).parent)
         self.export(path, replace_source=replace_source)
+
+    def _named_by_filter(self, path: Path, chosen_filter: str) -> str | None:
+        """``path`` with the extension of the file type chosen in the dialog; None when that
+        names an existing file the user would rather keep (the dialog asked about the name
+        without it)."""
+        chosen = next(
+            (name for name, text in EXPORT_FILTERS.items() if text == chosen_filter), None
+        )
+        if chosen is None:
+            return str(path)  # the write names the missing extension
+        named = path.with_name(path.name + extension_for(normalize_format(chosen)))
+        if named.exists() and not self._is_shown_photo(named):
+            answer = QMessageBox.question(
+                self,
+                "Replace the file?",
+                f"{named.name} already exists. Replace it?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+        return str(named)
 
     def _confirm_overwrite_original(self, path: Path) -> bool:
         answer = QMessageBox.warning(
@@ -554,7 +587,16 @@ class MainWindow(QMainWindow):
         if kind == MODEL:
             self._pending_weights = None  # never saved as the weights to load next time
             self._show_device()  # the previous model, if any, stays loaded and in use
+        self._render_again_after(kind, generation)
         self.failed.emit(kind, message)
+
+    def _render_again_after(self, kind: str, generation: int) -> None:
+        """An open or a model load that failed had cancelled the renders of the photo still
+        shown (SUPERSEDES): it gets them again, unless a newer open or load is on its way,
+        which renders anyway. (One the user cancelled leaves them cancelled, as asked.)"""
+        latest = {OPEN: self._open_generation, MODEL: self._model_generation}
+        if latest.get(kind) == generation and self._ready():
+            self.render_settled(self.controls.controls())
 
     def _show_device(self) -> None:
         """The loaded model's device in the status bar, or that none is loaded."""

@@ -109,10 +109,13 @@ class BatchSummary:
             return EXIT_CANCELLED
         return EXIT_SOME_FAILED if self.failed else EXIT_OK
 
+    def counts(self) -> str:
+        """``"3 done, 1 skipped, 1 failed"``."""
+        return f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
+
     def describe(self) -> str:
-        """One line for a CLI or a status bar: ``"3 done, 1 skipped, 1 failed"``."""
-        line = f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
-        return line + (", cancelled" if self.cancelled else "")
+        """One line for a CLI or a log: the counts, and whether the batch was cancelled."""
+        return self.counts() + (", cancelled" if self.cancelled else "")
 
     def to_dict(self) -> dict:
         return {

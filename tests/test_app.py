@@ -9,12 +9,14 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import (
+    EXPORT_FILTERS,
     FULL,
     KIND_NAMES,
     MODEL,
@@ -260,6 +262,27 @@ def test_bad_file_shows_an_error_and_the_app_stays_usable(
     assert result.shape == (SMALL[1], SMALL[0], 3)
 
 
+def test_a_failed_open_renders_the_shown_photo_again(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """The open cancelled the shown photo's full render when it started: it used to stay at
+    the preview's size, labelled as a preview, with nothing running."""
+    window = make_window(qtbot, Enhancer(enhancer.model, enhancer.device, LONG_TILING))
+    window.resize(620, 420)
+    window.open_photo(write_photo(pairs_dir, tmp_path / "big.png", LONG_PHOTO))
+    qtbot.waitUntil(lambda: window.running_kind == FULL, timeout=RENDER_TIMEOUT_MS)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"junk")
+    with (
+        wait_shown(qtbot, window, FULL),
+        qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS),
+    ):
+        window.open_photo(broken)
+    assert displayed(window).shape == (LONG_PHOTO[1], LONG_PHOTO[0], 3)
+    assert window.file_label.text() == "big.png"
+    window.close()
+
+
 def test_missing_weights_offers_load_weights(qtbot, config_dir: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("GLARE_RESOURCES", str(tmp_path))  # no bundled weights there
     window = MainWindow(Settings())
@@ -287,6 +310,33 @@ def test_export_writes_the_full_result_and_never_the_original(
         window.export(photo)
     assert photo.read_bytes() == original
     assert "overwrite" in window.last_error
+
+
+def test_export_takes_the_extension_of_the_file_type_chosen(
+    qtbot, window: MainWindow, photo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Qt's own save dialog returns a name typed without extension as it is: the export
+    failed ("cannot write format (no extension)") whatever type the user had chosen."""
+    open_and_render(qtbot, window, photo)
+    chosen = (str(tmp_path / "myresult"), EXPORT_FILTERS["jpeg"])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: chosen)
+    with wait_shown(qtbot, window, SAVE):
+        window.choose_export()
+    assert (tmp_path / "myresult.jpg").read_bytes().startswith(b"\xff\xd8")  # a JPEG
+
+    # that name was not the one the dialog asked about replacing: the app asks
+    kept = (tmp_path / "myresult.jpg").read_bytes()
+    asked: list[str] = []
+
+    def decline(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "question", decline)
+    window.choose_export()
+    qtbot.wait(500)
+    assert asked == ["myresult.jpg already exists. Replace it?"]
+    assert window.running_kind is None and (tmp_path / "myresult.jpg").read_bytes() == kept
 
 
 def test_an_export_queued_behind_an_open_never_writes_the_new_photo_over_the_shown_one(
@@ -369,6 +419,26 @@ def test_batch_dialog_reports_the_corrupt_file(
     assert dialog.progress.value() == dialog.progress.maximum()
     assert dialog.start.isEnabled()
     assert len(list((tmp_path / "batch-out").glob("*.png"))) == 2
+    dialog.close()
+
+
+def test_a_cancelled_batch_says_so_once_with_what_was_done(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "batch-in"
+    for index in range(4):
+        write_photo(pairs_dir, inputs / f"photo{index}.png", LONG_PHOTO, index=index)
+    dialog = window.open_batch()
+    dialog.input.edit.setText(str(inputs))
+    dialog.output.edit.setText(str(tmp_path / "batch-out"))
+    dialog.start.click()
+    qtbot.waitUntil(lambda: "2/4" in dialog.status.text(), timeout=RENDER_TIMEOUT_MS)
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        dialog.cancel.click()
+    assert dialog.summary is not None and dialog.summary.cancelled
+    done = len(dialog.summary.done)
+    assert dialog.status.text() == f"Cancelled: {done} done, 0 skipped, 0 failed"
+    assert len(list((tmp_path / "batch-out").iterdir())) == done
     dialog.close()
 
 
