@@ -166,6 +166,8 @@ def _checked_image(image: np.ndarray) -> np.ndarray:
     floats clipped, and floats that cannot be a [0, 1] image refused."""
     image = np.asarray(image)
     _check_shape(image)
+    if np.issubdtype(image.dtype, np.signedinteger):  # int64 is arithmetic's, not a file's
+        raise ValueError(f"integer images must be unsigned (uint8, uint16), not {image.dtype}")
     if np.issubdtype(image.dtype, np.integer):
         scaled = image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
         return np.clip(scaled, 0.0, 1.0)

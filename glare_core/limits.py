@@ -47,7 +47,8 @@ def check_temperature(temperature: float) -> float:
 
 def _checked_whole(name: str, value: int, low: int, high: int) -> int:
     """``value`` as an int: a whole number in [low, high] (a float such as 3.0 counts)."""
-    if isinstance(value, bool) or not float(value).is_integer():
+    # an int first: float() of a 400-digit one overflows (a damaged settings file)
+    if isinstance(value, bool) or not (isinstance(value, int) or float(value).is_integer()):
         raise ValueError(f"{name} must be a whole number, got {value}")
     if not low <= value <= high:
         raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")

@@ -59,6 +59,7 @@ def test_strength_ends_differ_and_one_is_the_trained_model(compact, photo) -> No
         ({"seed": -1}, "seed"),
         ({"seed": 2**31}, r"seed must lie in \[0, 2147483647\]"),
         ({"seed": 1.5}, "seed must be a whole number"),  # was run as seed 1
+        ({"seed": 10**400}, r"seed must lie in \[0, 2147483647\]"),  # float() overflowed
         ({"strength": 2.5}, "strength"),
     ],
 )
