@@ -430,7 +430,7 @@ class MainWindow(QMainWindow):
             ";;".join(EXPORT_FILTERS.values()),
             EXPORT_FILTERS.get((format_from_extension(suggested) or "").lower(), ""),
         )
-        if path and not Path(path).suffix:  # Qt's own dialog returns a name as typed
+        if path and format_from_extension(path) is None:  # Qt's dialog returns a name as typed
             path = self._named_by_filter(Path(path), chosen_filter)
         if not path:
             return

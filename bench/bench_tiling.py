@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glare_core.batch import iter_images
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer
 from glare_core.imageio import read_image
@@ -25,20 +26,26 @@ def main() -> None:
     parser.add_argument("folder", nargs="?", type=Path, default=SHARED_EVAL_LOWS)
     parser.add_argument("--tile", type=int, default=256)
     args = parser.parse_args()
+    paths = list(iter_images(args.folder, recursive=False))
+    if not paths:
+        parser.error(f"no images in {args.folder}")
     whole = Enhancer.load(device="cpu")
     tiled = Enhancer.load(device="cpu", tile_size=args.tile)
     print("| image | mean abs difference (levels of 255) | mean shift |\n|---|---|---|")
-    differences = []
-    for path in sorted(args.folder.glob("*.png")):
+    differences, shifts = [], []
+    for path in paths:
         rgb = read_image(path).rgb
         reference = to_uint8(whole.enhance(rgb)).astype(np.float32)
         result = to_uint8(tiled.enhance(rgb)).astype(np.float32)
         differences.append(np.abs(result - reference).mean())
-        shift = result.mean() - reference.mean()
-        print(f"| {path.name} | {differences[-1]:.2f} | {shift:+.2f} |", flush=True)
+        shifts.append(result.mean() - reference.mean())
+        print(f"| {path.name} | {differences[-1]:.2f} | {shifts[-1]:+.2f} |", flush=True)
+    darker = [shift for shift in shifts if shift < 0]
     print(
-        f"\n--tile {args.tile} over {len(differences)} images: mean {np.mean(differences):.2f}, "
-        f"median {np.median(differences):.2f}, max {np.max(differences):.2f} levels"
+        f"\n--tile {args.tile} over {len(paths)} images: mean {np.mean(differences):.2f}, "
+        f"median {np.median(differences):.2f}, max {np.max(differences):.2f} levels; "
+        f"{len(darker)} darker in tiles (mean shift {np.mean(darker) if darker else 0:+.2f}), "
+        f"mean shift over all {np.mean(shifts):+.2f}"
     )
 
 

@@ -539,7 +539,7 @@ def _score_enhanced_pairs(args: argparse.Namespace) -> list[tuple[str, PairScore
     from glare_core.imageio import read_image
     from glare_core.metrics import score_pair
 
-    pairs = matched_pairs(args.pairs / LOW_FOLDER, args.pairs / HIGH_FOLDER)
+    pairs = matched_pairs(args.pairs / LOW_FOLDER, args.pairs / HIGH_FOLDER, every_second=True)
     enhancer = _load_enhancer(args)
     rows = []
     with _cancel_on_stop_signals() as cancel, _progress_bar(len(pairs), "pair") as bar:

@@ -45,7 +45,7 @@ def check_temperature(temperature: float) -> float:
     return float(_checked("temperature", temperature, 0.0, MAX_TEMPERATURE))
 
 
-def _checked_whole(name: str, value: int, low: int, high: int) -> int:
+def _checked_whole(name: str, value: float, low: int, high: int) -> int:
     """``value`` as an int: a whole number in [low, high] (a float such as 3.0 counts)."""
     # an int first: float() of a 400-digit one overflows (a damaged settings file)
     if isinstance(value, bool) or not (isinstance(value, int) or float(value).is_integer()):
@@ -55,9 +55,9 @@ def _checked_whole(name: str, value: int, low: int, high: int) -> int:
     return int(value)
 
 
-def check_seed(seed: int) -> int:
+def check_seed(seed: float) -> int:
     return _checked_whole("seed", seed, 0, MAX_SEED)
 
 
-def check_tile_size(tile_size: int) -> int:
+def check_tile_size(tile_size: float) -> int:
     return _checked_whole("tile size", tile_size, MIN_TILE_SIZE, MAX_TILE_SIZE)

@@ -312,20 +312,23 @@ def test_export_writes_the_full_result_and_never_the_original(
     assert "overwrite" in window.last_error
 
 
+@pytest.mark.parametrize("typed", ["myresult", "IMG_2024.05"])
 def test_export_takes_the_extension_of_the_file_type_chosen(
-    qtbot, window: MainWindow, photo: Path, tmp_path: Path, monkeypatch
+    qtbot, window: MainWindow, photo: Path, tmp_path: Path, monkeypatch, typed: str
 ) -> None:
     """Qt's own save dialog returns a name typed without extension as it is: the export
-    failed ("cannot write format (no extension)") whatever type the user had chosen."""
+    failed ("cannot write format (no extension)", or "(.05)" for a dotted name) whatever
+    type the user had chosen."""
     open_and_render(qtbot, window, photo)
-    chosen = (str(tmp_path / "myresult"), EXPORT_FILTERS["jpeg"])
+    chosen = (str(tmp_path / typed), EXPORT_FILTERS["jpeg"])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: chosen)
     with wait_shown(qtbot, window, SAVE):
         window.choose_export()
-    assert (tmp_path / "myresult.jpg").read_bytes().startswith(b"\xff\xd8")  # a JPEG
+    written = tmp_path / f"{typed}.jpg"
+    assert written.read_bytes().startswith(b"\xff\xd8")  # a JPEG
 
     # that name was not the one the dialog asked about replacing: the app asks
-    kept = (tmp_path / "myresult.jpg").read_bytes()
+    kept = written.read_bytes()
     asked: list[str] = []
 
     def decline(parent, title, text, *args):
@@ -335,8 +338,8 @@ def test_export_takes_the_extension_of_the_file_type_chosen(
     monkeypatch.setattr(QMessageBox, "question", decline)
     window.choose_export()
     qtbot.wait(500)
-    assert asked == ["myresult.jpg already exists. Replace it?"]
-    assert window.running_kind is None and (tmp_path / "myresult.jpg").read_bytes() == kept
+    assert asked == [f"{typed}.jpg already exists. Replace it?"]
+    assert window.running_kind is None and written.read_bytes() == kept
 
 
 def test_an_export_queued_behind_an_open_never_writes_the_new_photo_over_the_shown_one(

@@ -477,6 +477,14 @@ def test_eval_refuses_two_results_of_one_name(capsys, small_pairs, tmp_path) -> 
     assert err.startswith("glare: error: 4.jpg and 4.png in") and "share one name" in err
 
 
+def test_eval_pairs_refuses_a_reference_without_its_low_image(capsys, small_pairs) -> None:
+    """A pair whose low image went missing was left out of the mean without a word."""
+    (small_pairs / "low" / "30.png").unlink()
+    code, _, err = _run(capsys, "eval", "--pairs", small_pairs)
+    assert code == EXIT_CANNOT_RUN
+    assert "1 image(s) of" in err and "have no partner" in err and "30.png" in err
+
+
 @pytest.mark.parametrize(
     "argv",
     [["--pred", "a"], ["--pairs", "p", "--pred", "a", "--ref", "b"]],

@@ -143,6 +143,28 @@ def test_stages_on_frozen_earlier_ones_refuse_to_start_without_their_weights(
     assert not any(tmp_path.iterdir())
 
 
+def test_a_data_folder_without_eval_pairs_trains_only_without_validation(
+    pairs_dir, tmp_path
+) -> None:
+    for side in ("low", "high"):
+        folder = tmp_path / "data" / "train" / side
+        folder.mkdir(parents=True)
+        for name in ("2.png", "3.png"):
+            (folder / name).symlink_to(pairs_dir / "train" / side / name)
+    config = TrainConfig(
+        stage="vqgan",
+        steps=1,
+        batch_size=1,
+        crop_size=32,
+        progress_bar=False,
+        out_dir=str(tmp_path / "run"),
+        data_root=str(tmp_path / "data"),
+    )
+    with pytest.raises(ConfigError, match=r"eval, which is missing: .*'validate_every: 0'"):
+        stages.train_vqgan(config)
+    assert stages.train_vqgan(dataclasses.replace(config, validate_every=0)).step == 1
+
+
 @torch.no_grad()
 def test_the_noisy_paths_decoder_starts_as_glares_and_its_denoiser_as_the_identity(
     batch, tmp_path

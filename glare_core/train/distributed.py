@@ -43,8 +43,8 @@ class Distributed:
 
     @staticmethod
     def is_main_process() -> bool:
-        """Whether this process is rank 0 (or alone), read from torchrun's environment: for
-        what one process says for all, such as a run's summary."""
+        """Whether this process is rank 0 (or alone), read from torchrun's environment before
+        or after joining its group: for what one process says for all (the log, the summary)."""
         return int(os.environ.get("RANK", "0")) == 0
 
     @classmethod

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -175,11 +174,6 @@ def _random_state_kept() -> Iterator[None]:
         restore_rng_state(state)
 
 
-def _is_main_process() -> bool:
-    """Rank 0 of a torchrun launch, or a plain single process (read before joining a group)."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 @contextmanager
 def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[None]:
     """The run's log file, with the training loggers at INFO (on the main process only).
@@ -194,7 +188,7 @@ def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[N
         isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == path
         for handler in train_logger.handlers
     )
-    if already_open or not (_is_main_process() if is_main is None else is_main):
+    if already_open or not (Distributed.is_main_process() if is_main is None else is_main):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -358,6 +358,12 @@ def _paired_crops(config: TrainConfig, model: GlareNet) -> PairedCrops:
 def _eval_pairs(config: TrainConfig) -> list[ImagePair]:
     if not config.validate_every:
         return []
+    split_dir = Path(config.data_root) / EVAL_SPLIT
+    if not split_dir.is_dir():  # the error would name eval/low alone, not how to do without
+        raise ConfigError(
+            f"validation reads pairs from {split_dir}, which is missing: add pairs of your "
+            "own there (low/ and high/), or set 'validate_every: 0' in the --config file"
+        )
     return load_pairs(config.data_root, EVAL_SPLIT, limit=config.validate_images)
 
 
