@@ -25,6 +25,11 @@ def from_uint8(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float32) / np.float32(EIGHT_BIT_MAX)
 
 
+def from_unsigned(values: np.ndarray) -> np.ndarray:
+    """Unsigned integer pixels of any depth (uint8, uint16) as a float32 image in [0, 1]."""
+    return values.astype(np.float32) / np.float32(np.iinfo(values.dtype).max)
+
+
 def as_stored(image: np.ndarray) -> np.ndarray:
     """A float image as an 8-bit file holds it: clipped to [0, 1] and rounded to 255 steps."""
     return from_uint8(to_uint8(image))

@@ -61,6 +61,7 @@ from glare_core.denoise import (
     grain_noise,
     reduce_noise,
 )
+from glare_core.eight_bit import from_unsigned
 from glare_core.errors import WeightsError
 from glare_core.exposure import (
     adjust_exposure,
@@ -169,8 +170,7 @@ def _checked_image(image: np.ndarray) -> np.ndarray:
     if np.issubdtype(image.dtype, np.signedinteger):  # int64 is arithmetic's, not a file's
         raise ValueError(f"integer images must be unsigned (uint8, uint16), not {image.dtype}")
     if np.issubdtype(image.dtype, np.integer):
-        scaled = image.astype(np.float32) / np.float32(np.iinfo(image.dtype).max)
-        return np.clip(scaled, 0.0, 1.0)
+        return from_unsigned(image)
     values = image.astype(np.float32, copy=False)
     finite = np.isfinite(values)
     if not finite.all():

@@ -35,7 +35,7 @@ from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 from PIL.ExifTags import IFD, Base
 
 from glare_core.atomic import atomic_write
-from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8
+from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, from_unsigned
 from glare_core.errors import ImageReadError, ImageWriteError
 from glare_core.exposure import LUMA_WEIGHTS
 from glare_core.limits import DEFAULT_QUALITY
@@ -291,7 +291,7 @@ def _planes_from_opencv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise ImageReadError(f"{path}: damaged or truncated image (OpenCV could not decode it)")
-    scaled = pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
+    scaled = from_unsigned(pixels)
     if scaled.ndim == 2:
         return scaled, None
     channels = scaled.shape[2]
