@@ -92,6 +92,10 @@ class ControlsPanel(QWidget):
         # slow to follow a drag, and grain is judged at screen size: it renders once let go
         self.noise_reduction.valueChanged.connect(self._noise_changed)
         self.noise_reduction.sliderReleased.connect(self._slider_released)
+        for slider in (*self._live_sliders, self.noise_reduction):
+            # a press on the track moves the value before the slider counts as held down: the
+            # settle that change scheduled would render in the middle of the drag
+            slider.sliderPressed.connect(self._debounced_settle.cancel)
         self.seed.valueChanged.connect(lambda _: self._debounced_settle())
         self.new_seed.clicked.connect(self.roll_seed)
 

@@ -108,6 +108,8 @@ NOISY_PHOTO_MESSAGE = (
 NO_MODEL_MESSAGE = "No model loaded: showing the original only."
 PANEL_WIDTH = 320
 DEFAULT_WINDOW = QSize(1400, 900)
+#: the most of the screen's free area a first window takes
+FIRST_WINDOW_SHARE = 0.9
 DEFAULT_VARIANTS = 4
 MAX_VARIANTS = 8
 #: every extension the reader accepts (HEIC only with the optional pillow-heif)
@@ -159,7 +161,9 @@ class MainWindow(QMainWindow):
         self._model_generation = 0
         self._long_running: tuple[str, int] | None = None
         self._user_cancelled = False
-        self._pending_weights: ModelChoice | None = None
+        # a model the user chose, saved as the one to load next time only once it loads
+        self._pending_model: ModelChoice | None = None
+        self._weights_picked = False  # whether that choice brings weights of the user's
         self._build_widgets()
         self._build_actions()
         self._build_status_bar()
@@ -298,8 +302,9 @@ class MainWindow(QMainWindow):
     def _restore_geometry(self) -> None:
         if self.settings.geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.geometry.encode("ascii")))
-        else:
-            self.resize(DEFAULT_WINDOW)
+        else:  # on a small screen, what fits of it: no window manager shrinks it everywhere
+            room = self.screen().availableGeometry().size() * FIRST_WINDOW_SHARE
+            self.resize(DEFAULT_WINDOW.boundedTo(room))
 
     # -- submitting work --------------------------------------------------------------
     def _submit(self, kind: str, job: Callable[[ProgressFn, CancelToken], object]) -> int:
@@ -392,7 +397,9 @@ class MainWindow(QMainWindow):
         self._submit(VARIANTS, job)
 
     def cancel_work(self) -> None:
-        self._user_cancelled = self._long_running is not None
+        # a model load cannot be cancelled: the flag would call a later replaced render
+        # "cancelled"
+        self._user_cancelled = self.running_kind in CANCELLABLE
         self.worker.cancel(CANCELLABLE)
 
     # -- user actions -----------------------------------------------------------------
@@ -437,7 +444,6 @@ class MainWindow(QMainWindow):
         replace_source = self._is_shown_photo(path)
         if replace_source and not self._confirm_overwrite_original(Path(path)):
             return
-        self.settings.last_save_dir = str(Path(path).parent)
         self.export(path, replace_source=replace_source)
 
     def _named_by_filter(self, path: Path, chosen_filter: str) -> str | None:
@@ -514,23 +520,29 @@ class MainWindow(QMainWindow):
         config = str(configs[0]) if configs else None
         base = self.settings.model_choice
         choice = ModelChoice(tuple(weights), config, base.device, base.threads, base.tile_size)
-        self._pending_weights = choice
-        return self.load_model(choice)
+        return self._load_chosen_model(choice, weights_picked=True)
 
     def use_bundled_weights(self) -> int:
         """Back to the bundled model after other weights were loaded (and remembered)."""
         base = self.settings.model_choice
         choice = ModelChoice((), None, base.device, base.threads, base.tile_size)
-        self._pending_weights = choice
+        return self._load_chosen_model(choice, weights_picked=True)
+
+    def _load_chosen_model(self, choice: ModelChoice, weights_picked: bool) -> int:
+        self._pending_model, self._weights_picked = choice, weights_picked
         return self.load_model(choice)
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)
         if dialog.exec():
-            previous = self.settings.model_choice
-            self.settings = dialog.updated()
-            if self.settings.model_choice != previous:
-                self.load_model()
+            chosen = dialog.updated()
+            wanted = chosen.model_choice
+            # the model's own settings are saved once a model loads with them (a device
+            # that fails to load would fail again at every start)
+            chosen.remember_model(self.settings.model_choice)
+            self.settings = chosen
+            if wanted != chosen.model_choice:
+                self._load_chosen_model(wanted, weights_picked=False)
 
     def open_batch(self) -> BatchDialog:
         dialog = BatchDialog(
@@ -583,9 +595,12 @@ class MainWindow(QMainWindow):
             self.last_error = message
         else:
             self.statusBar().clearMessage()  # "Opening …" is over: the dialog says why
-            self._show_error(message, offer_weights=kind == MODEL)
+            # a device or thread count chosen in Settings is not the weights' fault
+            weights_may_fail = self._pending_model is None or self._weights_picked
+            self._show_error(message, offer_weights=kind == MODEL and weights_may_fail)
         if kind == MODEL:
-            self._pending_weights = None  # never saved as the weights to load next time
+            self._pending_model = None  # never saved as the model to load next time
+            self._weights_picked = False
             self._show_device()  # the previous model, if any, stays loaded and in use
         self._render_again_after(kind, generation)
         self.failed.emit(kind, message)
@@ -635,13 +650,11 @@ class MainWindow(QMainWindow):
         self._show_device()
         if self.statusBar().currentMessage() == NO_MODEL_MESSAGE:
             self.statusBar().clearMessage()
-        choice = self._pending_weights
-        if choice is not None:
-            self.settings.weights, self.settings.weights_config = (
-                list(choice.weights),
-                choice.config,
-            )
-            self._pending_weights = None
+        if self._pending_model is not None:
+            self.settings.remember_model(self._pending_model)
+            self._pending_model = None
+        if self._weights_picked:
+            self._weights_picked = False
             # weights the user picked start at their own noise reduction (0 for the official
             # ones, whose results then match the official code's)
             chosen = replace(self.controls.controls(), noise_reduction=enhancer.noise_reduction)
@@ -692,6 +705,7 @@ class MainWindow(QMainWindow):
         self.render_settled(controls)
 
     def _saved(self, path: Path) -> None:
+        self.settings.last_save_dir = str(Path(path).parent)  # a folder that took a file
         self.statusBar().showMessage(f"Saved {path}", STATUS_MESSAGE_MS)
         self.shown.emit(SAVE)
 

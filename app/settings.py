@@ -105,6 +105,12 @@ class Settings:
             tile_size=self.tile_size or None,
         )
 
+    def remember_model(self, choice: ModelChoice) -> None:
+        """``choice`` as the model to load next time (the inverse of :attr:`model_choice`)."""
+        self.weights, self.weights_config = list(choice.weights), choice.config
+        self.device, self.threads = choice.device, choice.threads or 0
+        self.tile_size = choice.tile_size or AUTOMATIC_TILE_SIZE
+
     def add_recent(self, path: str | Path) -> None:
         entry = str(Path(path).resolve())
         self.recent_files = [entry] + [p for p in self.recent_files if p != entry]

@@ -445,8 +445,10 @@ class Session:
     ) -> Iterator[tuple[Controls, np.ndarray]]:
         """``count`` drag-size results that differ in seed or temperature, each as soon as it
         is rendered (so that a caller can report progress between them)."""
+        # one size for the set, compared side by side: the drag size follows each render's cost
+        features = self._drag_features(base, cancel)
         for controls in variant_controls(base, axis, count):
-            yield controls, self.drag_preview(controls, cancel=cancel)
+            yield controls, self._render(features, controls, cancel, self.policy.drag_draft)[0]
 
     # -- saving -----------------------------------------------------------------------
     def is_source(self, path: str | Path) -> bool:

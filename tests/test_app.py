@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtCore import QPoint, QPointF, QSize, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.compare_view import CompareMode, CompareView
@@ -16,6 +18,7 @@ from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import (
+    DEFAULT_WINDOW,
     EXPORT_FILTERS,
     FULL,
     KIND_NAMES,
@@ -201,6 +204,32 @@ def test_the_noise_slider_renders_once_let_go(qtbot) -> None:
     assert settled.args[0].noise_reduction == 8.0 and not dragged
 
 
+def test_the_first_window_fits_the_screen(qtbot, enhancer: Enhancer, config_dir: Path) -> None:
+    """It opened at 1400x900 whatever the screen: on a laptop's 1024x700 the controls and
+    the status bar lay off-screen (the offscreen platform's screen is 800x800)."""
+    window = make_window(qtbot, enhancer)
+    room = window.screen().availableGeometry().size()
+    assert room.width() < DEFAULT_WINDOW.width()  # else this test proves nothing
+    assert window.width() <= room.width() and window.height() <= room.height()
+    window.close()
+
+
+@pytest.mark.parametrize("name", ["noise_reduction", "strength"])
+def test_a_press_on_the_track_renders_nothing_until_let_go(qtbot, name: str) -> None:
+    """The jump to where the track was pressed came before the slider counted as held, and
+    the settle it scheduled rendered at full size in the middle of the drag."""
+    panel = ControlsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    track = getattr(panel, name)._slider  # superqt's slider inside the labelled one
+    held = QPoint(round(track.width() * 0.8), track.height() // 2)
+    with qtbot.assertNotEmitted(panel.settled, wait=2 * SETTLE_DEBOUNCE_MS):
+        QTest.mousePress(track, Qt.MouseButton.LeftButton, pos=held)
+    with qtbot.waitSignal(panel.settled, timeout=SETTLE_DEBOUNCE_MS) as settled:
+        QTest.mouseRelease(track, Qt.MouseButton.LeftButton, pos=held)
+    assert getattr(settled.args[0], name) == getattr(panel.controls(), name)
+
+
 def test_temperature_with_fixed_seed_is_reproducible(
     qtbot, window: MainWindow, photo: Path
 ) -> None:
@@ -240,6 +269,32 @@ def test_cancel_stops_a_long_render(
     assert "Cancelled" in window.statusBar().currentMessage()
     with wait_shown(qtbot, window, "drag"):  # the app keeps working
         window.preview_drag(Controls(strength=0.5))
+    window.close()
+
+
+def test_escape_during_a_model_load_calls_no_later_render_cancelled(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """A model load cannot be cancelled: Esc during one left a flag that called the next
+    render replaced by a newer one "Cancelled"."""
+    loading = threading.Event()
+
+    def slow_loader(choice: ModelChoice) -> Enhancer:
+        loading.wait(RENDER_TIMEOUT_MS / 1000)
+        return Enhancer(enhancer.model, enhancer.device, LONG_TILING)
+
+    window = MainWindow(Settings(), enhancer_loader=slow_loader)
+    qtbot.addWidget(window)
+    window.load_model()
+    qtbot.waitUntil(lambda: window.running_kind == MODEL, timeout=RENDER_TIMEOUT_MS)
+    window.cancel_work()
+    with wait_shown(qtbot, window, MODEL):
+        loading.set()
+    window.open_photo(write_photo(pairs_dir, tmp_path / "big.png", LONG_PHOTO))
+    qtbot.waitUntil(lambda: window.running_kind == FULL, timeout=RENDER_TIMEOUT_MS)
+    with qtbot.waitSignal(window.cancelled, timeout=RENDER_TIMEOUT_MS):
+        window.render_settled(Controls(strength=0.5))  # replaces the full-size render
+    assert "Cancelled" not in window.statusBar().currentMessage()
     window.close()
 
 
@@ -310,6 +365,24 @@ def test_export_writes_the_full_result_and_never_the_original(
         window.export(photo)
     assert photo.read_bytes() == original
     assert "overwrite" in window.last_error
+
+
+def test_only_a_folder_that_took_an_export_is_suggested_for_the_next(
+    qtbot, window: MainWindow, photo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    open_and_render(qtbot, window, photo)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the export wants a folder")
+    chosen = [(str(blocker / "out.png"), EXPORT_FILTERS["png"])]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: chosen[0])
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.choose_export()
+    assert window.suggested_export_path().parent == photo.parent
+
+    chosen[0] = (str(tmp_path / "exports" / "out.png"), EXPORT_FILTERS["png"])
+    with wait_shown(qtbot, window, SAVE):
+        window.choose_export()
+    assert window.suggested_export_path().parent == tmp_path / "exports"
 
 
 @pytest.mark.parametrize("typed", ["myresult", "IMG_2024.05"])
@@ -510,6 +583,48 @@ def test_failed_weights_keep_the_model_and_are_never_saved(
         window.load_model()  # a later load that succeeds (a change of device, say)
     assert window.settings.weights == []
     assert open_and_render(qtbot, window, photo).shape == (SMALL[1], SMALL[0], 3)
+    window.close()
+
+
+def test_a_device_that_fails_to_load_is_never_saved(
+    qtbot, enhancer: Enhancer, config_dir: Path, monkeypatch
+) -> None:
+    """A device chosen in Settings was saved before its model loaded: one without that GPU
+    then started with no model at all, every time, and was offered to load weights."""
+
+    def loader(choice: ModelChoice) -> Enhancer:
+        if choice.device != "cpu":
+            raise RuntimeError(f"{choice.device} was asked for but is not available")
+        return enhancer
+
+    window = MainWindow(Settings(device="cpu"), enhancer_loader=loader)
+    qtbot.addWidget(window)
+    with wait_shown(qtbot, window, MODEL):
+        window.load_model()
+
+    def choose_cuda(dialog: SettingsDialog) -> int:
+        dialog.device.setCurrentText("cuda")
+        dialog.threads.setValue(1)
+        dialog.quality.setValue(77)  # not the model's: saved at once
+        return 1
+
+    monkeypatch.setattr(SettingsDialog, "exec", choose_cuda)
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.open_settings()
+    assert "cuda" in window.last_error
+    assert [button.text() for button in window.error_box.buttons()] == ["Close"]
+    assert (window.settings.device, window.settings.threads) == ("cpu", 0)
+    assert window.settings.jpeg_quality == 77
+    assert window.device_label.text() == "Device: CPU"
+
+    def choose_two_threads(dialog: SettingsDialog) -> int:
+        dialog.threads.setValue(2)
+        return 1
+
+    monkeypatch.setattr(SettingsDialog, "exec", choose_two_threads)
+    with wait_shown(qtbot, window, MODEL):
+        window.open_settings()  # one that loads is saved
+    assert (window.settings.device, window.settings.threads) == ("cpu", 2)
     window.close()
 
 

@@ -231,6 +231,21 @@ def test_variants_differ_along_their_axis(session: Session) -> None:
     assert temperatures == sorted(set(temperatures))
 
 
+def test_variants_of_one_set_share_one_size(enhancer: Enhancer, pairs_dir: Path) -> None:
+    """Each variant was a drag preview, whose size follows the last render's cost: one set
+    came out at 300x200, 300x200 and 280x187, unfair to compare side by side."""
+    session = Session(enhancer, PreviewPolicy(max_drag_pixels=40_000, min_drag_pixels=1_000))
+    session.view_size = (800, 600)
+    session.open(sorted((pairs_dir / "eval" / "low").glob("*.png"))[0], Controls())
+    sizes = []
+    for _, rgb in session.variants(Controls(), VariantAxis.SEED, 3):
+        sizes.append(rgb.shape)
+        for kind in RenderKind:  # a slow render: a drag preview now would shrink
+            session.seconds_per_pixel[kind] = 1e-3
+    assert session.drag_size() != sizes[0][1::-1]  # else this test proves nothing
+    assert sizes == [sizes[0]] * 3
+
+
 def test_strength_and_sampling_drags_keep_their_own_cost(session: Session) -> None:
     # opening rendered the first sample; moving strength re-runs only the fusion tail
     assert set(session.seconds_per_pixel) == {RenderKind.SAMPLE}
