@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 EnhanceFn = Callable[[np.ndarray, ProgressFn | None, CancelToken | None], np.ndarray]
 #: format of an input whose extension names none (an explicit file such as ``photo.dat``)
 _FALLBACK_FORMAT = "PNG"
+#: the longest file name most file systems allow (ext4, APFS, NTFS count 255 units)
+MAX_NAME_BYTES = 255
 #: added to each result's file stem by default
 DEFAULT_SUFFIX = "_glare"
 #: the platform whose file systems ignore case by default, though os.path.normcase does not
@@ -230,6 +232,8 @@ def _check_report_path(path: Path, items: Sequence[BatchItem]) -> None:
         raise BatchUsageError(
             f"report {path} would replace a photo of this batch; name a .json file"
         )
+    if format_from_extension(path) is not None:  # a photo outside the batch, say
+        raise BatchUsageError(f"report {path} is named as an image; name a .json file")
     _check_can_write_in(path.parent, "report")
 
 
@@ -275,6 +279,11 @@ def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchIt
 
 
 def _refuse_replacing_source(item: BatchItem) -> None:
+    if len(os.fsencode(item.target.name)) > MAX_NAME_BYTES:  # stat() itself would fail
+        raise BatchUsageError(
+            f"the result name for {item.source} would be over {MAX_NAME_BYTES} bytes, more "
+            "than file systems allow; choose a shorter suffix or rename the photo"
+        )
     same = _path_key(item.target) == _path_key(item.source) or (
         item.target.exists() and os.path.samefile(item.target, item.source)
     )

@@ -360,11 +360,24 @@ def _names_one_result_file(inputs: Sequence[Path], output: Path) -> bool:
     return one_file and not output.is_dir() and format_from_extension(output) is not None
 
 
+def _refuse_a_file_name_for_many(inputs: Sequence[Path], output: Path) -> None:
+    """OUTPUT named as an image holds one result: for several it became a folder of that
+    name (a glob that matched two photos instead of one changed what -o meant)."""
+    from glare_core.imageio import format_from_extension
+
+    if not output.is_dir() and format_from_extension(output) is not None:
+        raise GlareError(
+            f"{output} names one result file, but the input holds several photos (or a "
+            "folder); give an output folder"
+        )
+
+
 def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
     """The batch plan; OUTPUT is taken as the result's file name for one input file."""
     from glare_core.batch import plan_batch
 
     if not _names_one_result_file(inputs, output):
+        _refuse_a_file_name_for_many(inputs, output)
         return plan_batch(inputs, output, options)
     _check_result_file_name(output, options.format)
     return plan_batch(inputs, output.parent, options, result_file=output)

@@ -91,6 +91,14 @@ _SIXTEEN_BIT_MAX = 65535
 _EIGHT_BIT_TOLERANCE = 2 / EIGHT_BIT_MAX
 _ORIENTATION_TAG = 0x0112
 _UPRIGHT = 1
+#: EXIF orientations run from 1 (upright) to 8
+_LAST_ORIENTATION = 8
+#: the TIFF tag of each channel's bits, and the depth read through OpenCV
+_BITS_PER_SAMPLE = 258
+_SIXTEEN_BITS = 16
+#: the TIFF tag that says whether channels are interleaved (1) or stored as planes (2)
+_PLANAR_CONFIGURATION = 284
+_SEPARATE_PLANES = 2
 #: the tags of a TIFF's first directory that describe the photo rather than lay out its
 #: pixels: the only ones carried as EXIF, since Pillow reads the whole directory, strip
 #: offsets and sample layout included, and a result written with the source's layout is
@@ -247,7 +255,9 @@ def _check_pixel_count(image: Image.Image, path: Path, max_pixels: int) -> None:
 
 def _decode(image: Image.Image, path: Path) -> LoadedImage:
     bit_depth = _source_bit_depth(image)
-    if bit_depth == 16 and image.mode not in _DEEP_GREY_MODES:
+    if bit_depth == 16 and _has_separate_planes(image):
+        colour, alpha = _planes_from_tifffile(path)  # OpenCV reads them as interleaved
+    elif bit_depth == 16 and image.mode not in _DEEP_GREY_MODES:
         colour, alpha = _planes_from_opencv(path)
     else:
         image.load()  # Pillow turns a TIFF upright as it loads it, and drops its orientation
@@ -255,7 +265,7 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
     exif = image.getexif()
     if image.format == "TIFF":
         exif = _descriptive_tags(exif)
-    orientation = int(exif.get(_ORIENTATION_TAG, _UPRIGHT))
+    orientation = _orientation(exif, path)
     if orientation != _UPRIGHT and image.format == "TIFF" and _upright_as_pillow(colour, image):
         orientation = _UPRIGHT
     rgb = _as_rgb(_apply_orientation(colour, orientation))
@@ -276,9 +286,21 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
     )
 
 
+def _orientation(exif: Image.Exif, path: Path) -> int:
+    """The EXIF orientation, 1 to 8; upright for a value no camera writes (the photo is fine)."""
+    value = exif.get(_ORIENTATION_TAG, _UPRIGHT)
+    if isinstance(value, int) and _UPRIGHT <= value <= _LAST_ORIENTATION:
+        return value
+    logger.warning("%s: EXIF orientation %r is not one of 1 to 8; taken as upright", path, value)
+    return _UPRIGHT
+
+
 def _source_bit_depth(image: Image.Image) -> int:
     """16 when the file stores 16 bits per sample, even where Pillow would decode 8."""
     if image.mode in _DEEP_GREY_MODES:
+        return 16
+    # a TIFF of separate 16-bit planes has 8-bit raw modes in Pillow (and decodes wrongly)
+    if image.format == "TIFF" and _SIXTEEN_BITS in _as_tuple(image.tag_v2.get(_BITS_PER_SAMPLE)):
         return 16
     # Pillow names the file's sample layout in its decoder "raw mode" ("RGB;16B", ...).
     decoder_args = image.tile[0].args if image.tile else None
@@ -286,17 +308,42 @@ def _source_bit_depth(image: Image.Image) -> int:
     return 16 if isinstance(raw_mode, str) and ";16" in raw_mode else 8
 
 
+def _as_tuple(value: object) -> tuple:
+    """A TIFF tag's value as a tuple (Pillow gives one number for a single value)."""
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, tuple | list) else (value,)
+
+
+def _has_separate_planes(image: Image.Image) -> bool:
+    return image.format == "TIFF" and image.tag_v2.get(_PLANAR_CONFIGURATION) == _SEPARATE_PLANES
+
+
 def _planes_from_opencv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     # imdecode from bytes: cv2.imread cannot open non-ASCII paths on Windows.
     pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise ImageReadError(f"{path}: damaged or truncated image (OpenCV could not decode it)")
-    scaled = from_unsigned(pixels)
-    if scaled.ndim == 2:
-        return scaled, None
-    channels = scaled.shape[2]
-    rgb = cv2.cvtColor(scaled[..., :3], cv2.COLOR_BGR2RGB)
-    return rgb, (scaled[..., 3] if channels == 4 else None)
+    if pixels.ndim == 3:
+        pixels = cv2.cvtColor(
+            pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        )
+    return _colour_and_alpha(from_unsigned(pixels))
+
+
+def _planes_from_tifffile(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    with tifffile.TiffFile(path) as tiff:
+        pixels = tiff.pages[0].asarray()  # samples first: (channels, height, width)
+    if pixels.ndim == 3:
+        pixels = np.moveaxis(pixels, 0, -1)
+    return _colour_and_alpha(from_unsigned(pixels))
+
+
+def _colour_and_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """RGB (or grey) pixels, and the alpha channel of RGBA ones."""
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        return pixels[..., :3], pixels[..., 3]
+    return pixels, None
 
 
 def _upright_as_pillow(colour: np.ndarray, image: Image.Image) -> bool:

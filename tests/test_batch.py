@@ -165,6 +165,23 @@ def test_the_report_may_not_replace_a_photo_of_the_batch(album: Path, report_nam
     assert fingerprints(album) == before
 
 
+def test_the_report_may_not_be_named_as_an_image(album: Path, tmp_path: Path) -> None:
+    """--report keep.jpg replaced a photo that was not in the batch with JSON."""
+    kept = tmp_path / "keep.jpg"
+    save(kept, dark_pixels(seed=3))
+    before = kept.read_bytes()
+    with pytest.raises(BatchUsageError, match="keep.jpg is named as an image; name a .json"):
+        plan_batch([album], album / "enhanced", BatchOptions(report_path=kept))
+    assert kept.read_bytes() == before
+
+
+def test_a_result_name_longer_than_file_systems_allow_is_refused(tmp_path: Path) -> None:
+    """stat() of it raised 'File name too long': a traceback, and no photo written."""
+    save(tmp_path / "in" / ("n" * 240 + ".png"), dark_pixels(seed=1))
+    with pytest.raises(BatchUsageError, match="would be over 255 bytes"):
+        plan_batch([tmp_path / "in"], tmp_path / "out", BatchOptions(suffix="_enhanced-tonight"))
+
+
 def test_a_result_may_not_replace_another_input(tmp_path: Path) -> None:
     save(tmp_path / "a.png", dark_pixels(seed=1))
     save(tmp_path / "a.jpg", dark_pixels(seed=2))

@@ -206,9 +206,12 @@ def test_an_output_file_may_not_be_its_own_input(capsys, small_pairs) -> None:
         ("result.tif", ["--format", "png"], "--format png does not match"),
         ("out", ["--report", "."], "is a folder; name a .json file"),
         ("out", ["--report", "photo.png/report.json"], "is a file, not a folder"),
+        ("out", ["--report", "keep.jpg"], "is named as an image; name a .json file"),
+        ("out", ["--suffix", "_" + "x" * 250], "would be over 255 bytes"),
     ],
     ids=["suffix-with-a-path", "folder-under-a-file", "unwritable-format", "format-clash",
-         "report-is-a-folder", "report-under-a-file"],
+         "report-is-a-folder", "report-under-a-file", "report-named-as-an-image",
+         "result-name-too-long"],
 )  # fmt: skip
 def test_bad_output_paths_fail_in_one_line_before_any_work(
     capsys, tmp_path, small_pairs, monkeypatch, output_in, options, message
@@ -222,6 +225,19 @@ def test_bad_output_paths_fail_in_one_line_before_any_work(
     assert err.startswith("glare: error: ") and err.count("\n") == 1
     assert message in err
     assert sorted(path.name for path in work.iterdir()) == ["photo.png"]
+
+
+def test_an_output_named_as_an_image_takes_one_photo_only(
+    capsys, tmp_path, small_pairs, monkeypatch
+) -> None:
+    """With two inputs, -o best.jpg became a folder named best.jpg (and -o best.bmp too)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("IMG_1.png", "IMG_2.png"):
+        (tmp_path / name).write_bytes((small_pairs / "low" / "4.png").read_bytes())
+    code, _, err = _run(capsys, "enhance", "IMG_1.png", "IMG_2.png", "-o", "best.jpg")
+    assert code == EXIT_CANNOT_RUN
+    assert "best.jpg names one result file, but the input holds several photos" in err
+    assert not (tmp_path / "best.jpg").exists()
 
 
 def test_unreadable_weights_are_one_line(capsys, tmp_path, photos_dir) -> None:

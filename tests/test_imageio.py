@@ -222,6 +222,40 @@ def test_16_bit_rgba_png_and_tiff_keep_16_bits(tmp_path: Path) -> None:
         np.testing.assert_array_equal(written, bgra)
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_16_bit_tiff_of_separate_planes_reads_exactly(tmp_path: Path, channels: int) -> None:
+    """Pillow called its planes 8-bit and OpenCV reads them as interleaved: the photo came
+    out as noise, enhanced and saved in 8 bits without a word."""
+    pixels = np.random.default_rng(3).integers(0, 65536, (6, 9, channels), dtype=np.uint16)
+    extra = {"extrasamples": ["unassalpha"]} if channels == 4 else {}
+    planes = np.moveaxis(pixels, -1, 0)
+    tifffile.imwrite(
+        tmp_path / "planes.tif", planes, photometric="rgb", planarconfig="separate", **extra
+    )
+    loaded = read_image(tmp_path / "planes.tif")
+    assert loaded.bit_depth == 16
+    np.testing.assert_allclose(loaded.rgb, pixels[..., :3] / 65535, atol=1e-7)
+    if channels == 4:
+        np.testing.assert_allclose(loaded.alpha, pixels[..., 3] / 65535, atol=1e-7)
+
+
+def test_an_orientation_no_camera_writes_is_taken_as_upright(tmp_path: Path, caplog) -> None:
+    """It was a "damaged or truncated image" (int('x')), though Pillow decodes the photo."""
+    encoded = tmp_path / "plain.jpg"
+    Image.fromarray(random_pixels(5, 9, 3)).save(encoded)
+    jpeg = encoded.read_bytes()
+    # one big-endian IFD entry: Orientation (0x0112), type ASCII, count 2, value "x\0"
+    entry = struct.pack(">HHI2s2x", ORIENTATION, 2, 2, b"x")
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + entry + struct.pack(">I", 0)
+    app1 = b"Exif\x00\x00" + tiff
+    segment = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
+    (tmp_path / "odd.jpg").write_bytes(jpeg[:2] + segment + jpeg[2:])
+    with caplog.at_level(logging.WARNING):
+        loaded = read_image(tmp_path / "odd.jpg")
+    assert loaded.rgb.shape == (5, 9, 3)
+    assert "EXIF orientation 'x' is not one of 1 to 8" in caplog.text
+
+
 def test_16_bit_grey_png_round_trips(tmp_path: Path) -> None:
     grey = np.random.default_rng(6).integers(0, 65536, size=(5, 7), dtype=np.uint16)
     Image.fromarray(grey).save(tmp_path / "deep.png")
