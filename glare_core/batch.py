@@ -270,7 +270,15 @@ def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchIt
                     f"{item.source} is an input photo and would be replaced by the result of "
                     f"{producer.name}; choose another output folder, suffix or format"
                 )
-            logger.info("%s is an earlier result of %s: not enhanced again", item.source, producer)
+            if options.overwrite:  # nothing marks a result: it may be a photo of that name
+                raise BatchUsageError(
+                    f"{item.source} would be replaced by the result of {producer.name}, and "
+                    "nothing tells an earlier result from a photo of that name; write the "
+                    "results to another folder"
+                )
+            logger.warning(
+                "%s looks like an earlier result of %s: left alone", item.source, producer
+            )
             continue
         _refuse_replacing_source(item)
         kept.append(item)

@@ -232,6 +232,17 @@ def test_same_folder_rerun_does_not_enhance_earlier_results(album: Path) -> None
     assert not list(album.rglob("*_glare_glare*"))
 
 
+def test_a_photo_named_as_anothers_result_is_never_overwritten(tmp_path: Path) -> None:
+    """party-1.png was taken for party.png's earlier result (--suffix -1) and --overwrite,
+    which the skip message suggested, replaced that original."""
+    save(tmp_path / "party.png", dark_pixels(seed=1))
+    original = save(tmp_path / "party-1.png", dark_pixels(seed=2)).read_bytes()
+    assert run([tmp_path], tmp_path, suffix="-1").describe() == "0 done, 1 skipped, 0 failed"
+    with pytest.raises(BatchUsageError, match="party-1.png would be replaced by the result"):
+        plan_batch([tmp_path], tmp_path, BatchOptions(suffix="-1", overwrite=True))
+    assert (tmp_path / "party-1.png").read_bytes() == original
+
+
 # --------------------------------------------------------------------------- faults
 
 
