@@ -280,18 +280,22 @@ def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchIt
                 "%s looks like an earlier result of %s: left alone", item.source, producer
             )
             continue
+        _refuse_overlong_name(item)
         _refuse_replacing_source(item)
         kept.append(item)
     _refuse_shared_targets(kept)
     return kept
 
 
-def _refuse_replacing_source(item: BatchItem) -> None:
+def _refuse_overlong_name(item: BatchItem) -> None:
     if len(os.fsencode(item.target.name)) > MAX_NAME_BYTES:  # stat() itself would fail
         raise BatchUsageError(
             f"the result name for {item.source} would be over {MAX_NAME_BYTES} bytes, more "
             "than file systems allow; choose a shorter suffix or rename the photo"
         )
+
+
+def _refuse_replacing_source(item: BatchItem) -> None:
     same = _path_key(item.target) == _path_key(item.source) or (
         item.target.exists() and os.path.samefile(item.target, item.source)
     )

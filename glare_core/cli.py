@@ -353,32 +353,24 @@ def _batch_progress(bar: Any) -> Callable[[BatchProgress], None]:
     return update
 
 
-def _names_one_result_file(inputs: Sequence[Path], output: Path) -> bool:
+def _names_a_result_file(output: Path) -> bool:
     from glare_core.imageio import format_from_extension
 
-    one_file = len(inputs) == 1 and inputs[0].is_file()
-    return one_file and not output.is_dir() and format_from_extension(output) is not None
-
-
-def _refuse_a_file_name_for_many(inputs: Sequence[Path], output: Path) -> None:
-    """OUTPUT named as an image holds one result: for several it became a folder of that
-    name (a glob that matched two photos instead of one changed what -o meant)."""
-    from glare_core.imageio import format_from_extension
-
-    if not output.is_dir() and format_from_extension(output) is not None:
-        raise GlareError(
-            f"{output} names one result file, but the input holds several photos (or a "
-            "folder); give an output folder"
-        )
+    return not output.is_dir() and format_from_extension(output) is not None
 
 
 def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
     """The batch plan; OUTPUT is taken as the result's file name for one input file."""
     from glare_core.batch import plan_batch
 
-    if not _names_one_result_file(inputs, output):
-        _refuse_a_file_name_for_many(inputs, output)
+    if not _names_a_result_file(output):
         return plan_batch(inputs, output, options)
+    if len(inputs) > 1 or inputs[0].is_dir():
+        # it became a folder of that name: a glob that matched two photos changed what -o meant
+        raise GlareError(
+            f"{output} names one result file, but the input holds several photos (or a "
+            "folder); give an output folder"
+        )
     _check_result_file_name(output, options.format)
     return plan_batch(inputs, output.parent, options, result_file=output)
 

@@ -238,6 +238,9 @@ def test_an_output_named_as_an_image_takes_one_photo_only(
     assert code == EXIT_CANNOT_RUN
     assert "best.jpg names one result file, but the input holds several photos" in err
     assert not (tmp_path / "best.jpg").exists()
+    code, _, err = _run(capsys, "enhance", "missing.png", "-o", "best.jpg")  # one, missing
+    assert code == EXIT_CANNOT_RUN
+    assert err == "glare: error: input not found: missing.png\n"
 
 
 def test_unreadable_weights_are_one_line(capsys, tmp_path, photos_dir) -> None:
