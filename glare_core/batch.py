@@ -194,7 +194,7 @@ def plan_batch(
     if items:
         _check_can_write_in(output, "output")
     if options.report_path is not None:
-        _check_report_path(Path(options.report_path), items)
+        _check_report_path(Path(options.report_path), output, items)
     return _checked_plan(items, options)
 
 
@@ -224,8 +224,10 @@ def _check_can_write_in(folder: Path, what: str) -> None:
         ) from error
 
 
-def _check_report_path(path: Path, items: Sequence[BatchItem]) -> None:
-    if path.is_dir():
+def _check_report_path(path: Path, output: Path, items: Sequence[BatchItem]) -> None:
+    # the output folders may not exist yet: a report named as one would fail after all the work
+    folders = {_path_key(folder) for folder in (output, *(item.target.parent for item in items))}
+    if path.is_dir() or _path_key(path) in folders:
         raise BatchUsageError(f"report {path} is a folder; name a .json file")
     photos = {_path_key(photo) for item in items for photo in (item.source, item.target)}
     if _path_key(path) in photos:
@@ -344,6 +346,10 @@ def run_batch(
         if cancel is not None and cancel.cancelled:
             summary.cancelled = True
             break
+        if item.target.is_dir():  # neither an earlier result nor anything to overwrite
+            reason = f"a folder is where its result goes: {item.target}"
+            summary.failed.append((item.source, reason))
+            continue
         if item.target.exists() and not options.overwrite:
             summary.skipped.append(item.source)
             continue
@@ -369,7 +375,8 @@ def run_batch(
         try:
             write_report(summary, options.report_path)
         except ImageWriteError as error:  # the photos are done: report this like a failed file
-            summary.failed.append((Path(options.report_path), str(error)))
+            report = Path(options.report_path)
+            summary.failed.append((report, _reason(error, report)))
     _log_summary(summary)
     return summary
 

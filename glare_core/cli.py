@@ -97,6 +97,8 @@ def _ranged(kind: Callable[[str], float], low: float, high: float) -> Callable[[
         except ValueError:
             noun = "whole number" if kind is int else "number"
             raise argparse.ArgumentTypeError(f"{text!r} is not a {noun}") from None
+        if value < low and high == UNBOUNDED:
+            raise argparse.ArgumentTypeError(f"{text} is below {_plain(low)}")
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text} is outside {_plain(low)} to {_plain(high)}")
         return value
@@ -116,8 +118,9 @@ def _plain(bound: float) -> str:
     return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
-_positive_int = _ranged(int, 1, math.inf)
-_non_negative_float = _ranged(float, 0.0, sys.float_info.max)  # finite: "inf" is refused
+UNBOUNDED = sys.float_info.max  # the largest finite float: "inf" is refused
+_positive_int = _ranged(int, 1, UNBOUNDED)
+_non_negative_float = _ranged(float, 0.0, UNBOUNDED)
 
 
 # ---------------------------------------------------------------- shared options

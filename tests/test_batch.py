@@ -175,6 +175,33 @@ def test_the_report_may_not_be_named_as_an_image(album: Path, tmp_path: Path) ->
     assert kept.read_bytes() == before
 
 
+@pytest.mark.parametrize("folder", [".", "2023"])
+def test_the_report_may_not_be_named_as_an_output_folder_still_to_be_made(
+    album: Path, tmp_path: Path, folder: str
+) -> None:
+    """It was written only after every photo, and failed then: the folder had been made."""
+    out = tmp_path / "out"
+    options = BatchOptions(report_path=out / folder)
+    with pytest.raises(BatchUsageError, match="is a folder; name a .json file"):
+        plan_batch([album], out, options)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_where_a_result_goes_fails_that_photo_only(
+    album: Path, tmp_path: Path, overwrite: bool
+) -> None:
+    """It was reported as a result already there, skipped."""
+    out = tmp_path / "out"
+    (out / "beach_glare.png" / "holiday").mkdir(parents=True)
+    summary = run([album], out, overwrite=overwrite)
+    assert summary.describe() == "2 done, 0 skipped, 1 failed"
+    assert summary.failed == [
+        (album / "beach.png", f"a folder is where its result goes: {out / 'beach_glare.png'}")
+    ]
+    assert (out / "beach_glare.png" / "holiday").is_dir()
+
+
 def test_a_result_name_longer_than_file_systems_allow_is_refused(tmp_path: Path) -> None:
     """stat() of it raised 'File name too long': a traceback, and no photo written."""
     save(tmp_path / "in" / ("n" * 240 + ".png"), dark_pixels(seed=1))
@@ -466,7 +493,7 @@ def test_a_report_that_fails_after_the_photos_counts_as_a_failure(
     (tmp_path / "reports").write_text("a file where the report folder should go, since planning")
     summary = run_batch(items, brighten, options)
     assert len(summary.done) == 1 and summary.exit_code == 1
-    assert "cannot write the report" in summary.failed[0][1]
+    assert summary.failed[0][1].startswith("cannot write the report")  # its path is beside it
 
 
 def test_report_folder_is_created(album: Path, tmp_path: Path) -> None:

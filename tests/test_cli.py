@@ -140,6 +140,7 @@ def test_a_command_is_required(capsys) -> None:
         ("--noise-reduction", "11", "outside 0 to 10"),
         ("--exposure", "3", "outside -2 to 2"),
         ("--photo-colour", "1.5", "outside 0 to 1"),
+        ("--threads", "0", "0 is below 1"),
     ],
 )
 def test_out_of_range_options_are_usage_errors(capsys, tmp_path, option, value, message) -> None:
