@@ -118,6 +118,7 @@ def _plain(bound: float) -> str:
     return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
+DASH_VALUE_OPTIONS = ("--suffix",)  # whose values may start with a dash: "-lit", "-v2"
 UNBOUNDED = sys.float_info.max  # the largest finite float: "inf" is refused
 _positive_int = _ranged(int, 1, UNBOUNDED)
 _non_negative_float = _ranged(float, 0.0, UNBOUNDED)
@@ -642,9 +643,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _joined_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--suffix -lit`` as ``--suffix=-lit``: argparse reads a value starting with a dash as
+    an option, and says the suffix is missing. A short option (``--suffix -o out``) is still
+    read as one: the suffix was forgotten."""
+    joined: list[str] = []
+    words = iter(argv)
+    for word in words:
+        following = next(words, None) if word in DASH_VALUE_OPTIONS else None
+        if following is not None and not following.startswith("--") and len(following) > 2:
+            joined.append(f"{word}={following}")
+        else:
+            joined.extend(w for w in (word, following) if w is not None)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``glare`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_joined_dash_values(sys.argv[1:] if argv is None else argv))
     setup_logging(args.verbose)
     handler: Handler = args.handler
     try:

@@ -36,7 +36,7 @@ from PIL.ExifTags import IFD, Base
 
 from glare_core.atomic import atomic_write
 from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, from_unsigned
-from glare_core.errors import ImageReadError, ImageWriteError
+from glare_core.errors import ImageReadError, ImageWriteError, one_line
 from glare_core.exposure import LUMA_WEIGHTS
 from glare_core.limits import DEFAULT_QUALITY
 
@@ -197,14 +197,33 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     """Decode ``path``; raise :class:`ImageReadError` with a one-line reason on any failure."""
     path = Path(path)
     _check_is_file(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _open_and_decode(path, max_pixels)
+        finally:
+            _log_decoder_warnings(caught, path)
+
+
+def _log_decoder_warnings(caught: list[warnings.WarningMessage], path: Path) -> None:
+    """Pillow's warnings ("Corrupt EXIF data") as log lines naming the photo, not as Python
+    warnings on stderr, once each."""
+    messages = {
+        one_line(warning.message)
+        for warning in caught
+        # Pillow's own bomb warning fires below our limit; max_pixels is the rule here.
+        if not issubclass(warning.category, Image.DecompressionBombWarning)
+    }
+    for message in sorted(messages):
+        logger.warning("%s: %s", path, message)
+
+
+def _open_and_decode(path: Path, max_pixels: int) -> LoadedImage:
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb warning fires below our limit; max_pixels is the rule here.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                _check_format(image, path)
-                _check_pixel_count(image, path, max_pixels)
-                return _decode(image, path)
+        with Image.open(path) as image:
+            _check_format(image, path)
+            _check_pixel_count(image, path, max_pixels)
+            return _decode(image, path)
     except ImageReadError:
         raise
     except Image.DecompressionBombError as error:

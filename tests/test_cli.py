@@ -209,10 +209,11 @@ def test_an_output_file_may_not_be_its_own_input(capsys, small_pairs) -> None:
         ("out", ["--report", "photo.png/report.json"], "is a file, not a folder"),
         ("out", ["--report", "keep.jpg"], "is named as an image; name a .json file"),
         ("out", ["--suffix", "_" + "x" * 250], "would be over 255 bytes"),
+        ("out", ["--suffix", "-" + "x" * 250], "would be over 255 bytes"),
     ],
     ids=["suffix-with-a-path", "folder-under-a-file", "unwritable-format", "format-clash",
          "report-is-a-folder", "report-under-a-file", "report-named-as-an-image",
-         "result-name-too-long"],
+         "result-name-too-long", "suffix-starting-with-a-dash"],
 )  # fmt: skip
 def test_bad_output_paths_fail_in_one_line_before_any_work(
     capsys, tmp_path, small_pairs, monkeypatch, output_in, options, message
@@ -226,6 +227,14 @@ def test_bad_output_paths_fail_in_one_line_before_any_work(
     assert err.startswith("glare: error: ") and err.count("\n") == 1
     assert message in err
     assert sorted(path.name for path in work.iterdir()) == ["photo.png"]
+
+
+def test_a_forgotten_suffix_is_not_taken_from_the_next_option(capsys, tmp_path) -> None:
+    """A suffix may start with a dash (``--suffix -lit``), but not be a short option."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["enhance", str(tmp_path), "--suffix", "-o", str(tmp_path / "out")])
+    assert exit_info.value.code == EXIT_CANNOT_RUN
+    assert "argument --suffix: expected one argument" in capsys.readouterr().err
 
 
 def test_an_output_named_as_an_image_takes_one_photo_only(

@@ -256,6 +256,21 @@ def test_an_orientation_no_camera_writes_is_taken_as_upright(tmp_path: Path, cap
     assert "EXIF orientation 'x' is not one of 1 to 8" in caplog.text
 
 
+def test_pillows_warnings_on_a_damaged_exif_are_logged_with_the_photos_name(
+    tmp_path: Path, caplog, recwarn
+) -> None:
+    """They reached stderr as raw Python warnings naming Pillow's source file."""
+    # an IFD of five entries of which the file holds one: Pillow reads what is there
+    entry = struct.pack(">HHIHH", ORIENTATION, 3, 1, 6, 0)
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 5) + entry
+    Image.fromarray(random_pixels(5, 9, 3)).save(tmp_path / "cut.jpg", exif=b"Exif\x00\x00" + tiff)
+    with caplog.at_level(logging.WARNING):
+        loaded = read_image(tmp_path / "cut.jpg")
+    assert loaded.rgb.shape == (9, 5, 3)  # its orientation, 6, was read and honoured
+    assert f"{tmp_path / 'cut.jpg'}: Corrupt EXIF data" in caplog.text
+    assert not [warning for warning in recwarn if "EXIF" in str(warning.message)]
+
+
 def test_16_bit_grey_png_round_trips(tmp_path: Path) -> None:
     grey = np.random.default_rng(6).integers(0, 65536, size=(5, 7), dtype=np.uint16)
     Image.fromarray(grey).save(tmp_path / "deep.png")
