@@ -257,6 +257,42 @@ def test_a_run_refuses_a_folder_it_cannot_continue(
     assert [path.name for path in list_checkpoints(tmp_path)] == ["step-00000006.pt"]
 
 
+def test_a_checkpoint_of_another_network_is_refused_in_one_line(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    """A changed model or model_changes was a traceback from load_state_dict."""
+    toy_trainer(toy_config(tmp_path, steps=3), train_pairs, [])[0].run()
+    other = nn.Conv2d(3, 3, 1)
+    trainer = Trainer(
+        other,
+        lambda batch, step: {"loss": other(batch["low"]).mean()},
+        PairedCrops(train_pairs, CROP),
+        toy_config(tmp_path, steps=5, resume=True),
+    )
+    with pytest.raises(ConfigError, match="step-00000003.pt does not fit the network this run"):
+        trainer.run()
+
+
+@pytest.mark.parametrize("damage", [b"", os.urandom(5000)], ids=["empty", "garbage"])
+def test_a_damaged_checkpoint_says_so_and_how_to_go_on(
+    tmp_path: Path, train_pairs: list[ImagePair], damage: bytes
+) -> None:
+    """Garbage was a traceback advising weights_only=False (which runs code from the file)."""
+    toy_trainer(toy_config(tmp_path, steps=3), train_pairs, [])[0].run()
+    (tmp_path / "step-00000003.pt").write_bytes(damage)
+    message = r"cannot read checkpoint \(damaged, or not a checkpoint\); delete it to resume"
+    with pytest.raises(GlareError, match=message):
+        toy_trainer(toy_config(tmp_path, steps=5, resume=True), train_pairs, [])[0].run()
+
+
+def test_an_output_folder_that_is_a_file_is_refused_in_one_line(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(ConfigError, match="taken is a file, not a folder"):
+        toy_trainer(toy_config(tmp_path / "taken"), train_pairs, [])[0].run()
+
+
 def test_resuming_clears_what_a_killed_checkpoint_write_left(
     tmp_path: Path, train_pairs: list[ImagePair]
 ) -> None:
@@ -282,7 +318,7 @@ def test_each_process_restores_its_own_gpus_generator(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("setting", "value"),
     [("steps", 0), ("batch_size", 0), ("crop_size", -8), ("log_every", 0), ("keep_checkpoints", 0),
-     ("warmup_steps", -3), ("validate_every", -1), ("lr", 0.0)],
+     ("warmup_steps", -3), ("validate_every", -1), ("lr", 0.0), ("seed", -1)],
 )  # fmt: skip
 def test_settings_that_would_fail_late_are_refused_up_front(setting: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"training setting {setting} must"):
@@ -329,6 +365,20 @@ def test_validation_scores_full_eval_images_and_is_logged(
     as_reconstruction = [dataclasses.replace(pair, low=pair.high) for pair in eval_pairs]
     perfect = score_pairs(as_reconstruction, lambda image: image, torch.device("cpu"))
     assert perfect["ssim"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_pair_smaller_than_the_crop_is_refused_before_training(
+    train_pairs: list[ImagePair],
+) -> None:
+    """It failed only at the step that first drew it, naming neither pair nor file, and again
+    at the same step on every resume."""
+    pair = train_pairs[0]
+    small = dataclasses.replace(pair, low=pair.low[:40, :50], high=pair.high[:40, :50])
+    with pytest.raises(ConfigError, match=f"pair {small.name} of train is 50x40, smaller than"):
+        PairedCrops([*train_pairs, small], 48)
+    with pytest.raises(ConfigError, match="smaller than the crop size 48"):
+        NormalLightCrops([small], 48)
+    assert PairedCrops([small], 40).sample(1, batch_rng(0, 0))["low"].shape == (1, 3, 40, 40)
 
 
 def test_the_eval_split_is_refused_for_training(pairs_dir: Path) -> None:
@@ -532,6 +582,34 @@ def test_yaml_overrides_the_stage_preset(tmp_path: Path) -> None:
         load_train_config("flow", settings)
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("steps: many", "TrainConfig.steps must be a whole number, not 'many'"),
+     ("crop_size: 64.5", "TrainConfig.crop_size must be a whole number, not 64.5"),
+     ("lr: fast", "TrainConfig.lr must be a number, not 'fast'"),
+     ("betas: 0.9", "TrainConfig.betas must be a list, not 0.9"),
+     ("betas: [0.9]", "TrainConfig.betas must be a list of 2, not [0.9]"),
+     ("init_weights: vqgan.safetensors", "TrainConfig.init_weights must be a list"),
+     ("whiten_latent: 1", "TrainConfig.whiten_latent must be true or false, not 1"),
+     ("augment:\n  jpeg_probability: half", "AugmentConfig.jpeg_probability must be a number")],
+)  # fmt: skip
+def test_a_setting_of_the_wrong_type_is_refused_naming_it(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    """Each failed far into the run with a traceback ('>' not supported between str and int),
+    or, for a single path, read it as a list of its characters."""
+    (tmp_path / "run.yaml").write_text(line + "\n")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_train_config("flow", tmp_path / "run.yaml")
+
+
+def test_yaml_numbers_without_a_dot_are_numbers(tmp_path: Path) -> None:
+    """YAML reads 1e-4 as text: it was compared with numbers mid-run, a traceback."""
+    (tmp_path / "run.yaml").write_text("lr: 1e-4\nmin_lr_ratio: 1\n")
+    config = load_train_config("flow", tmp_path / "run.yaml")
+    assert (config.lr, config.min_lr_ratio) == (1e-4, 1.0)
+
+
 def test_yaml_extends_another_and_overrides_it(tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text("steps: 50\nseed: 3\naugment:\n  noise_probability: 0.2\n")
     (tmp_path / "more.yaml").write_text(
@@ -570,6 +648,37 @@ def test_cli_builds_the_config_and_reports_missing_stages(
         train_cli.stage_trainer("fusion")
     without.train_fusion = lambda config: config
     assert train_cli.stage_trainer("fusion") is without.train_fusion
+
+
+def test_resume_without_a_config_continues_with_the_runs_own_settings(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    """The preset's came back instead: seed 0, 20000 steps, its learning rate and data."""
+    saved = toy_config(tmp_path, steps=6, seed=3, data_root="my/pairs", max_minutes=5.0)
+    toy_trainer(saved, train_pairs, [], signal_at_step=4)[0].run()  # stops at step 5
+    parser = argparse.ArgumentParser()
+    train_cli.add_parser(parser.add_subparsers())
+
+    def resumed(*options: str) -> TrainConfig:
+        return train_cli.build_config(parser.parse_args(["train", "vqgan", *options]))
+
+    config = resumed("--out", str(tmp_path), "--resume", "--device", "cpu")
+    assert (config.seed, config.steps, config.lr, config.data_root) == (3, 6, 1e-2, "my/pairs")
+    assert (config.crop_size, config.augment) == (saved.crop_size, saved.augment)
+    # options given now win, and what belongs to this process is not taken from the run
+    config = resumed("--out", str(tmp_path), "--resume", "--steps", "9", "--seed", "4")
+    assert (config.steps, config.seed, config.device, config.max_minutes) == (9, 4, "auto", 0)
+    # a --config names the settings itself; a checkpoint of another stage is the trainer's
+    # to refuse
+    (tmp_path / "run.yaml").write_text("steps: 7\n")
+    config = resumed("--out", str(tmp_path), "--resume", "--config", str(tmp_path / "run.yaml"))
+    assert (config.steps, config.seed) == (7, 0)
+    other_stage = train_cli.build_config(
+        parser.parse_args(["train", "flow", "--out", str(tmp_path), "--resume"])
+    )
+    assert other_stage == dataclasses.replace(
+        load_train_config("flow"), out_dir=str(tmp_path), resume=True
+    )
 
 
 DISTRIBUTED_SCRIPT = """
@@ -713,6 +822,19 @@ def test_cli_names_the_weights_a_finished_run_wrote(tmp_path: Path, monkeypatch,
     monkeypatch.setenv("RANK", "1")  # the other processes of a torchrun job say nothing
     assert train_cli.run_train(args) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_a_run_stopped_by_its_time_budget_exits_unfinished(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """It exited 0, so a script chaining the stages built the next on this one's weights."""
+    parser = argparse.ArgumentParser()
+    train_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "flow", "--out", str(tmp_path), "--max-minutes", "1"])
+    out_of_time = TrainResult(step=3, reason="time budget", checkpoint=tmp_path / "step-3.pt")
+    monkeypatch.setattr(train_cli, "stage_trainer", lambda stage: lambda config: out_of_time)
+    assert train_cli.run_train(args) == train_cli.EXIT_UNFINISHED != 0
+    assert "unfinished: no weights exported" in capsys.readouterr().out
 
 
 def test_model_changes_are_checked_as_the_weights_they_make_will_be() -> None:

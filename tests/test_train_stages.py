@@ -132,6 +132,26 @@ def test_training_resumes_from_the_saved_step_and_exports(stage, pairs_dir, tmp_
     assert (model.noisy_path is not None) == (stage != "fusion")
 
 
+def test_a_stage_stopped_by_its_time_budget_exports_no_weights(pairs_dir, tmp_path) -> None:
+    """A later stage would start from them and keep them, frozen, after this one finished."""
+    config = TrainConfig(
+        stage="vqgan",
+        steps=50,
+        batch_size=1,
+        crop_size=32,
+        max_minutes=1e-9,
+        validate_every=0,
+        progress_bar=False,
+        out_dir=str(tmp_path / "vqgan"),
+        data_root=str(pairs_dir),
+    )
+    result = stages.train_vqgan(config)
+    assert (result.reason, result.step) == ("time budget", 1) and result.checkpoint is not None
+    assert not (tmp_path / "vqgan" / EXPORT_NAME).exists()
+    finished = stages.train_vqgan(dataclasses.replace(config, steps=2, max_minutes=0, resume=True))
+    assert finished.reason == "finished" and (tmp_path / "vqgan" / EXPORT_NAME).is_file()
+
+
 @pytest.mark.parametrize("stage", sorted(stages.BUILDS_ON_EARLIER_STAGES))
 def test_stages_on_frozen_earlier_ones_refuse_to_start_without_their_weights(
     stage, tmp_path

@@ -10,6 +10,7 @@ checkpoints intact.
 from __future__ import annotations
 
 import logging
+import pickle
 import random
 import re
 from pathlib import Path
@@ -72,8 +73,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """The dictionary stored at ``path``, on the CPU (the trainer moves what it needs)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise GlareError(f"{path}: cannot read checkpoint: {error}") from None
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        # not torch's reason: its advice (weights_only=False) would run code from the file
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else None
+        raise GlareError(
+            f"{path}: cannot read checkpoint ({reason or 'damaged, or not a checkpoint'}); "
+            "delete it to resume from the one before"
+        ) from None
 
 
 def prune_checkpoints(out_dir: Path, keep: int) -> None:

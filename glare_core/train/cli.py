@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from glare_core.errors import GlareError
 from glare_core.progress import EXIT_CANCELLED, EXIT_OK
-from glare_core.train.config import STAGES, TrainConfig, load_train_config
+from glare_core.train.config import (
+    PROCESS_SETTINGS,
+    STAGES,
+    TrainConfig,
+    load_train_config,
+    override,
+)
 
 if TYPE_CHECKING:
     from glare_core.train.loop import TrainResult
@@ -36,6 +42,11 @@ _OPTION_FIELDS = {
 }
 
 
+#: a stop at the time budget is not success: a script that chains stages must not go on to
+#: the next one, which would start from this one's unfinished weights
+EXIT_UNFINISHED = 3
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -46,8 +57,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "training pairs take (a learned denoiser, and a fusion decoder behind it). "
         "Checkpoints are written to the output folder every few minutes and when the run is "
         "stopped (Ctrl-C, SIGTERM, --max-minutes); --resume continues from the newest one "
-        "exactly as if the run had never stopped. Under torchrun the same command trains "
-        "on several processes.",
+        "exactly as if the run had never stopped, with the settings it was saved with "
+        "unless --config or an option names others. A finished stage writes glare.safetensors "
+        f"(exit status 0); a stop at --max-minutes writes no weights (exit status "
+        f"{EXIT_UNFINISHED}), Ctrl-C or SIGTERM neither ({EXIT_CANCELLED}). Under torchrun "
+        "the same command trains on several processes.",
         epilog="examples:\n"
         "  glare train vqgan --data data/lowlight-pairs --out runs/vqgan --max-minutes 60\n"
         "  glare train vqgan --out runs/vqgan --resume\n"
@@ -75,7 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"else {TrainConfig.data_root}, relative to the working directory)",
     )
     parser.add_argument(
-        "--resume", action="store_true", help="continue from the newest checkpoint in --out"
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in --out (without --config, with its settings)",
     )
     parser.add_argument("--steps", type=int, metavar="N", help="total optimizer steps")
     parser.add_argument(
@@ -91,6 +107,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     config = load_train_config(args.stage, args.config)
+    if args.resume and args.config is None:
+        config = _with_saved_settings(config, Path(args.out or config.out_dir))
     changes: dict[str, Any] = {
         field: getattr(args, option)
         for option, field in _OPTION_FIELDS.items()
@@ -101,6 +119,22 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     if args.no_progress:
         changes["progress_bar"] = False
     return dataclasses.replace(config, **changes)
+
+
+def _with_saved_settings(config: TrainConfig, out_dir: Path) -> TrainConfig:
+    """``config`` with the settings of the run saved in ``out_dir``'s newest checkpoint, but
+    for those of this process (device, time budget, ...): ``--resume`` without ``--config``
+    continues the run as it was set up, not as the stage's preset would be."""
+    from glare_core.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    path = latest_checkpoint(out_dir)
+    if path is None:
+        return config
+    saved = load_checkpoint(path)["config"]
+    if saved.get("stage") != config.stage:
+        return config  # the trainer refuses it, naming both stages
+    fields = {field.name for field in dataclasses.fields(TrainConfig)} - set(PROCESS_SETTINGS)
+    return override(config, {name: value for name, value in saved.items() if name in fields})
 
 
 def stage_trainer(stage: str) -> Callable[[TrainConfig], Any]:
@@ -118,14 +152,17 @@ def stage_trainer(stage: str) -> Callable[[TrainConfig], Any]:
 
 
 def _print_summary(stage: str, result: TrainResult, out_dir: Path) -> None:
+    from glare_core.train.loop import FINISHED, OUT_OF_TIME
     from glare_core.weights import EXPORT_NAME
 
     print(f"{stage}: stopped at step {result.step} ({result.reason})")
     if result.checkpoint is not None:
         print(f"checkpoint: {result.checkpoint} (resume with --resume)")
     weights = out_dir / EXPORT_NAME
-    if result.reason == "finished" and weights.is_file():
+    if result.reason == FINISHED and weights.is_file():
         print(f"weights: {weights} (glare enhance --weights)")
+    elif result.reason == OUT_OF_TIME:
+        print("unfinished: no weights exported; --resume trains on to the last step")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -135,4 +172,11 @@ def run_train(args: argparse.Namespace) -> int:
     result = stage_trainer(args.stage)(config)
     if Distributed.is_main_process():  # every process of a torchrun job ends here
         _print_summary(args.stage, result, Path(config.out_dir))
-    return EXIT_CANCELLED if result.reason == "signal" else EXIT_OK
+    return _exit_code(result.reason)
+
+
+def _exit_code(reason: str) -> int:
+    from glare_core.train.loop import FINISHED, OUT_OF_TIME, STOPPED_BY_SIGNAL
+
+    codes = {FINISHED: EXIT_OK, STOPPED_BY_SIGNAL: EXIT_CANCELLED, OUT_OF_TIME: EXIT_UNFINISHED}
+    return codes[reason]

@@ -13,6 +13,7 @@ A YAML override file names only what it changes, with the field names of
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ from glare_core.config import GlareConfig, RetrievalConfig, load_config
 from glare_core.errors import ConfigError
 from glare_core.train.augment import AugmentConfig
 
+#: settings of the process rather than of the run: ``glare train --resume`` does not take
+#: them from the checkpoint, and changing them on resume changes nothing the run learns
+PROCESS_SETTINGS = ("stage", "out_dir", "resume", "device", "progress_bar", "max_minutes")
+#: the largest seed NumPy's global generator takes (torch's takes more)
+MAX_TRAIN_SEED = 2**32 - 1
 STAGES = ("vqgan", "flow", "fusion", "denoiser", "noisy_fusion")
 #: the stages that train the noisy-photo path (glare_core.config.NoisyPathConfig); the
 #: paper's three build their network without it
@@ -132,6 +138,10 @@ class TrainConfig:
                 raise ConfigError(f"training setting {name} must not be negative, not {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"training setting lr must be above 0, not {self.lr!r}")
+        if not 0 <= self.seed <= MAX_TRAIN_SEED:
+            raise ConfigError(
+                f"training setting seed must be from 0 to {MAX_TRAIN_SEED}, not {self.seed!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -153,12 +163,54 @@ def preset(stage: str) -> TrainConfig:
     return PRESETS[stage]
 
 
-def _coerce(current: Any, value: Any) -> Any:
-    if isinstance(current, tuple) or isinstance(value, list):
-        return tuple(value)
-    if isinstance(current, float) and isinstance(value, int):
-        return float(value)
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """``value`` of the type of the setting's ``current`` one, or a :class:`ConfigError`
+    naming it: a wrong type failed far into a run, as a traceback."""
+    if current is None:  # optional: its own type is checked where it is used
+        return tuple(value) if isinstance(value, list) else value
+    if isinstance(current, tuple):
+        return _coerced_list(name, current, value)
+    if isinstance(current, bool) or isinstance(current, str) or isinstance(current, dict):
+        if not isinstance(value, type(current)):
+            raise ConfigError(f"{name} must be {_TYPE_NAMES[type(current)]}, not {value!r}")
+        return value
+    if isinstance(current, int):
+        if isinstance(value, float) and value.is_integer():  # YAML's 1.0e+6
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be a whole number, not {value!r}")
+        return value
+    if isinstance(current, float):
+        return _number(name, value)
     return value
+
+
+def _coerced_list(name: str, current: tuple, value: Any) -> tuple:
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{name} must be a list, not {value!r}")
+    if not current:  # a list of any length: its items are checked where they are used
+        return tuple(value)
+    if len(value) != len(current):
+        raise ConfigError(f"{name} must be a list of {len(current)}, not {value!r}")
+    return tuple(
+        item if old is None or item is None else _coerce(name, old, item)
+        for old, item in zip(current, value, strict=True)
+    )
+
+
+#: how the settings' types are called in errors
+_TYPE_NAMES = {bool: "true or false", str: "text", dict: "a section of named values"}
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite float; YAML reads ``1e-4`` (no dot) as text, so text is parsed."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a number, not {value!r}")
+    return number
 
 
 def override(config: Any, changes: dict[str, Any]) -> Any:
@@ -174,7 +226,7 @@ def override(config: Any, changes: dict[str, Any]) -> Any:
                 raise ConfigError(f"setting {key} needs a section of named values")
             updates[key] = override(current, value)
         else:
-            updates[key] = _coerce(current, value)
+            updates[key] = _coerce(f"{type(config).__name__}.{key}", current, value)
     return dataclasses.replace(config, **updates)
 
 

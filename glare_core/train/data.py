@@ -98,17 +98,24 @@ def load_pairs(root: str | Path, split: str, limit: int | None = None) -> list[I
     return pairs
 
 
-def _refuse_eval(pairs: Sequence[ImagePair]) -> None:
+def _check_trainable(pairs: Sequence[ImagePair], crop_size: int) -> None:
+    """Refuse eval pairs, and now rather than when a step first draws it, a pair too small
+    for one crop."""
     if any(pair.split == EVAL_SPLIT for pair in pairs):
         raise GlareError("the eval split is for scoring only and must not be trained on")
+    for pair in pairs:
+        height, width = pair.low.shape[:2]
+        if crop_size > min(height, width):
+            raise ConfigError(
+                f"pair {pair.name} of {pair.split} is {width}x{height}, smaller than the crop "
+                f"size {crop_size}: choose a smaller crop_size or leave the pair out"
+            )
 
 
 def _random_window(
     shape: tuple[int, ...], crop_size: int, rng: np.random.Generator
 ) -> tuple[slice, slice]:
     height, width = shape[:2]
-    if crop_size > min(height, width):
-        raise ConfigError(f"crop size {crop_size} exceeds the image size {width}x{height}")
     top = int(rng.integers(0, height - crop_size + 1))
     left = int(rng.integers(0, width - crop_size + 1))
     return slice(top, top + crop_size), slice(left, left + crop_size)
@@ -143,7 +150,7 @@ class PairedCrops:
         augment: AugmentConfig = DEFAULT_AUGMENT,
         exposure: ExposureRange = UNBOUNDED,
     ) -> None:
-        _refuse_eval(pairs)
+        _check_trainable(pairs, crop_size)
         self.pairs = list(pairs)
         self.crop_size = crop_size
         self.augment = augment
@@ -201,7 +208,7 @@ class NormalLightCrops:
     def __init__(
         self, pairs: Sequence[ImagePair], crop_size: int, augment: AugmentConfig = DEFAULT_AUGMENT
     ) -> None:
-        _refuse_eval(pairs)
+        _check_trainable(pairs, crop_size)
         self.images = [pair.high for pair in pairs]
         self.crop_size = crop_size
         self.augment = augment

@@ -36,7 +36,7 @@ from torch import nn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from glare_core.errors import ConfigError, GlareError
+from glare_core.errors import ConfigError, GlareError, one_line
 from glare_core.progress import quit_hint, stop_requests
 from glare_core.train.checkpoint import (
     capture_rng_state,
@@ -48,7 +48,7 @@ from glare_core.train.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from glare_core.train.config import TrainConfig
+from glare_core.train.config import PROCESS_SETTINGS, TrainConfig
 from glare_core.train.data import Batch, BatchSource, batch_rng
 from glare_core.train.distributed import Distributed, StepFn, wrap_step_fn
 
@@ -58,6 +58,10 @@ TRAIN_LOGGER = "glare_core.train"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 CHECKPOINT_FORMAT_VERSION = 1
 SECONDS_PER_MINUTE = 60.0
+#: why a run stopped (TrainResult.reason): all its steps done, SIGTERM/SIGINT, --max-minutes
+FINISHED, STOPPED_BY_SIGNAL, OUT_OF_TIME = "finished", "signal", "time budget"
+#: how much of torch's (long) reason a checkpoint does not load for goes in the error
+_REASON_CHARS = 300
 
 ValidateFn = Callable[[], dict[str, float]]
 OptimizerFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
@@ -76,7 +80,7 @@ class Stateful(Protocol):
 @dataclass
 class TrainResult:
     step: int
-    #: "finished", "signal" or "time budget"
+    #: why the run stopped: FINISHED, STOPPED_BY_SIGNAL or OUT_OF_TIME
     reason: str
     checkpoint: Path | None
     #: means of the losses over the last logged interval
@@ -174,6 +178,16 @@ def _random_state_kept() -> Iterator[None]:
         restore_rng_state(state)
 
 
+def _make_run_folder(folder: Path) -> None:
+    """The run's output folder, or a one-line :class:`ConfigError` saying why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"output {folder} is a file, not a folder") from None
+    except OSError as error:
+        raise ConfigError(f"output {folder}: cannot create it ({error.strerror})") from None
+
+
 @contextmanager
 def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[None]:
     """The run's log file, with the training loggers at INFO (on the main process only).
@@ -191,7 +205,7 @@ def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[N
     if already_open or not (Distributed.is_main_process() if is_main is None else is_main):
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_run_folder(path.parent)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.setLevel(logging.INFO)
@@ -365,7 +379,13 @@ class Trainer:
             return
         state = load_checkpoint(path)
         self._check_resumable(state, path)
-        self.load_state_dict(state)
+        try:
+            self.load_state_dict(state)
+        except (RuntimeError, ValueError) as error:  # tensors of other shapes or names
+            raise ConfigError(
+                f"{path} does not fit the network this run builds (its model or model_changes "
+                f"differ from the checkpoint's): {one_line(error)[:_REASON_CHARS]}"
+            ) from None
         log.info("resumed from %s at step %d", path, self.step)
         self._log_changed_settings(state["config"])
 
@@ -386,7 +406,10 @@ class Trainer:
         current = self.config.to_dict()
         current.pop("resume")  # differs on every resume by definition
         for name in sorted(key for key in current if saved.get(key) != current[key]):
-            log.info("setting %s changed on resume: %r -> %r", name, saved.get(name), current[name])
+            # a warning where the run may go on differently from one that never stopped
+            level = logging.INFO if name in PROCESS_SETTINGS else logging.WARNING
+            change = (name, saved.get(name), current[name])
+            log.log(level, "setting %s changed on resume: %r -> %r", *change)
 
     # -------------------------------------------------------------- run
 
@@ -403,7 +426,7 @@ class Trainer:
     def _loop(self) -> TrainResult:
         config = self.config
         started = last_checkpoint_time = time.monotonic()
-        result = TrainResult(self.step, "finished", None)
+        result = TrainResult(self.step, FINISHED, None)
         meter = _LossMeter()
         bar = tqdm(
             total=config.steps,
@@ -450,7 +473,7 @@ class Trainer:
         by_signal, over_budget, due = self.distributed.agree(
             [by_signal, over_budget, bool(due)], self.device
         )
-        stop = "signal" if by_signal else "time budget" if over_budget else None
+        stop = STOPPED_BY_SIGNAL if by_signal else OUT_OF_TIME if over_budget else None
         return stop, due
 
     def _log_losses(self, meter: _LossMeter, bar: tqdm) -> dict[str, float]:

@@ -57,7 +57,14 @@ from glare_core.train.data import (
     load_pairs,
     score_pairs,
 )
-from glare_core.train.loop import Stateful, Trainer, TrainResult, seed_everything, training_log
+from glare_core.train.loop import (
+    FINISHED,
+    Stateful,
+    Trainer,
+    TrainResult,
+    seed_everything,
+    training_log,
+)
 from glare_core.train.losses import chroma_loss, ssim_loss, unexplained_colour
 from glare_core.train.whiten import whiten_latent
 from glare_core.weights import EXPORT_NAME, read_state, save_weights
@@ -389,7 +396,8 @@ def _run(
         model, spec.loss_fn, batches, config, validate_fn=validate, extra_state=extra_state
     )
     result = trainer.run()
-    if trainer.distributed.is_main:
+    # only a finished stage's weights: a later stage starts from them and keeps them frozen
+    if trainer.distributed.is_main and result.reason == FINISHED:
         out = Path(config.out_dir) / EXPORT_NAME
         save_weights(model, model.config, out)
         log.info("exported %s weights to %s", spec.name, out)
