@@ -18,20 +18,25 @@ from superqt.utils import qdebounced, qthrottled
 
 from glare_core.denoise import MAX_NOISE_REDUCTION
 from glare_core.exposure import MAX_EXPOSURE_STOPS
-from glare_core.limits import MAX_SEED, MAX_STRENGTH, MAX_TEMPERATURE, MIN_STRENGTH
+from glare_core.limits import (
+    CONTROL_DECIMALS,
+    MAX_SEED,
+    MAX_STRENGTH,
+    MAX_TEMPERATURE,
+    MIN_STRENGTH,
+)
 from glare_core.session import Controls
 
 #: at most one drag preview request per this many milliseconds while a slider moves
 DRAG_THROTTLE_MS = 40
 #: a typed or keyboard change settles after this quiet time
 SETTLE_DEBOUNCE_MS = 300
-SLIDER_DECIMALS = 2
 
 
 def _slider(minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlider:
     slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
     slider.setRange(minimum, maximum)
-    slider.setDecimals(SLIDER_DECIMALS)
+    slider.setDecimals(CONTROL_DECIMALS)
     slider.setSingleStep(0.01)
     slider.setToolTip(tooltip)
     return slider
@@ -118,12 +123,12 @@ class ControlsPanel(QWidget):
 
     def controls(self) -> Controls:
         return Controls(
-            round(self.strength.value(), SLIDER_DECIMALS),
-            round(self.temperature.value(), SLIDER_DECIMALS),
+            round(self.strength.value(), CONTROL_DECIMALS),
+            round(self.temperature.value(), CONTROL_DECIMALS),
             self.seed.value(),
-            round(self.noise_reduction.value(), SLIDER_DECIMALS),
-            round(self.exposure.value(), SLIDER_DECIMALS),
-            round(self.photo_colour.value(), SLIDER_DECIMALS),
+            round(self.noise_reduction.value(), CONTROL_DECIMALS),
+            round(self.exposure.value(), CONTROL_DECIMALS),
+            round(self.photo_colour.value(), CONTROL_DECIMALS),
         )
 
     def set_controls(self, controls: Controls) -> None:

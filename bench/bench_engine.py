@@ -51,7 +51,12 @@ def _enhancer(
 ):
     from glare_core.engine import Enhancer
 
-    settings = {"device": "cpu", "precision": options.precision, "full_resolution": full_resolution}
+    settings = {
+        "device": "cpu",
+        "threads": options.threads,
+        "precision": options.precision,
+        "full_resolution": full_resolution,
+    }
     if preset == "compact" and options.weights:
         enhancer = Enhancer.load([options.weights], **settings)
     else:
@@ -150,9 +155,6 @@ def _run_case(kind: str, preset: str, size: str, options: argparse.Namespace) ->
 
 
 def _child(kind: str, preset: str, size: str, options: argparse.Namespace) -> None:
-    import torch
-
-    torch.set_num_threads(options.threads)
     result = CASES[kind](preset, size, options)
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(json.dumps(result))

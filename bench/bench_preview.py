@@ -47,13 +47,10 @@ def main() -> None:
     parser.add_argument("--weights", help="weights file (default: the bundled model)")
     args = parser.parse_args()
 
-    import torch
-
     from glare_core.session import Controls, ModelChoice, Session, fit_box, load_enhancer
 
-    torch.set_num_threads(args.threads)
     weights = (args.weights,) if args.weights else ()
-    enhancer = load_enhancer(ModelChoice(weights=weights, device="cpu"))
+    enhancer = load_enhancer(ModelChoice(weights=weights, device="cpu", threads=args.threads))
     session = Session(enhancer)
     session.view_size = VIEW_SIZE
     rows: list[tuple[str, str]] = []

@@ -11,6 +11,9 @@ from glare_core.errors import DeviceError
 log = logging.getLogger(__name__)
 
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+#: torch's own choice, read before anything changes it: ``threads=None`` goes back to it (the
+#: app may have asked for another count earlier in the same process)
+DEFAULT_THREADS = torch.get_num_threads()
 
 
 def _mps_available() -> bool:
@@ -36,7 +39,7 @@ def _best_available() -> str:
 def select_device(name: str = "auto", threads: int | None = None) -> torch.device:
     """Return the device called ``name``; ``auto`` prefers CUDA, then Apple's MPS, then the CPU.
 
-    ``threads`` sets how many CPU threads torch uses; ``None`` keeps torch's default, which is
+    ``threads`` sets how many CPU threads torch uses; ``None`` is torch's default, which is
     the number of physical cores (hyper-threads slow convolutions down rather than up).
     Raises :class:`DeviceError` for an unknown name or a device this machine does not have.
     """
@@ -45,10 +48,9 @@ def select_device(name: str = "auto", threads: int | None = None) -> torch.devic
     chosen = _best_available() if name == "auto" else name
     if not _available(chosen):
         raise DeviceError(f"{chosen} was asked for but is not available on this machine")
-    if threads is not None:
-        if threads < 1:
-            raise DeviceError(f"the number of threads must be at least 1, not {threads}")
-        torch.set_num_threads(threads)
+    if threads is not None and threads < 1:
+        raise DeviceError(f"the number of threads must be at least 1, not {threads}")
+    torch.set_num_threads(DEFAULT_THREADS if threads is None else threads)
     device = torch.device(chosen)
     log.info("device: %s (asked: %s), CPU threads: %d", device, name, torch.get_num_threads())
     return device

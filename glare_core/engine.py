@@ -359,13 +359,13 @@ class Enhancer:
         precision: str = "auto",
         full_resolution: bool = False,
         noise_reduction: float | None = None,
+        threads: int | None = None,
     ) -> Enhancer:
         """A randomly initialised network of a preset (for tests and benchmarks)."""
         torch.manual_seed(seed)
         model = GlareNet(load_config(config))
-        return cls(
-            model, _resolve_device(device), None, precision, full_resolution, noise_reduction
-        )
+        chosen_device = _resolve_device(device, threads)
+        return cls(model, chosen_device, None, precision, full_resolution, noise_reduction)
 
     # -- building blocks ----------------------------------------------------------------
     def _noise_reduction(self, requested: float | None) -> float:

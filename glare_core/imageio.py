@@ -90,6 +90,8 @@ _SIXTEEN_BIT_MAX = 65535
 #: how far a 16-bit value and Pillow's 8-bit decoding of it (its high byte) may differ
 _EIGHT_BIT_TOLERANCE = 2 / EIGHT_BIT_MAX
 _ORIENTATION_TAG = 0x0112
+#: EXIF PixelXDimension and PixelYDimension: the width and height of the picture
+_PIXEL_DIMENSION_TAGS = (0xA002, 0xA003)
 _UPRIGHT = 1
 #: EXIF orientations run from 1 (upright) to 8
 _LAST_ORIENTATION = 8
@@ -296,7 +298,7 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
         mode=image.mode,
         bit_depth=bit_depth,
         format=_format(image),
-        exif=_upright_exif(image, exif, orientation),
+        exif=_upright_exif(image, exif, orientation, (rgb.shape[1], rgb.shape[0])),
         icc_profile=None if image.mode == "CMYK" else image.info.get("icc_profile"),
         path=path,
         xmp=_upright_xmp(image.info.get("xmp")),
@@ -447,15 +449,39 @@ def _descriptive_tags(directory: Image.Exif) -> Image.Exif:
     return kept
 
 
-def _upright_exif(image: Image.Image, exif: Image.Exif, orientation: int) -> bytes | None:
+def _upright_exif(
+    image: Image.Image, exif: Image.Exif, orientation: int, size: tuple[int, int]
+) -> bytes | None:
+    """The EXIF a result of ``size`` (width, height, upright) carries: orientation 1, its own
+    pixel dimensions, and no thumbnail (the original's, dark, would stand for the result in
+    file browsers). Pillow writes EXIF without its thumbnail directory; an upright photo
+    without either to change keeps its EXIF byte for byte."""
     if not exif:
         return None
-    if orientation == _UPRIGHT and image.format != "TIFF":
+    resized = _with_pixel_dimensions(exif, size)
+    if (
+        orientation == _UPRIGHT
+        and image.format != "TIFF"
+        and not resized
+        and not exif.get_ifd(IFD.IFD1)
+    ):
         raw = image.info.get("exif") or exif.tobytes()
         # Pillow reads a WebP's EXIF without the header a JPEG's segment must start with
         return _EXIF_HEADER + raw.removeprefix(_EXIF_HEADER)
     exif[_ORIENTATION_TAG] = _UPRIGHT
     return exif.tobytes()
+
+
+def _with_pixel_dimensions(exif: Image.Exif, size: tuple[int, int]) -> bool:
+    """Set the EXIF pixel dimensions, where the photo names them, to ``size``; True if they
+    changed (a turned photo's are the other way round)."""
+    details = exif.get_ifd(IFD.Exif)
+    named = {
+        tag: value for tag, value in zip(_PIXEL_DIMENSION_TAGS, size, strict=True) if tag in details
+    }
+    changed = any(details[tag] != value for tag, value in named.items())
+    details.update(named)
+    return changed
 
 
 def _upright_xmp(xmp: bytes | str | None) -> bytes | None:

@@ -17,6 +17,9 @@ MAX_STRENGTH = 2.0
 #: the flow's base is N(0, I): T = 1 samples it as trained, and far beyond it the flow's
 #: inverse is asked for latents it never saw
 MAX_TEMPERATURE = 2.0
+#: decimals of the app's sliders: what the app renders, and the variants it offers, take
+#: values of this precision, so that a saved file holds what was on screen
+CONTROL_DECIMALS = 2
 #: seeds of the sampling noise (torch's generator takes 64 bits; 31 fit every UI's spin box)
 MAX_SEED = 2**31 - 1
 #: tiles smaller than this spend most of each window on its context (64 px a side), and the

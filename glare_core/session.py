@@ -45,7 +45,7 @@ from glare_core.errors import GlareError, ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
-from glare_core.limits import DEFAULT_QUALITY, MAX_SEED, TRAINED_STRENGTH
+from glare_core.limits import CONTROL_DECIMALS, DEFAULT_QUALITY, MAX_SEED, TRAINED_STRENGTH
 from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
@@ -115,7 +115,8 @@ def variant_controls(base: Controls, axis: VariantAxis, count: int) -> list[Cont
         seeds = [(base.seed + i) % (MAX_SEED + 1) for i in range(count)]
         return [replace(base, temperature=temperature, seed=seed) for seed in seeds]
     steps = np.linspace(0.0, MAX_VARIANT_TEMPERATURE, count)
-    return [replace(base, temperature=round(float(t), 3)) for t in steps]
+    # rounded as the slider shows them: the picked one is rendered and saved as shown
+    return [replace(base, temperature=round(float(t), CONTROL_DECIMALS)) for t in steps]
 
 
 def fit_box(size: Size, box: Size) -> Size:

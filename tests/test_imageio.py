@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
+from PIL.ExifTags import IFD
 
 from glare_core import imageio
 from glare_core.atomic import is_partial_name
@@ -269,6 +270,58 @@ def test_pillows_warnings_on_a_damaged_exif_are_logged_with_the_photos_name(
     assert loaded.rgb.shape == (9, 5, 3)  # its orientation, 6, was read and honoured
     assert f"{tmp_path / 'cut.jpg'}: Corrupt EXIF data" in caplog.text
     assert not [warning for warning in recwarn if "EXIF" in str(warning.message)]
+
+
+def _exif_with_a_thumbnail(orientation: int, size: tuple[int, int], thumbnail: bytes) -> bytes:
+    """Big-endian EXIF as cameras write it: IFD0 (orientation, a pointer to the Exif IFD
+    with the pixel dimensions), then IFD1 pointing at a JPEG thumbnail."""
+
+    def directory(entries: list[tuple[int, int, int]], following: int) -> bytes:
+        packed = b"".join(
+            struct.pack(">HHI", tag, kind, 1)
+            + (struct.pack(">H2x", value) if kind == 3 else struct.pack(">I", value))
+            for tag, kind, value in entries
+        )
+        return struct.pack(">H", len(entries)) + packed + struct.pack(">I", following)
+
+    short, long = 3, 4
+    size_of_two = 2 + 2 * 12 + 4  # a directory of two entries
+    exif_at, thumbnail_ifd_at = 8 + size_of_two, 8 + 2 * size_of_two
+    thumbnail_at = 8 + 3 * size_of_two
+    tiff = (
+        b"MM\x00\x2a"
+        + struct.pack(">I", 8)
+        + directory(
+            [(ORIENTATION, short, orientation), (EXIF_IFD, long, exif_at)], thumbnail_ifd_at
+        )
+        + directory([(0xA002, long, size[0]), (0xA003, long, size[1])], 0)
+        + directory([(0x0201, long, thumbnail_at), (0x0202, long, len(thumbnail))], 0)
+        + thumbnail
+    )
+    return b"Exif\x00\x00" + tiff
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_result_carries_no_stale_thumbnail_and_its_own_dimensions(
+    tmp_path: Path, orientation: int
+) -> None:
+    """An upright photo's result kept the original's (dark) EXIF thumbnail, which file
+    browsers show for it; a turned one's kept the stored, not the upright, dimensions."""
+    thumbnail = tmp_path / "thumbnail.jpg"
+    Image.fromarray(random_pixels(4, 6, 3, seed=2)).save(thumbnail)
+    exif = _exif_with_a_thumbnail(orientation, (12, 8), thumbnail.read_bytes())
+    Image.fromarray(random_pixels(8, 12, 3)).save(tmp_path / "photo.jpg", exif=exif)
+    with Image.open(tmp_path / "photo.jpg") as source:
+        assert source.getexif().get_ifd(IFD.IFD1)  # the thumbnail is there to drop
+    loaded = read_image(tmp_path / "photo.jpg")
+    write_image(tmp_path / "result.jpg", loaded.rgb, source=loaded)
+    with Image.open(tmp_path / "result.jpg") as result:
+        written = result.getexif()
+        assert result.size == ((12, 8) if orientation == 1 else (8, 12))
+        assert not written.get_ifd(IFD.IFD1)
+        details = written.get_ifd(IFD.Exif)
+        assert (details[0xA002], details[0xA003]) == result.size
+        assert written[ORIENTATION] == 1
 
 
 def test_16_bit_grey_png_round_trips(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from glare_core.engine import Enhancer
 from glare_core.errors import ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.imageio import read_image
+from glare_core.limits import CONTROL_DECIMALS
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.resources import RESOURCES_ENV, bundled_weights_path
 from glare_core.session import (
@@ -29,6 +30,7 @@ from glare_core.session import (
     fit_pixels,
     load_enhancer,
     run_batch_request,
+    variant_controls,
 )
 
 SMALL = (64, 48)  # width, height: keeps the real network fast on a shared CPU
@@ -229,6 +231,14 @@ def test_variants_differ_along_their_axis(session: Session) -> None:
         c.temperature for c, _ in session.variants(Controls(), VariantAxis.TEMPERATURE, 3)
     ]
     assert temperatures == sorted(set(temperatures))
+
+
+@pytest.mark.parametrize("count", range(2, 13))
+def test_temperature_variants_take_values_the_slider_can_hold(count: int) -> None:
+    """Eight variants offered T = 0.171, which the slider kept but read back as 0.17: the
+    picked result on screen and its saved file differed by up to 3 levels."""
+    for controls in variant_controls(Controls(), VariantAxis.TEMPERATURE, count):
+        assert controls.temperature == round(controls.temperature, CONTROL_DECIMALS)
 
 
 def test_variants_of_one_set_share_one_size(enhancer: Enhancer, pairs_dir: Path) -> None:
