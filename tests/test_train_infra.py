@@ -283,6 +283,8 @@ def test_a_damaged_checkpoint_says_so_and_how_to_go_on(
     message = r"cannot read checkpoint \(damaged, or not a checkpoint\); delete it to resume"
     with pytest.raises(GlareError, match=message):
         toy_trainer(toy_config(tmp_path, steps=5, resume=True), train_pairs, [])[0].run()
+    # the log says why the run ended, as the terminal did
+    assert re.search("ERROR training stopped: .*" + message, (tmp_path / "train.log").read_text())
 
 
 def test_an_output_folder_that_is_a_file_is_refused_in_one_line(

@@ -215,10 +215,18 @@ def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[N
     log.info("training %s: %s", config.stage, config.to_dict())
     try:
         yield
+    except GlareError as error:
+        # into the file only: the command line prints the error itself
+        handler.handle(_record(logging.ERROR, "training stopped: %s", one_line(error)))
+        raise
     finally:
         train_logger.removeHandler(handler)
         train_logger.setLevel(previous_level)
         handler.close()
+
+
+def _record(level: int, message: str, *args: object) -> logging.LogRecord:
+    return log.makeRecord(log.name, level, __file__, 0, message, args, None)
 
 
 # ------------------------------------------------------------------ trainer
