@@ -245,10 +245,12 @@ def test_a_run_refuses_a_folder_it_cannot_continue(
     tmp_path: Path, train_pairs: list[ImagePair]
 ) -> None:
     toy_trainer(toy_config(tmp_path, steps=6), train_pairs, [])[0].run()
+    log = (tmp_path / "train.log").read_text()
     # without --resume: pruning to the newest would delete its own checkpoints, and a later
     # resume would continue the other run
     with pytest.raises(ConfigError, match="earlier run .up to step-00000006.pt.: resume it"):
         toy_trainer(toy_config(tmp_path, steps=2), train_pairs, [])[0].run()
+    assert (tmp_path / "train.log").read_text() == log  # the refused run wrote nothing in it
     with pytest.raises(ConfigError, match="at step 6, past the 4 steps asked for"):
         toy_trainer(toy_config(tmp_path, steps=4, resume=True), train_pairs, [])[0].run()
     with pytest.raises(ConfigError, match="checkpoint of stage vqgan, not flow"):

@@ -170,7 +170,7 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value
     if isinstance(current, tuple):
         return _coerced_list(name, current, value)
-    if isinstance(current, bool) or isinstance(current, str) or isinstance(current, dict):
+    if isinstance(current, bool | str | dict):
         if not isinstance(value, type(current)):
             raise ConfigError(f"{name} must be {_TYPE_NAMES[type(current)]}, not {value!r}")
         return value

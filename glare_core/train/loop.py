@@ -196,6 +196,8 @@ def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[N
     weights it started from) lands in the log too; the trainer opens it again inside,
     which does nothing while it is open.
     """
+    if not config.resume:  # before the log opens: it is the earlier run's
+        _refuse_an_earlier_run(latest_checkpoint(Path(config.out_dir)), Path(config.out_dir))
     train_logger = logging.getLogger(TRAIN_LOGGER)
     path = (Path(config.out_dir) / config.log_file).resolve()
     already_open = any(
@@ -377,9 +379,8 @@ class Trainer:
     def _start(self) -> None:
         if self.distributed.is_main:
             remove_partial_checkpoints(self.out_dir)
+        # none in a fresh run's folder: training_log refuses one that holds any
         path = latest_checkpoint(self.out_dir)
-        if not self.config.resume:
-            _refuse_an_earlier_run(path, self.out_dir)
         if path is None:
             if self.config.resume:
                 log.warning("no checkpoint in %s: starting from step 0", self.out_dir)
