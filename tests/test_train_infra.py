@@ -275,7 +275,11 @@ def test_a_checkpoint_of_another_network_is_refused_in_one_line(
         trainer.run()
 
 
-@pytest.mark.parametrize("damage", [b"", os.urandom(5000)], ids=["empty", "garbage"])
+@pytest.mark.parametrize(
+    "damage",
+    [b"", *(np.random.default_rng(seed).bytes(5000) for seed in range(8))],
+    ids=["empty", *(f"garbage-{seed}" for seed in range(8))],
+)
 def test_a_damaged_checkpoint_says_so_and_how_to_go_on(
     tmp_path: Path, train_pairs: list[ImagePair], damage: bytes
 ) -> None:

@@ -10,7 +10,6 @@ checkpoints intact.
 from __future__ import annotations
 
 import logging
-import pickle
 import random
 import re
 from pathlib import Path
@@ -73,7 +72,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """The dictionary stored at ``path``, on the CPU (the trainer moves what it needs)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+    except Exception as error:  # noqa: BLE001 - garbage trips the unpickler in any way
+        # (IndexError, KeyError, UnpicklingError, ...): all of them mean one thing here
         # not torch's reason: its advice (weights_only=False) would run code from the file
         reason = error.strerror if isinstance(error, OSError) and error.strerror else None
         raise GlareError(
