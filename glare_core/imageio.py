@@ -208,14 +208,19 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
 
 
 def _log_decoder_warnings(caught: list[warnings.WarningMessage], path: Path) -> None:
-    """Pillow's warnings ("Corrupt EXIF data") as log lines naming the photo, not as Python
-    warnings on stderr, once each."""
-    messages = {
-        one_line(warning.message)
-        for warning in caught
-        # Pillow's own bomb warning fires below our limit; max_pixels is the rule here.
-        if not issubclass(warning.category, Image.DecompressionBombWarning)
-    }
+    """Pillow's warnings about the file ("Corrupt EXIF data", user warnings) as log lines
+    naming the photo, once each, not as Python warnings on stderr; any other warning is
+    issued again, as it would have been without the recording."""
+    messages = set()
+    for warning in caught:
+        if issubclass(warning.category, Image.DecompressionBombWarning):
+            continue  # Pillow's bomb warning fires below our limit; max_pixels is the rule
+        if issubclass(warning.category, UserWarning):
+            messages.add(one_line(warning.message))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     for message in sorted(messages):
         logger.warning("%s: %s", path, message)
 
