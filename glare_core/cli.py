@@ -25,6 +25,7 @@ from glare_core.config import PRECISIONS
 from glare_core.denoise import MAX_NOISE_REDUCTION
 from glare_core.errors import GlareError, one_line
 from glare_core.exposure import MAX_EXPOSURE_STOPS
+from glare_core.help_format import ParagraphHelpFormatter
 from glare_core.limits import (
     DEFAULT_QUALITY,
     MAX_SEED,
@@ -74,15 +75,6 @@ exit status:
   {EXIT_CANCELLED:<4} cancelled with Ctrl-C or a termination signal (SIGTERM)"""
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Wraps one-paragraph descriptions to the terminal; keeps multi-line epilogs as written."""
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if "\n" in text:
-            return super()._fill_text(text, width, indent)
-        return argparse.HelpFormatter._fill_text(self, text, width, indent)
 
 
 # ---------------------------------------------------------------- argument types
@@ -215,7 +207,7 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         "  glare enhance night.jpg -o enhanced/\n"
         "  glare enhance holiday/ -o enhanced/ --strength 1.3 --format jpeg --quality 92\n"
         "  glare enhance dark.png -o bright.png --device cuda\n\n" + EXIT_STATUS_HELP,
-        formatter_class=_HelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", type=_path, metavar="INPUT", help="files or folders")
     parser.add_argument(
@@ -470,7 +462,7 @@ def _add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
         "  glare eval --pairs eval/ --darken 0.5      # the same scenes, one stop darker\n"
         "  glare eval --pairs eval/ --shot-noise 2e-5 --read-noise 1e-4 --noise-grain 3"
         "  # with a camera's grain",
-        formatter_class=_HelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     folders = parser.add_argument_group("score existing images")
     folders.add_argument("--pred", type=_path, metavar="DIR", help="the images to score")

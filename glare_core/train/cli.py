@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glare_core.errors import GlareError
+from glare_core.help_format import ParagraphHelpFormatter
 from glare_core.progress import EXIT_CANCELLED, EXIT_OK
 from glare_core.train.config import (
     PROCESS_SETTINGS,
@@ -66,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "  glare train vqgan --data data/lowlight-pairs --out runs/vqgan --max-minutes 60\n"
         "  glare train vqgan --out runs/vqgan --resume\n"
         "  torchrun --nproc-per-node 4 -m glare_core train flow --config flow.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     parser.add_argument("stage", choices=STAGES, help="the stage to train")
     parser.add_argument(

@@ -7,6 +7,8 @@ VENV="$ROOT/.venv"
 # Installed on its own, first: on this project's machines the pinned version resolves to the local
 # CPU build; unpinned, pip could pick a multi-gigabyte CUDA build.
 TORCH_SPEC="torch==2.13.0"
+# Where PyTorch publishes its CPU builds; on Linux, PyPI's torch is the CUDA build.
+CPU_TORCH_INDEX="https://download.pytorch.org/whl/cpu"
 MIN_PYTHON="3.11"
 
 say() { printf 'glare-setup: %s\n' "$*" >&2; }
@@ -28,6 +30,12 @@ install_stamp() {
     echo "$(sha256sum "$ROOT/pyproject.toml" | cut -d ' ' -f 1) $TORCH_SPEC"
 }
 
+# venv_usable DIR: DIR holds a Python that can run pip. A venv whose creation failed half way
+# (Debian without python3-venv) holds a Python but no pip, and is no use to build on.
+venv_usable() {
+    [[ -x "$1/bin/python" ]] && "$1/bin/python" -m pip --version >/dev/null 2>&1
+}
+
 # ensure_venv EXTRA: EXTRA is "test" for the test tools or "" for the app alone.
 # An install with the test tools also serves the app alone.
 ensure_venv() {
@@ -40,9 +48,11 @@ ensure_venv() {
             return
         fi
     done
-    if [[ ! -x "$VENV/bin/python" ]]; then
+    if ! venv_usable "$VENV"; then
+        rm -rf "$VENV"
         say "creating $VENV"
         "$(find_python)" -m venv "$VENV" || {
+            rm -rf "$VENV"
             say "could not create a virtual environment; on Debian or Ubuntu: sudo apt install python3-venv"
             exit 1
         }
