@@ -161,6 +161,8 @@ class MainWindow(QMainWindow):
         self._model_generation = 0
         self._long_running: tuple[str, int] | None = None
         self._user_cancelled = False
+        self._dropped_exports = 0
+        self._opened_note = ""  # for the status bar once the photo being opened is open
         # a model the user chose, saved as the one to load next time only once it loads
         self._pending_model: ModelChoice | None = None
         self._weights_picked = False  # whether that choice brings weights of the user's
@@ -329,8 +331,10 @@ class MainWindow(QMainWindow):
         self._model_generation = self._submit(MODEL, job)
         return self._model_generation
 
-    def open_photo(self, path: str | Path) -> int:
-        """Open a photo in the background; its first preview follows."""
+    def open_photo(self, path: str | Path, *, note: str = "") -> int:
+        """Open a photo in the background; its first preview follows, and ``note`` in the
+        status bar once it is open."""
+        self._opened_note = note
         self._update_view_size()
         session, controls = self.session, self.controls.controls()
 
@@ -364,7 +368,15 @@ class MainWindow(QMainWindow):
         return self._submit(kind, job)
 
     def _ready(self) -> bool:
-        return self.photo is not None and self.enhancer is not None
+        return self._not_ready_reason() is None
+
+    def _not_ready_reason(self) -> str | None:
+        """Why no result can be made now, as the end of a sentence; None when one can."""
+        if self.photo is None:
+            return "open a photo first"
+        if self.enhancer is None:
+            return "no model is loaded (File > Load weights… or Use the bundled model)"
+        return None
 
     def preview_drag(self, controls: Controls) -> None:
         if self._ready():
@@ -379,8 +391,8 @@ class MainWindow(QMainWindow):
             self._render_job(FULL, controls)
 
     def render_variants(self) -> None:
-        if not self._ready():
-            self._show_error("Open a photo (and load a model) before rendering variants.")
+        if reason := self._not_ready_reason():
+            self._show_error(f"No variants yet: {reason}.")
             return
         session, controls = self.session, self.controls.controls()
         axis = VariantAxis(self.variant_axis.currentText())
@@ -400,7 +412,10 @@ class MainWindow(QMainWindow):
         # a model load cannot be cancelled: the flag would call a later replaced render
         # "cancelled"
         self._user_cancelled = self.running_kind in CANCELLABLE
-        self.worker.cancel(CANCELLABLE)
+        # exports queued behind the running work never start: the status bar names them
+        self._dropped_exports = self.worker.cancel(CANCELLABLE).count(SAVE)
+        if self._dropped_exports and not self._user_cancelled:
+            self._show_cancelled([])
 
     # -- user actions -----------------------------------------------------------------
     def choose_photo(self) -> None:
@@ -426,8 +441,8 @@ class MainWindow(QMainWindow):
         return folder / result_name(source, DEFAULT_SUFFIX, requested)
 
     def choose_export(self) -> None:
-        if not self._ready():
-            self._show_error("Nothing to export yet: open a photo first.")
+        if reason := self._not_ready_reason():
+            self._show_error(f"Nothing to export yet: {reason}.")
             return
         suggested = self.suggested_export_path()
         path, chosen_filter = QFileDialog.getSaveFileName(
@@ -544,10 +559,12 @@ class MainWindow(QMainWindow):
             if wanted != chosen.model_choice:
                 self._load_chosen_model(wanted, weights_picked=False)
 
-    def open_batch(self) -> BatchDialog:
+    def open_batch(self, input_folder: Path | None = None) -> BatchDialog:
         dialog = BatchDialog(
             self.worker, lambda: self.enhancer, self.controls.controls(), self.settings, self
         )
+        if input_folder is not None:
+            dialog.input.edit.setText(str(input_folder))
         dialog.setModal(True)
         dialog.show()
         return dialog
@@ -583,9 +600,16 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self, kind: str, generation: int) -> None:
         if self._user_cancelled:  # work superseded by newer requests is not news
             self._user_cancelled = False
-            name = KIND_NAMES.get(kind, kind)  # a batch, say, is named by its own kind
-            self.statusBar().showMessage(f"Cancelled: {name}", STATUS_MESSAGE_MS)
+            self._show_cancelled([KIND_NAMES.get(kind, kind)])  # a batch names its own kind
         self.cancelled.emit(kind)
+
+    def _show_cancelled(self, names: list[str]) -> None:
+        """Say what the user's cancel stopped, with the exports it dropped unstarted."""
+        if self._dropped_exports:
+            plural = "s" if self._dropped_exports > 1 else ""
+            names.append(f"{self._dropped_exports} waiting export{plural} (not written)")
+            self._dropped_exports = 0
+        self.statusBar().showMessage(f"Cancelled: {', '.join(names)}", STATUS_MESSAGE_MS)
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:
         if kind not in SUPERSEDES:
@@ -665,7 +689,7 @@ class MainWindow(QMainWindow):
 
     def _photo_opened(self, photo: OpenedPhoto) -> None:
         self.photo = photo
-        self.statusBar().clearMessage()  # "Opening …" is done
+        self.statusBar().showMessage(self._opened_note, STATUS_MESSAGE_MS)  # "Opening…" is done
         width, height = photo.size
         self.file_label.setText(photo.path.name if photo.path else "untitled")
         self.time_label.clear()  # the last photo's render time
@@ -715,10 +739,24 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        local = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if local:
-            self.open_photo(local[0])
-            event.acceptProposedAction()
+        """One photo opens; a folder goes to the batch dialog; of several items the first
+        photo opens, and the status bar says the others did not."""
+        dropped = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if not dropped:
+            return
+        event.acceptProposedAction()
+        if len(dropped) == 1 and dropped[0].is_dir():
+            self.open_batch(dropped[0])
+            return
+        photos = [path for path in dropped if path.suffix.lower() in SUPPORTED_EXTENSIONS]
+        others = len(dropped) - 1
+        note = (
+            f"{others} other dropped item{'s' if others > 1 else ''} not opened: one photo at "
+            "a time (File > Batch… enhances a folder)"
+            if others
+            else ""
+        )
+        self.open_photo((photos or dropped)[0], note=note)
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)

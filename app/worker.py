@@ -85,8 +85,10 @@ class Worker(QObject):
         """Queue ``job`` (see :class:`RequestQueue`); returns its generation."""
         return self.queue.submit(kind, job, supersedes, queue_up=queue_up).generation
 
-    def cancel(self, kinds: Sequence[str] | None = None) -> None:
-        self.queue.cancel(kinds)
+    def cancel(self, kinds: Sequence[str] | None = None) -> list[str]:
+        """Cancel requests of ``kinds`` (all when None); returns the kinds of queued ones
+        dropped before they started."""
+        return self.queue.cancel(kinds)
 
     def finish(self, kinds: Sequence[str]) -> None:
         """Let the queued and running requests of ``kinds`` end, cancelling every other."""

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,7 +174,26 @@ def plan_batch(
     ``result_file`` names the result of a single input file, in the folder ``output``, instead
     of a name made from the photo's (``glare enhance dark.jpg -o bright.png``).
     """
-    output = Path(output)
+    with checking_paths():
+        return _plan(inputs, Path(output), options, result_file)
+
+
+@contextmanager
+def checking_paths() -> Iterator[None]:
+    """Turns an OSError raised while paths are checked into a one-line
+    :class:`BatchUsageError`: the system refuses even to look at a name too long, or at one
+    inside a folder without search permission."""
+    try:
+        yield
+    except OSError as error:
+        raise BatchUsageError(
+            f"cannot look at {error.filename or 'a path'} ({error.strerror or error})"
+        ) from error
+
+
+def _plan(
+    inputs: Sequence[Path], output: Path, options: BatchOptions, result_file: Path | None
+) -> list[BatchItem]:
     if output.exists() and not output.is_dir():
         raise BatchUsageError(f"output {output} is a file, not a folder")
     requested = _requested_format(options)

@@ -357,11 +357,14 @@ def _names_a_result_file(output: Path) -> bool:
 
 def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
     """The batch plan; OUTPUT is taken as the result's file name for one input file."""
-    from glare_core.batch import plan_batch
+    from glare_core.batch import checking_paths, plan_batch
 
-    if not _names_a_result_file(output):
+    with checking_paths():
+        names_a_file = _names_a_result_file(output)
+        several = len(inputs) > 1 or inputs[0].is_dir()
+    if not names_a_file:
         return plan_batch(inputs, output, options)
-    if len(inputs) > 1 or inputs[0].is_dir():
+    if several:
         # it became a folder of that name: a glob that matched two photos changed what -o meant
         raise GlareError(
             f"{output} names one result file, but the input holds several photos (or a "

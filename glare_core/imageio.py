@@ -248,12 +248,15 @@ def _open_and_decode(path: Path, max_pixels: int) -> LoadedImage:
 
 
 def _check_is_file(path: Path) -> None:
-    if not path.exists():
-        raise ImageReadError(f"{path}: file not found")
-    if not path.is_file():
-        raise ImageReadError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    try:
+        if not path.exists():
+            raise ImageReadError(f"{path}: file not found")
+        if not path.is_file():
+            raise ImageReadError(f"{path}: not a file")
+        if path.stat().st_size == 0:
+            raise ImageReadError(f"{path}: empty file (0 bytes)")
+    except OSError as error:  # the system will not look: a name too long, a locked folder
+        raise ImageReadError(f"{path}: cannot look at it ({error.strerror or error})") from error
 
 
 def _format(image: Image.Image) -> str:

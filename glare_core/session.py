@@ -616,22 +616,26 @@ class RequestQueue:
             self._condition.notify()
             return request
 
-    def cancel(self, kinds: Sequence[str] | None = None, *, sparing: Sequence[str] = ()) -> None:
+    def cancel(
+        self, kinds: Sequence[str] | None = None, *, sparing: Sequence[str] = ()
+    ) -> list[str]:
         """Drop queued and cancel running requests of ``kinds`` (all when None), except
-        those of the kinds in ``sparing``."""
+        those of the kinds in ``sparing``; returns the kinds of the queued ones dropped
+        (they never start, so nothing else tells of them)."""
         with self._condition:
-            self._drop(set(kinds) if kinds is not None else None, set(sparing))
+            return self._drop(set(kinds) if kinds is not None else None, set(sparing))
 
-    def _drop(self, kinds: set[str] | None, sparing: AbstractSet[str] = frozenset()) -> None:
+    def _drop(self, kinds: set[str] | None, sparing: AbstractSet[str] = frozenset()) -> list[str]:
         def matches(request: Request) -> bool:
             return (kinds is None or request.kind in kinds) and request.kind not in sparing
 
-        for request in self._pending:
-            if matches(request):
-                request.token.cancel()
+        dropped = [request for request in self._pending if matches(request)]
+        for request in dropped:
+            request.token.cancel()
         self._pending = [r for r in self._pending if not matches(r)]
         if self._running is not None and matches(self._running):
             self._running.token.cancel()
+        return [request.kind for request in dropped]
 
     def take(self, timeout: float | None = None) -> Request | None:
         """The next request (blocks); None once closed or after ``timeout`` seconds."""

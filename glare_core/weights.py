@@ -115,6 +115,12 @@ def _holds_safetensors(path: Path) -> bool:
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: the file is empty")
+    with path.open("rb") as handle:
+        start = handle.read(max(map(len, _TORCH_FILE_STARTS)))
+    if not start.startswith(_TORCH_FILE_STARTS):  # an image, say: the unpickler's refusal
+        raise WeightsError(  # would read as if the file held code
+            f"{path}: not a PyTorch weights file (neither a zip archive nor a pickle)"
+        )
     try:
         with path.open("rb") as handle, warnings.catch_warnings():
             # torch warns about pickles as it refuses them: the error below says it once

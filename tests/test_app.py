@@ -9,10 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QSize, Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.batch_dialog import BatchDialog
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
@@ -272,6 +274,26 @@ def test_cancel_stops_a_long_render(
     window.close()
 
 
+def test_cancel_names_an_export_it_dropped_before_it_started(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """Esc during a render also drops an export queued behind it: the status bar says so
+    (it said only that the render was cancelled, and no file came)."""
+    tiled = Enhancer(enhancer.model, enhancer.device, LONG_TILING)
+    window = make_window(qtbot, tiled)
+    window.open_photo(write_photo(pairs_dir, tmp_path / "big.png", LONG_PHOTO))
+    qtbot.waitUntil(lambda: window.running_kind == FULL, timeout=RENDER_TIMEOUT_MS)
+    target = tmp_path / "result.png"
+    window.export(target)
+    with qtbot.waitSignal(window.cancelled, timeout=RENDER_TIMEOUT_MS):
+        window.cancel_work()
+    assert window.statusBar().currentMessage() == (
+        "Cancelled: Full size, 1 waiting export (not written)"
+    )
+    assert not target.exists()
+    window.close()
+
+
 def test_escape_during_a_model_load_calls_no_later_render_cancelled(
     qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
 ) -> None:
@@ -348,6 +370,64 @@ def test_missing_weights_offers_load_weights(qtbot, config_dir: Path, tmp_path: 
     labels = [button.text() for button in window.error_box.buttons()]
     assert "Load weights…" in labels
     assert window.device_label.text() == "Model: none"
+    window.close()
+
+
+def _drop(window: MainWindow, paths: list[Path]) -> None:
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+    window.dropEvent(
+        QDropEvent(
+            QPointF(10, 10),
+            Qt.DropAction.CopyAction,
+            data,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+    )
+
+
+def test_dropping_several_items_opens_the_first_photo_and_says_so(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """Only the first dropped item was opened (a text file: an error), the rest ignored."""
+    window = make_window(qtbot, enhancer)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    photo = write_photo(pairs_dir, tmp_path / "dark.png")
+    with wait_shown(qtbot, window, OPEN):
+        _drop(window, [notes, photo, tmp_path])
+    assert window.file_label.text() == "dark.png"
+    assert window.statusBar().currentMessage().startswith("2 other dropped items not opened")
+    window.close()
+
+
+def test_dropping_a_folder_offers_it_to_the_batch_dialog(
+    qtbot, enhancer: Enhancer, config_dir: Path, tmp_path: Path
+) -> None:
+    window = make_window(qtbot, enhancer)
+    _drop(window, [tmp_path])
+    dialog = window.findChild(BatchDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.input.path() == tmp_path
+    dialog.close()
+    window.close()
+
+
+def test_export_without_a_model_says_so_rather_than_to_open_a_photo(
+    qtbot, config_dir: Path, pairs_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("GLARE_RESOURCES", str(tmp_path))  # no bundled weights there
+    window = MainWindow(Settings())
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.load_model()
+    window.open_photo(write_photo(pairs_dir, tmp_path / "dark.png", (96, 64)))
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=RENDER_TIMEOUT_MS)
+    window.choose_export()
+    assert window.last_error.startswith("Nothing to export yet: no model is loaded")
+    window.render_variants()
+    assert window.last_error.startswith("No variants yet: no model is loaded")
     window.close()
 
 

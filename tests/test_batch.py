@@ -209,6 +209,14 @@ def test_a_result_name_longer_than_file_systems_allow_is_refused(tmp_path: Path)
         plan_batch([tmp_path / "in"], tmp_path / "out", BatchOptions(suffix="_enhanced-tonight"))
 
 
+def test_an_input_the_system_will_not_look_at_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Path.exists() raises on a name too long (or in a folder without search permission):
+    it was a traceback."""
+    too_long = tmp_path / ("n" * 300 + ".png")
+    with pytest.raises(BatchUsageError, match=r"cannot look at .*n\.png \(File name too long\)"):
+        plan_batch([too_long], tmp_path / "out", BatchOptions())
+
+
 def test_a_result_may_not_replace_another_input(tmp_path: Path) -> None:
     save(tmp_path / "a.png", dark_pixels(seed=1))
     save(tmp_path / "a.jpg", dark_pixels(seed=2))

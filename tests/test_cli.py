@@ -210,10 +210,13 @@ def test_an_output_file_may_not_be_its_own_input(capsys, small_pairs) -> None:
         ("out", ["--report", "keep.jpg"], "is named as an image; name a .json file"),
         ("out", ["--suffix", "_" + "x" * 250], "would be over 255 bytes"),
         ("out", ["--suffix", "-" + "x" * 250], "would be over 255 bytes"),
+        ("y" * 300 + "/out", [], "(File name too long)"),
+        ("y" * 300 + ".png", [], "(File name too long)"),
     ],
     ids=["suffix-with-a-path", "folder-under-a-file", "unwritable-format", "format-clash",
          "report-is-a-folder", "report-under-a-file", "report-named-as-an-image",
-         "result-name-too-long", "suffix-starting-with-a-dash"],
+         "result-name-too-long", "suffix-starting-with-a-dash", "folder-name-too-long",
+         "result-file-name-too-long"],
 )  # fmt: skip
 def test_bad_output_paths_fail_in_one_line_before_any_work(
     capsys, tmp_path, small_pairs, monkeypatch, output_in, options, message

@@ -465,6 +465,8 @@ def test_missing_file_and_folder_named_like_an_image(tmp_path: Path) -> None:
     (tmp_path / "album.png").mkdir()
     assert "not a file" in read_error(tmp_path / "album.png")
     assert "file not found" in read_error(tmp_path / "gone.png")
+    # the system refuses to look at it at all (it was an OSError, shown raw in the app)
+    assert "cannot look at it (File name too long)" in read_error(tmp_path / ("n" * 300 + ".png"))
 
 
 @pytest.mark.skipif(RUNNING_AS_ROOT, reason="running as root: chmod 000 does not block reads")

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from glare_core.errors import WeightsError
-from glare_core.resources import bundled_weights_path
+from glare_core.resources import bundled_weights_path, sample_photo_path
 from glare_core.weights import (
     CONFIG_METADATA_KEY,
     EXPORT_NAME,
@@ -60,6 +60,14 @@ def test_a_pickle_that_would_run_code_is_refused_without_running_it(tmp_path) ->
     with pytest.raises(WeightsError, match="net_G.pth: refused"):
         build_model(path)
     assert not marker.exists()
+
+
+def test_an_image_picked_as_weights_is_not_called_a_pickle_with_code(tmp_path, pairs_dir) -> None:
+    """The unpickler's refusal of its first byte read as if the file held code."""
+    picked = tmp_path / "photo.pth"
+    picked.write_bytes(sample_photo_path().read_bytes())
+    with pytest.raises(WeightsError, match="photo.pth: not a PyTorch weights file"):
+        build_model(picked)
 
 
 def test_an_empty_file_and_a_folder_are_named_as_such(tmp_path) -> None:
