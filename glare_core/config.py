@@ -219,6 +219,8 @@ class InputConfig:
             )
         if self.noise_reduction < 0:
             raise ConfigError(f"input.noise_reduction must not be negative: {self.noise_reduction}")
+        if self.log_input and self.log_eps <= 0:  # the log of a black pixel would be -inf
+            raise ConfigError(f"input.log_eps must be above 0, not {self.log_eps}")
 
     @property
     def exposure(self) -> ExposureRange:
@@ -442,6 +444,8 @@ def compact_config() -> GlareConfig:
 
 
 PRESETS = {"official": official_config, "compact": compact_config}
+#: config files read as an official GLARE ``.yml``; any other file is ours (JSON)
+OFFICIAL_CONFIG_SUFFIXES = frozenset({".yml", ".yaml"})
 
 
 def preset(name: str) -> GlareConfig:
@@ -462,7 +466,7 @@ def load_config(source: str | Path) -> GlareConfig:
     if not path.is_file():
         known = ", ".join(sorted(PRESETS))
         raise ConfigError(f"{text}: neither a preset ({known}) nor a config file")
-    if path.suffix.lower() in {".yml", ".yaml"}:
+    if path.suffix.lower() in OFFICIAL_CONFIG_SUFFIXES:
         return config_from_official_yml(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -498,8 +502,8 @@ def config_from_official_yml(path: str | Path) -> GlareConfig:
     import yaml
 
     try:
-        opt = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        opt = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: not an official GLARE config ({exc})") from exc
     try:
         network_g = opt["network_G"]

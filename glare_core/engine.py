@@ -330,7 +330,7 @@ class Enhancer:
     @classmethod
     def load(
         cls,
-        weights: Sequence[str | Path] = (),
+        weights: str | Path | Sequence[str | Path] = (),
         config: str | Path | None = None,
         device: str = "auto",
         tile_size: int | None = None,
@@ -339,12 +339,12 @@ class Enhancer:
         noise_reduction: float | None = None,
         threads: int | None = None,
     ) -> Enhancer:
-        """Weights from files (ours or official), or the bundled compact model, on ``device``
-        with ``threads`` CPU threads (None: torch's default)."""
+        """Weights from a file or files (ours, or an official release's two), or the bundled
+        compact model, on ``device`` with ``threads`` CPU threads (None: torch's default)."""
         if tile_size is not None:
             check_tile_size(tile_size)
         chosen_device = _resolve_device(device, threads)  # before the weights: fails faster
-        model = build_model(list(weights) or [bundled_weights_path()], config)
+        model = build_model(weights or bundled_weights_path(), config)
         tiling = default_tiling(model.config)
         if tile_size is not None:
             tiling = dataclasses.replace(tiling, tile_size=tile_size)
@@ -492,8 +492,9 @@ class Enhancer:
     @staticmethod
     def _to_image(output: torch.Tensor, padding: Padding) -> np.ndarray:
         if not bool(torch.isfinite(output).all()):  # else saved as black, silently
-            raise WeightsError(
-                "the network's result is not finite: the weights hold NaN or infinite values"
+            raise WeightsError(  # weights are checked for NaN at load: numbers overflowed
+                "the network's result is not finite (NaN or infinite): its weights or their "
+                "config overflow it"
             )
         rgb = output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
         return np.ascontiguousarray(padding.crop(rgb))

@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from glare_core.atomic import atomic_write_bytes
-from glare_core.config import GlareConfig, load_config
+from glare_core.config import OFFICIAL_CONFIG_SUFFIXES, GlareConfig, load_config
 from glare_core.errors import ConfigError, WeightsError, one_line
 from glare_core.official_keys import (
     infer_official_config,
@@ -117,9 +117,12 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path}: the file is empty")
     with path.open("rb") as handle:
         start = handle.read(max(map(len, _TORCH_FILE_STARTS)))
-    if not start.startswith(_TORCH_FILE_STARTS):  # an image, say: the unpickler's refusal
-        raise WeightsError(  # would read as if the file held code
-            f"{path}: not a PyTorch weights file (neither a zip archive nor a pickle)"
+    # an image, say: the unpickler's refusal of it would read as if the file held code
+    if not start.startswith(_TORCH_FILE_STARTS):
+        is_config = path.suffix.lower() in OFFICIAL_CONFIG_SUFFIXES
+        hint = "; a config goes to --config" if is_config else ""
+        raise WeightsError(
+            f"{path}: not a PyTorch weights file (neither a zip archive nor a pickle){hint}"
         )
     try:
         with path.open("rb") as handle, warnings.catch_warnings():
@@ -147,7 +150,7 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: does not hold a flat state dict of tensors, nor one under any of "
             f"{', '.join(WRAPPERS)}"
         )
-    return {re.sub(r"^module\.", "", key): value for key, value in data.items()}
+    return dict(data)
 
 
 def _refuse_a_training_checkpoint(path: Path, data: object) -> None:
@@ -196,13 +199,15 @@ def read_state(
             embedded = config or embedded
         else:
             tensors, config = _read_torch(path), None
+        # saved from a model wrapped for several GPUs, in either format
+        tensors = {re.sub(r"^module\.", "", key): value for key, value in tensors.items()}
         # official tensors may come converted to safetensors, without our config
         if config is None and is_official_generator(tensors):
+            _note_official_part(official_parts, OFFICIAL_GENERATOR, path)
             state.update(rename_official_generator(tensors))
-            official_parts[OFFICIAL_GENERATOR] = path
         elif config is None and is_official_vqgan(tensors):
+            _note_official_part(official_parts, OFFICIAL_VQGAN, path)
             state.update(rename_official_vqgan(tensors))
-            official_parts[OFFICIAL_VQGAN] = path
         elif as_safetensors:
             state.update(tensors)
         else:
@@ -213,6 +218,17 @@ def read_state(
     if len(official_parts) == 1 and embedded is None:
         _refuse_half_an_official_release(official_parts)
     return state, embedded
+
+
+def _note_official_part(given: dict[str, Path], part: str, path: Path) -> None:
+    """Record ``path`` as the official ``part``; two files of one part are refused (the
+    later one would silently replace the earlier)."""
+    if part in given:
+        raise WeightsError(
+            f"{given[part]} and {path} are both an official GLARE {part} checkpoint; "
+            "give one of each part"
+        )
+    given[part] = path
 
 
 def _refuse_half_an_official_release(given: Mapping[str, Path]) -> None:
@@ -280,10 +296,29 @@ def build_model(
         ) from exc
     _refuse_non_finite(state, names)
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    _check_it_runs(model.eval(), f"the weights in {names}")
     logger.info(
         "loaded weights from %s (architecture: %s)", ", ".join(map(str, paths)), architecture
     )
-    return model.eval()
+    return model
+
+
+@torch.inference_mode()
+def _check_it_runs(model: torch.nn.Module, described: str) -> None:
+    """A tiny image through every decoder: parts whose shapes each pass the checks but
+    disagree with one another (a net_G.pth and a vqgan.pkl of different releases) fail
+    here, at load, and not on every photo."""
+    side = 2 * max(model.config.input.pad_multiple, model.downscale)
+    tiny = torch.zeros(1, 3, side, side)
+    decoders = (False, True) if model.noisy_path is not None else (False,)
+    try:
+        for noisy in decoders:
+            model(tiny, noisy=noisy)
+    except Exception as exc:  # whatever the network raises, these weights cannot run
+        raise WeightsError(
+            f"{described} do not make one network that runs: its parts disagree "
+            f"({one_line(str(exc)) or type(exc).__name__})"
+        ) from exc
 
 
 def _built(config: GlareConfig, described: str, inferred: bool) -> torch.nn.Module:
@@ -293,7 +328,7 @@ def _built(config: GlareConfig, described: str, inferred: bool) -> torch.nn.Modu
 
     try:
         return GlareNet(config)
-    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as exc:
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, IndexError) as exc:
         hint = "; the file holds no config: name one (--config)" if inferred else ""
         raise WeightsError(f"{described} cannot be built ({one_line(str(exc))}){hint}") from exc
 

@@ -298,6 +298,10 @@ def test_own_weights_round_trip_with_embedded_config(compact, photo, tmp_path) -
     loaded = Enhancer.load([path], device="cpu", precision="float32")  # as the fixture runs
     assert loaded.config == compact.config
     np.testing.assert_array_equal(loaded.enhance(photo), compact.enhance(photo))
+    # one file needs no list (a name was read as a list of one-letter files)
+    for one in (path, str(path)):
+        alone = Enhancer.load(one, device="cpu", precision="float32")
+        assert alone.config == compact.config
 
 
 def test_averaged_weights_lie_between_the_models_and_refuse_other_networks(compact) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -11,7 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from glare_core.errors import WeightsError
+from glare_core.config import load_config, preset
+from glare_core.errors import ConfigError, WeightsError
+from glare_core.model.glare import GlareNet
 from glare_core.resources import bundled_weights_path, sample_photo_path
 from glare_core.weights import (
     CONFIG_METADATA_KEY,
@@ -62,7 +65,7 @@ def test_a_pickle_that_would_run_code_is_refused_without_running_it(tmp_path) ->
     assert not marker.exists()
 
 
-def test_an_image_picked_as_weights_is_not_called_a_pickle_with_code(tmp_path, pairs_dir) -> None:
+def test_an_image_picked_as_weights_is_not_called_a_pickle_with_code(tmp_path) -> None:
     """The unpickler's refusal of its first byte read as if the file held code."""
     picked = tmp_path / "photo.pth"
     picked.write_bytes(sample_photo_path().read_bytes())
@@ -121,6 +124,7 @@ def test_weights_without_a_config_ask_for_one_and_load_with_it(bundled, tmp_path
         ("input", "exposure_floor", float("nan"), "InputConfig.exposure_floor must be a finite"),
         ("input", "pad_multiple", 0, "input.pad_multiple must be 1 or more"),
         ("input", "max_working_pixels", -5, "input.max_working_pixels must be 1 or more"),
+        ("input", "log_eps", 0, "input.log_eps must be above 0"),
     ],
 )
 def test_a_hand_edited_config_of_the_wrong_type_or_range_is_refused_when_loaded(
@@ -134,13 +138,44 @@ def test_a_hand_edited_config_of_the_wrong_type_or_range_is_refused_when_loaded(
         build_model(path)
 
 
-def test_a_config_that_builds_no_network_is_refused_by_name(bundled, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("flow", "hidden_channels", -1), ("vqgan", "autoencoder", {"channel_mult": []})],
+)
+def test_a_config_that_builds_no_network_is_refused_by_name(
+    bundled, tmp_path, section, key, value
+) -> None:
     tensors, config = bundled
     edited = json.loads(json.dumps(config))
-    edited["flow"]["hidden_channels"] = -1
+    if isinstance(value, dict):
+        edited[section][key].update(value)
+    else:
+        edited[section][key] = value
     path = _with_config(tmp_path, tensors, edited)
     with pytest.raises(WeightsError, match="edited.safetensors: the architecture of .* cannot be"):
         build_model(path)
+
+
+def test_parts_whose_widths_disagree_are_refused_at_load(tmp_path) -> None:
+    """Each part's tensors fit its own config, but the fusion decoder is twice as wide as the
+    VQGAN decoder whose features it fuses (like a net_G.pth and a vqgan.pkl of different
+    releases): it loaded, then failed on every photo with a traceback."""
+    config = preset("compact")
+    widths = dataclasses.replace(config.fusion_decoder.autoencoder, channels=32)
+    config = dataclasses.replace(
+        config, fusion_decoder=dataclasses.replace(config.fusion_decoder, autoencoder=widths)
+    )
+    path = tmp_path / "mixed.safetensors"
+    save_weights(GlareNet(config), config, path)
+    with pytest.raises(WeightsError, match="mixed.safetensors do not make one network"):
+        build_model(path)
+
+
+def test_an_official_config_that_is_not_text_is_refused_in_one_line(tmp_path) -> None:
+    config = tmp_path / "LOL.yml"
+    config.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ConfigError, match="LOL.yml: not an official GLARE config"):
+        load_config(config)
 
 
 def test_a_config_named_against_the_file_says_the_file_has_its_own(bundled, tmp_path) -> None:
@@ -150,19 +185,30 @@ def test_a_config_named_against_the_file_says_the_file_has_its_own(bundled, tmp_
     assert str(err.value).index("wrong shape") < str(err.value).index("missing")
 
 
-def test_official_checkpoints_converted_to_safetensors_load(fixture_dir, tmp_path) -> None:
+@pytest.mark.parametrize("prefix", ["", "module."])
+def test_official_checkpoints_converted_to_safetensors_load(fixture_dir, tmp_path, prefix) -> None:
+    """Also with the prefix of a model wrapped for several GPUs (it was stripped from torch
+    files only, and the net_G then went unrecognised)."""
     originals = [fixture_dir / "net_G.pth", fixture_dir / "vqgan.pkl"]
     converted = []
     for path in originals:
         state = torch.load(path, map_location="cpu", weights_only=True)
         tensors = state.get("params", state)
         target = tmp_path / f"{path.stem}.safetensors"
-        save_file({key: value.contiguous() for key, value in tensors.items()}, str(target))
+        save_file({prefix + key: value.contiguous() for key, value in tensors.items()}, str(target))
         converted.append(target)
     expected, _ = read_state(originals)
     state, config = read_state(converted)
     assert config is None and state.keys() == expected.keys()
     assert all(torch.equal(state[key], expected[key]) for key in expected)
+
+
+def test_two_files_of_one_official_part_are_refused(fixture_dir, tmp_path) -> None:
+    """The later one silently replaced the earlier."""
+    copy = tmp_path / "net_G-copy.pth"
+    copy.write_bytes((fixture_dir / "net_G.pth").read_bytes())
+    with pytest.raises(WeightsError, match="net_G-copy.pth are both an official GLARE net_G"):
+        read_state([fixture_dir / "net_G.pth", copy, fixture_dir / "vqgan.pkl"])
 
 
 def test_a_state_dict_under_a_model_key_loads_and_other_keys_are_refused(fixture_dir, tmp_path):
