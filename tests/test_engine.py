@@ -14,13 +14,15 @@ import torch
 from safetensors.torch import save_file
 
 from glare_core.config import RetrievalConfig, preset
-from glare_core.engine import Enhancer, TilingConfig
+from glare_core.engine import Enhancer, TilingConfig, default_tiling
 from glare_core.errors import WeightsError
 from glare_core.imageio import read_image
 from glare_core.limits import MIN_TILE_SIZE
 from glare_core.model.glare import GlareNet
+from glare_core.preprocess import official_padding
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.resources import bundled_weights_path
+from glare_core.tiling import runs_whole
 from glare_core.weights import CONFIG_METADATA_KEY, average_weights, build_model, save_weights
 
 #: half an 8-bit level: tiles that differ less than this are indistinguishable in a PNG
@@ -191,6 +193,22 @@ def test_odd_sizes(compact, size) -> None:
     out = compact.enhance(image)
     assert out.shape == image.shape and out.dtype == np.float32
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_a_photo_as_large_as_the_tile_runs_whole(compact, photo) -> None:
+    """The padding the network needs took a 256 px photo over 256 px tiles: it was tiled."""
+    side = photo[:256, :256]
+    tiled = Enhancer(compact.model, compact.device, TilingConfig(tile_size=256), "float32")
+    np.testing.assert_array_equal(tiled.enhance(side), compact.enhance(side))
+
+
+def test_official_networks_run_photos_of_the_official_size_whole() -> None:
+    """Tiles cannot equal the whole image under global attention: a 600x400 LOL photo was
+    tiled by the official preset's default tiles, and its result left the official code's."""
+    config = preset("official")
+    padding = official_padding(400, 600, config.input.pad_multiple)
+    padded = (400 + padding.top + padding.bottom, 600 + padding.left + padding.right)
+    assert runs_whole(*padded, default_tiling(config).tile_size, config.input.pad_multiple)
 
 
 def test_twelve_megapixels_via_tiles(photos_dir) -> None:
