@@ -102,7 +102,7 @@ STATUS_MESSAGE_MS = 8000
 #: shown when a photo opens that takes the noisy-photo path (glare_core.config.NoisyPathConfig)
 NOISY_PHOTO_MESSAGE = (
     "Noisy, grainy or very dark photo: the learned denoiser cleans it first "
-    "(more noise reduction smooths, less keeps grain, 0 turns it off)"
+    "(more noise reduction smooths, less keeps grain, 0 turns it off)."
 )
 #: shown, until a model loads, when a photo opens without one
 NO_MODEL_MESSAGE = "No model loaded: showing the original only."
@@ -596,6 +596,11 @@ class MainWindow(QMainWindow):
         if self._long_running == (kind, generation):
             self._long_running = None
             self._set_busy(False)
+            # a cancel that came too late for this work (it ends as if none had come; a
+            # cancelled one was reported just before): the exports it dropped are still news
+            self._user_cancelled = False
+            if self._dropped_exports:
+                self._show_cancelled([])
 
     def _on_cancelled(self, kind: str, generation: int) -> None:
         if self._user_cancelled:  # work superseded by newer requests is not news
@@ -672,7 +677,7 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, enhancer: Enhancer) -> None:
         self.enhancer = enhancer
         self._show_device()
-        if self.statusBar().currentMessage() == NO_MODEL_MESSAGE:
+        if self.statusBar().currentMessage().startswith(NO_MODEL_MESSAGE):
             self.statusBar().clearMessage()
         if self._pending_model is not None:
             self.settings.remember_model(self._pending_model)
@@ -689,7 +694,6 @@ class MainWindow(QMainWindow):
 
     def _photo_opened(self, photo: OpenedPhoto) -> None:
         self.photo = photo
-        self.statusBar().showMessage(self._opened_note, STATUS_MESSAGE_MS)  # "Opening…" is done
         width, height = photo.size
         self.file_label.setText(photo.path.name if photo.path else "untitled")
         self.time_label.clear()  # the last photo's render time
@@ -698,13 +702,16 @@ class MainWindow(QMainWindow):
         if photo.path is not None:
             self.settings.add_recent(photo.path)
         self._shown_generation = self._open_generation
+        notes = [self._opened_note] if self._opened_note else []
         if photo.drag_preview is not None:
             self.compare.set_after(pixmap_from_rgb8(photo.drag_preview))
             self.render_settled(self.controls.controls())
             if photo.noisy_path:
-                self.statusBar().showMessage(NOISY_PHOTO_MESSAGE, STATUS_MESSAGE_MS)
-        else:
-            self.statusBar().showMessage(NO_MODEL_MESSAGE)
+                notes.insert(0, NOISY_PHOTO_MESSAGE)
+            # replaces "Opening …", which is done
+            self.statusBar().showMessage(" ".join(notes), STATUS_MESSAGE_MS)
+        else:  # stays until a model loads
+            self.statusBar().showMessage(" ".join([NO_MODEL_MESSAGE, *notes]))
         self.shown.emit(OPEN)
 
     def _show_render(self, kind: str, generation: int, value: tuple[np.ndarray, float]) -> None:
@@ -739,20 +746,21 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        """One photo opens; a folder goes to the batch dialog; of several items the first
-        photo opens, and the status bar says the others did not."""
+        """One photo opens; a folder, where no photo came with it, goes to the batch dialog;
+        of several items the first photo opens, and the status bar says the others did not."""
         dropped = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         if not dropped:
             return
         event.acceptProposedAction()
-        if len(dropped) == 1 and dropped[0].is_dir():
-            self.open_batch(dropped[0])
-            return
         photos = [path for path in dropped if path.suffix.lower() in SUPPORTED_EXTENSIONS]
+        folders = [path for path in dropped if path.is_dir()]
+        if folders and not photos:
+            self.open_batch(folders[0])
+            return
         others = len(dropped) - 1
         note = (
             f"{others} other dropped item{'s' if others > 1 else ''} not opened: one photo at "
-            "a time (File > Batch… enhances a folder)"
+            "a time (File > Batch… enhances a folder)."
             if others
             else ""
         )

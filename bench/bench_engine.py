@@ -161,7 +161,7 @@ def _child(kind: str, preset: str, size: str, options: argparse.Namespace) -> No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-official", action="store_true")
     parser.add_argument("--weights", help="compact weights (default: random initialisation)")

@@ -22,7 +22,7 @@ SHARED_EVAL_LOWS = Path(__file__).resolve().parents[2] / "shared/data/lowlight-p
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", nargs="?", type=Path, default=SHARED_EVAL_LOWS)
     parser.add_argument("--tile", type=int, default=256)
     args = parser.parse_args()

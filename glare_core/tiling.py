@@ -53,7 +53,7 @@ class Tile:
 
 def runs_whole(padded_height: int, padded_width: int, tile_size: int, pad_multiple: int) -> bool:
     """Whether an image padded to this size runs in one piece: padding adds 1 to
-    ``pad_multiple`` pixels a side, so any photo up to ``tile_size`` a side does."""
+    ``pad_multiple`` pixels to each axis, so any photo up to ``tile_size`` a side does."""
     whole_size = tile_size + pad_multiple
     return padded_height <= whole_size and padded_width <= whole_size
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -125,15 +126,19 @@ def test_open_shows_full_result_from_the_worker(qtbot, window: MainWindow, photo
     assert np.abs(result.astype(int) - original.astype(int)).mean() > 1
 
 
+def write_noisy_photo(pairs_dir: Path, path: Path) -> Path:
+    """A photo that takes the noisy-photo path: two stops darker with a sensor's noise, as
+    `glare eval` scores darker captures."""
+    low = read_image(pairs_dir / "eval" / "low" / "148.png").rgb
+    noisy = darker_capture(low, 0.25, 5e-5, 2e-4, np.random.default_rng(0))
+    cv2.imwrite(str(path), cv2.cvtColor(to_uint8(noisy), cv2.COLOR_RGB2BGR))
+    return path
+
+
 def test_a_very_noisy_photo_says_it_takes_the_learned_denoiser(
     qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
 ) -> None:
-    low = read_image(pairs_dir / "eval" / "low" / "148.png").rgb
-    # two stops darker with a sensor's noise, as `glare eval` scores darker captures
-    noisy = darker_capture(low, 0.25, 5e-5, 2e-4, np.random.default_rng(0))
-    path = tmp_path / "noisy.png"
-    cv2.imwrite(str(path), cv2.cvtColor(to_uint8(noisy), cv2.COLOR_RGB2BGR))
-    open_and_render(qtbot, window, path)
+    open_and_render(qtbot, window, write_noisy_photo(pairs_dir, tmp_path / "noisy.png"))
     assert window.statusBar().currentMessage() == NOISY_PHOTO_MESSAGE
     open_and_render(qtbot, window, write_photo(pairs_dir, tmp_path / "dark.png", (600, 400)))
     assert window.statusBar().currentMessage() != NOISY_PHOTO_MESSAGE
@@ -294,6 +299,33 @@ def test_cancel_names_an_export_it_dropped_before_it_started(
     window.close()
 
 
+def test_cancel_too_late_for_the_render_still_names_the_exports_it_dropped(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """A render past its last cancel check ends as if no cancel had come: the export the
+    cancel dropped went unreported."""
+    window = make_window(qtbot, enhancer)
+    full_result = window.session.full_result
+    started = threading.Event()
+
+    def late_full_result(controls, progress=None, cancel=None):
+        started.set()
+        time.sleep(1.0)  # the cancel comes now, and is not looked at
+        return full_result(controls, progress=progress)
+
+    window.session.full_result = late_full_result
+    target = tmp_path / "result.png"
+    with wait_shown(qtbot, window, FULL):
+        window.open_photo(write_photo(pairs_dir, tmp_path / "dark.png"))
+        qtbot.waitUntil(started.is_set, timeout=RENDER_TIMEOUT_MS)
+        window.export(target)
+        window.cancel_work()
+    qtbot.waitUntil(lambda: window.running_kind is None, timeout=RENDER_TIMEOUT_MS)
+    assert window.statusBar().currentMessage() == "Cancelled: 1 waiting export (not written)"
+    assert not target.exists()
+    window.close()
+
+
 def test_escape_during_a_model_load_calls_no_later_render_cancelled(
     qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
 ) -> None:
@@ -399,6 +431,14 @@ def test_dropping_several_items_opens_the_first_photo_and_says_so(
         _drop(window, [notes, photo, tmp_path])
     assert window.file_label.text() == "dark.png"
     assert window.statusBar().currentMessage().startswith("2 other dropped items not opened")
+    # the noisy-photo message replaced the note as soon as it was shown
+    noisy = write_noisy_photo(pairs_dir, tmp_path / "noisy.png")
+    with wait_shown(qtbot, window, OPEN):
+        _drop(window, [noisy, photo])
+    message = window.statusBar().currentMessage()
+    assert message.startswith(NOISY_PHOTO_MESSAGE)
+    assert message.endswith("1 other dropped item not opened: one photo at a time (File > "
+                            "Batch… enhances a folder).")  # fmt: skip
     window.close()
 
 
@@ -411,6 +451,13 @@ def test_dropping_a_folder_offers_it_to_the_batch_dialog(
     assert dialog is not None and dialog.isVisible()
     assert dialog.input.path() == tmp_path
     dialog.close()
+    # of two folders, the first (the second was opened as a photo: "not a file")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _drop(window, [tmp_path / "a", tmp_path / "b"])
+    dialogs = [found for found in window.findChildren(BatchDialog) if found.isVisible()]
+    assert [found.input.path() for found in dialogs] == [tmp_path / "a"]
+    assert window.last_error is None
     window.close()
 
 
