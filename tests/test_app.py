@@ -323,6 +323,21 @@ def test_cancel_too_late_for_the_render_still_names_the_exports_it_dropped(
     qtbot.waitUntil(lambda: window.running_kind is None, timeout=RENDER_TIMEOUT_MS)
     assert window.statusBar().currentMessage() == "Cancelled: 1 waiting export (not written)"
     assert not target.exists()
+    # nor does that cancel call a later render, replaced by a newer one, "Cancelled"
+    window.statusBar().clearMessage()
+
+    def slow_full_result(controls, progress=None, cancel=None):
+        started.set()
+        time.sleep(0.5)
+        return full_result(controls, progress=progress, cancel=cancel)
+
+    window.session.full_result = slow_full_result
+    started.clear()
+    window.render_settled(Controls(strength=0.5))
+    qtbot.waitUntil(started.is_set, timeout=RENDER_TIMEOUT_MS)
+    with qtbot.waitSignal(window.cancelled, timeout=RENDER_TIMEOUT_MS):
+        window.render_settled(Controls(strength=0.7))
+    assert "Cancelled" not in window.statusBar().currentMessage()
     window.close()
 
 
