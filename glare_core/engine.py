@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -195,6 +196,19 @@ def sample_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
     return torch.randn(tuple(shape), generator=generator)
 
 
+def noise_for_copy(noise: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The sampling ``noise`` of an image for a smaller copy of it (a preview), on the
+    copy's latent grid: each position the mean of the cells it covers, scaled back to unit
+    variance, so that the copy shows the image's sample as the image itself, downscaled,
+    would (a value taken from the nearest cell alone shows less of it)."""
+    full_height, full_width = noise.shape[-2:]
+    if (full_height, full_width) == (height, width):
+        return noise
+    averaged = F.interpolate(noise, size=(height, width), mode="area")
+    cells = max(full_height / height, 1.0) * max(full_width / width, 1.0)
+    return averaged * math.sqrt(cells)
+
+
 @dataclass(frozen=True)
 class Controls:
     """The user's controls for one full-resolution run."""
@@ -250,6 +264,9 @@ class PreparedImage:
     condition: Condition
     #: the photo takes the noisy-photo path (see the module doc)
     noisy_path: bool = False
+    #: the latent grid the sampling noise is drawn on: the full result's, where this is a
+    #: preview of a larger photo (None: this image's own)
+    sample_grid: tuple[int, ...] | None = None
     #: what of the photo's own colour a render keeps (glare_core.well_exposed)
     kept_colour: KeptColour | None = None
     #: the other path's share in every full render (NoisyPathConfig.mix), and how to prepare
@@ -275,7 +292,8 @@ class PreparedImage:
     def other_path(self) -> PreparedImage | None:
         """The other path's prepared work, where full renders mix it in."""
         if self._other is None and self.encode_other is not None:
-            self._other = self.encode_other()
+            # its sample is this one's, as in the full result
+            self._other = dataclasses.replace(self.encode_other(), sample_grid=self.sample_grid)
         return self._other
 
 
@@ -571,6 +589,17 @@ class Enhancer:
         logger.info("enhanced %dx%d in %.2f s", width, height, time.perf_counter() - started)
         return result
 
+    def sample_grid(self, width: int, height: int) -> tuple[int, ...]:
+        """The latent grid on which :meth:`enhance` draws a ``width`` x ``height`` photo's
+        sampling noise. Previews of the photo, prepared with it, draw there too and take the
+        nearest values, so that at a temperature above 0 they show the sample the full
+        result has (a grid of their own would draw an unrelated one)."""
+        run_width, run_height = self.working_size(width, height) or (width, height)
+        padding = official_padding(run_height, run_width, self.config.input.pad_multiple)
+        return self._latent_shape(
+            run_height + padding.top + padding.bottom, run_width + padding.left + padding.right
+        )
+
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
         """The (width, height) :meth:`enhance` runs the network at; None for full size."""
         max_pixels = self.config.input.max_working_pixels
@@ -710,6 +739,7 @@ class Enhancer:
         latent position, not averaged, so that it stays N(0, I) as the tiles' noise is."""
         if noise is None:
             return None
+        # one value per latent position, taken from the nearest, as each tile's is
         grid = (proxy_h // self.model.downscale, proxy_w // self.model.downscale)
         return F.interpolate(noise, size=grid, mode="nearest")
 
@@ -762,14 +792,16 @@ class Enhancer:
         *,
         noise_reduction: float | None = None,
         noisy_path: bool | None = None,
+        sample_grid: tuple[int, ...] | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> PreparedImage:
         """Run the conditional encoder once for ``image``: what strength, temperature and
         seed do not change (``noise_reduction`` does; None: the enhancer's).
 
-        ``noisy_path``: whether ``image`` takes the noisy-photo path (None: decided on
-        ``image`` itself; a preview passes :meth:`takes_noisy_path` of its full photo).
+        A preview of a larger photo passes, for the full photo, :meth:`takes_noisy_path` as
+        ``noisy_path`` (None: decided on ``image`` itself) and :meth:`sample_grid` as
+        ``sample_grid`` (None: ``image``'s own), so that it renders what the full result has.
         """
         denoise = self._noise_reduction(noise_reduction)
         image = _checked_image(image)
@@ -790,6 +822,7 @@ class Enhancer:
             )
         return dataclasses.replace(
             prepared,
+            sample_grid=sample_grid,
             kept_colour=self._kept_colour(image, gain),
             other_share=share,
             encode_other=encode_other,
@@ -876,7 +909,9 @@ class Enhancer:
             prepared.renders.move_to_end(key)
             return prepared.renders[key]
         temperature, seed = key
-        noise = self._noise(prepared.latent_shape, temperature, seed)
+        noise = self._noise(prepared.sample_grid or prepared.latent_shape, temperature, seed)
+        if noise is not None:  # a preview shows the full result's sample, smaller
+            noise = noise_for_copy(noise, *prepared.latent_shape[-2:])
         generated = self.model.generate(prepared.condition, temperature, noise)
         head = self.model.fusion_decoder_for(prepared.noisy_path).head(generated.latent)
         _remember(prepared.renders, key, (generated, head))

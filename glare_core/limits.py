@@ -14,9 +14,11 @@ from __future__ import annotations
 MIN_STRENGTH = 0.0
 TRAINED_STRENGTH = 1.0
 MAX_STRENGTH = 2.0
-#: the flow's base is N(0, I): T = 1 samples it as trained, and far beyond it the flow's
-#: inverse is asked for latents it never saw
-MAX_TEMPERATURE = 2.0
+#: the flow's base is N(0, I): T = 1 samples it as trained. Beyond it the flow's inverse is
+#: asked for latents it never saw, and its coupling's division by a scale near zero makes
+#: them explode: the bundled sample moved 17 levels of 255 at T = 1.2 and went near-black
+#: at 1.4 (2026-12-04), where T = 1 moves it 4.5
+MAX_TEMPERATURE = 1.0
 #: decimals of the app's sliders: what the app renders, and the variants it offers, take
 #: values of this precision, so that a saved file holds what was on screen
 CONTROL_DECIMALS = 2

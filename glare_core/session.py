@@ -45,7 +45,13 @@ from glare_core.errors import GlareError, ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
-from glare_core.limits import CONTROL_DECIMALS, DEFAULT_QUALITY, MAX_SEED, TRAINED_STRENGTH
+from glare_core.limits import (
+    CONTROL_DECIMALS,
+    DEFAULT_QUALITY,
+    MAX_SEED,
+    MAX_TEMPERATURE,
+    TRAINED_STRENGTH,
+)
 from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
@@ -58,8 +64,6 @@ Size = tuple[int, int]
 #: temperature used for seed variants when the current temperature is 0 (seeds would
 #: all give the same picture there)
 DEFAULT_VARIANT_TEMPERATURE = 0.6
-#: highest temperature the temperature variants spread over
-MAX_VARIANT_TEMPERATURE = 1.2
 #: the view's size until the window reports its own
 DEFAULT_VIEW_SIZE: Size = (1280, 800)
 #: the share of opening a photo that reading its file takes, on the progress bar
@@ -114,7 +118,7 @@ def variant_controls(base: Controls, axis: VariantAxis, count: int) -> list[Cont
         # the seeds after the current one, wrapping round past the largest
         seeds = [(base.seed + i) % (MAX_SEED + 1) for i in range(count)]
         return [replace(base, temperature=temperature, seed=seed) for seed in seeds]
-    steps = np.linspace(0.0, MAX_VARIANT_TEMPERATURE, count)
+    steps = np.linspace(0.0, MAX_TEMPERATURE, count)
     # rounded as the slider shows them: the picked one is rendered and saved as shown
     return [replace(base, temperature=round(float(t), CONTROL_DECIMALS)) for t in steps]
 
@@ -309,6 +313,7 @@ class Session:
             small,
             noise_reduction=noise_reduction,
             noisy_path=self._takes_noisy_path(noise_reduction),
+            sample_grid=enhancer.sample_grid(*self.photo_size),
             cancel=cancel,
         )
         return _PreparedAt(size, noise_reduction, prepared, small)

@@ -129,8 +129,9 @@ def test_a_command_is_required(capsys) -> None:
     ("option", "value", "message"),
     [
         ("--strength", "2.5", "outside 0 to 2"),
-        ("--temperature", "-1", "outside 0 to 2"),
-        ("--temperature", "inf", "outside 0 to 2"),
+        ("--temperature", "-1", "outside 0 to 1"),
+        ("--temperature", "inf", "outside 0 to 1"),
+        ("--temperature", "1.2", "outside 0 to 1"),
         ("--seed", "-1", "outside 0 to 2147483647"),
         ("--quality", "0", "outside 1 to 100"),
         ("--tile", "many", "'many' is not a whole number"),

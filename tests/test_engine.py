@@ -16,12 +16,13 @@ from safetensors.torch import save_file
 from glare_core.config import RetrievalConfig, preset
 from glare_core.engine import Enhancer, TilingConfig, default_tiling
 from glare_core.errors import WeightsError
+from glare_core.guided_upsample import resize_rgb
 from glare_core.imageio import read_image
-from glare_core.limits import MIN_TILE_SIZE
+from glare_core.limits import MAX_TEMPERATURE, MIN_TILE_SIZE
 from glare_core.model.glare import GlareNet
 from glare_core.preprocess import official_padding
 from glare_core.progress import Cancelled, CancelToken
-from glare_core.resources import bundled_weights_path
+from glare_core.resources import bundled_weights_path, sample_photo_path
 from glare_core.tiling import runs_whole
 from glare_core.weights import CONFIG_METADATA_KEY, average_weights, build_model, save_weights
 
@@ -114,6 +115,42 @@ def test_weights_holding_nan_fail_instead_of_saving_a_black_picture(photo) -> No
         next(damaged.model.fusion_decoder.parameters()).fill_(float("nan"))
     with pytest.raises(WeightsError, match="not finite"):
         damaged.enhance(photo)
+
+
+def test_a_preview_above_temperature_zero_shows_the_full_results_sample(pairs_dir) -> None:
+    """A half-size preview drew its noise on its own latent grid: a sample unrelated to the
+    one the full result (the export) has. Measured by how the change that a temperature
+    makes follows the full result's, downscaled, for its own seed and for another."""
+    bundled = Enhancer.load(device="cpu")  # trained: random weights sample no texture
+    photo = read_image(pairs_dir / "eval" / "low" / "148.png").rgb
+    height, width = photo.shape[:2]
+    half = (width // 2, height // 2)
+
+    deterministic = bundled.enhance(photo)
+
+    def sampled(seed: int) -> np.ndarray:  # what the temperature changes, downscaled
+        return resize_rgb(bundled.enhance(photo, temperature=0.8, seed=seed) - deterministic, half)
+
+    prepared = bundled.prepare(
+        resize_rgb(photo, half), sample_grid=bundled.sample_grid(width, height)
+    )
+    preview = bundled.render(prepared, temperature=0.8, seed=1) - bundled.render(prepared)
+
+    def follows(full: np.ndarray) -> float:
+        return float(np.corrcoef(preview.ravel(), full.ravel())[0, 1])
+
+    assert follows(sampled(1)) > follows(sampled(2)) + 0.15
+
+
+def test_the_highest_temperature_varies_the_picture_without_breaking_it() -> None:
+    """Up to T = 2 was offered, where the flow's inverse explodes: the bundled sample came out
+    near-black (it moves 17 levels of 255 at 1.2, 124 at 1.4)."""
+    bundled = Enhancer.load(device="cpu")
+    sample = read_image(sample_photo_path()).rgb
+    deterministic = bundled.enhance(sample)
+    for seed in (0, 1, 2):
+        varied = bundled.enhance(sample, temperature=MAX_TEMPERATURE, seed=seed)
+        assert 0.5 / 255 < np.abs(varied - deterministic).mean() < 8 / 255
 
 
 def test_a_draft_render_is_a_soft_version_of_the_full_one(photo) -> None:
