@@ -478,16 +478,24 @@ def load_config(source: str | Path) -> GlareConfig:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+def _whole(value: Any) -> int:
+    """An official config's count, refused unless a whole number (``K: 2.7`` was taken as 2)."""
+    number = int(value)
+    if number != value:
+        raise ValueError(f"{value!r} is not a whole number")
+    return number
+
+
 def _autoencoder_from_official(
     section: dict[str, Any], base: AutoencoderConfig
 ) -> AutoencoderConfig:
     return dataclasses.replace(
         base,
-        channels=int(section.get("ch", base.channels)),
+        channels=_whole(section.get("ch", base.channels)),
         channel_mult=tuple(section.get("ch_mult", base.channel_mult)),
-        num_res_blocks=int(section.get("num_res_blocks", base.num_res_blocks)),
+        num_res_blocks=_whole(section.get("num_res_blocks", base.num_res_blocks)),
         attn_resolutions=tuple(section.get("attn_resolutions", base.attn_resolutions)),
-        resolution=int(section.get("resolution", base.resolution)),
+        resolution=_whole(section.get("resolution", base.resolution)),
     )
 
 
@@ -540,25 +548,27 @@ def _config_from_official_options(
     train_data = (opt.get("datasets") or {}).get("train") or {}
     vq_auto = dataclasses.replace(
         _autoencoder_from_official(vq_opt, official.vqgan.autoencoder),
-        z_channels=int(vq_opt.get("z_channels", official.vqgan.autoencoder.z_channels)),
+        z_channels=_whole(vq_opt.get("z_channels", official.vqgan.autoencoder.z_channels)),
     )
     return GlareConfig(
         name=name,
-        vqgan=VQGANConfig(autoencoder=vq_auto, codebook_size=int(vq_opt["n_embed"])),
+        vqgan=VQGANConfig(autoencoder=vq_auto, codebook_size=_whole(vq_opt["n_embed"])),
         cond_encoder=CondEncoderConfig(
             autoencoder=_autoencoder_from_official(
                 overrides.get("cond_encoder", {}), official.cond_encoder.autoencoder
             ),
-            cond_channels=int(
+            cond_channels=_whole(
                 flow_opt.get("conditionInFeaDim", official.cond_encoder.cond_channels)
             ),
         ),
         flow=FlowConfig(
-            levels=int(flow_opt["L"]),
-            coupling_steps=int(flow_opt["K"]),
+            levels=_whole(flow_opt["L"]),
+            coupling_steps=_whole(flow_opt["K"]),
             # the official flow adds no such steps when the key is absent
-            invconv_steps=int(flow_opt.get("additionalFlowNoAffine", 0)),
-            hidden_channels=int(coupling_opt.get("hidden_channels", official.flow.hidden_channels)),
+            invconv_steps=_whole(flow_opt.get("additionalFlowNoAffine", 0)),
+            hidden_channels=_whole(
+                coupling_opt.get("hidden_channels", official.flow.hidden_channels)
+            ),
             affine_eps=float(coupling_opt.get("eps", official.flow.affine_eps)),
         ),
         fusion_decoder=FusionDecoderConfig(

@@ -171,6 +171,16 @@ def test_parts_whose_widths_disagree_are_refused_at_load(tmp_path) -> None:
         build_model(path)
 
 
+def test_an_official_config_with_a_fractional_count_is_refused(fixture_dir, tmp_path) -> None:
+    """``K: 2.7`` was taken as 2 coupling steps."""
+    config = tmp_path / "LOL.yml"
+    text = (fixture_dir / "config.yml").read_text()
+    config.write_text(text.replace("    K: 2 ", "    K: 2.7 "))
+    with pytest.raises(ConfigError, match="LOL.yml: .*2.7 is not a whole number"):
+        load_config(config)
+    assert load_config(fixture_dir / "config.yml").flow.coupling_steps == 2
+
+
 def test_an_official_config_that_is_not_text_is_refused_in_one_line(tmp_path) -> None:
     config = tmp_path / "LOL.yml"
     config.write_bytes(b"\xff\xfe\x00binary")
