@@ -610,11 +610,12 @@ class MainWindow(QMainWindow):
 
     def _show_cancelled(self, names: list[str]) -> None:
         """Say what the user's cancel stopped, with the exports it dropped unstarted."""
+        parts = list(names)
         if self._dropped_exports:
             plural = "s" if self._dropped_exports > 1 else ""
-            names.append(f"{self._dropped_exports} waiting export{plural} (not written)")
+            parts.append(f"{self._dropped_exports} waiting export{plural} (not written)")
             self._dropped_exports = 0
-        self.statusBar().showMessage(f"Cancelled: {', '.join(names)}", STATUS_MESSAGE_MS)
+        self.statusBar().showMessage(f"Cancelled: {', '.join(parts)}", STATUS_MESSAGE_MS)
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:
         if kind not in SUPERSEDES:

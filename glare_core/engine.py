@@ -591,9 +591,10 @@ class Enhancer:
 
     def sample_grid(self, width: int, height: int) -> tuple[int, ...]:
         """The latent grid on which :meth:`enhance` draws a ``width`` x ``height`` photo's
-        sampling noise. Previews of the photo, prepared with it, draw there too and take the
-        nearest values, so that at a temperature above 0 they show the sample the full
-        result has (a grid of their own would draw an unrelated one)."""
+        sampling noise. Previews of the photo, prepared with it, draw there too and average
+        it down to their own grid (:func:`noise_for_copy`), so that at a temperature above 0
+        they show the sample the full result has (a grid of their own would draw an
+        unrelated one)."""
         run_width, run_height = self.working_size(width, height) or (width, height)
         padding = official_padding(run_height, run_width, self.config.input.pad_multiple)
         return self._latent_shape(

@@ -98,9 +98,11 @@ _TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
 
 
 def _holds_safetensors(path: Path) -> bool:
-    """Whether ``path`` is a safetensors file, by its content where that tells (a Glare
-    Studio file saved as ``.pth``, a checkpoint named ``.safetensors``), else by its name
-    (so that a damaged file is reported as the kind it claims to be)."""
+    """Whether ``path`` is a safetensors file, else a torch file, by its content where that
+    tells (a Glare Studio file saved as ``.pth``, a checkpoint named ``.safetensors``), else
+    by its name (so that a damaged file is reported as the kind it claims to be). A file of
+    neither kind, an image say, is refused here: torch's unpickler would refuse it as if it
+    held code."""
     offset, marker = _SAFETENSORS_HEADER_START
     try:
         with path.open("rb") as handle:
@@ -109,21 +111,22 @@ def _holds_safetensors(path: Path) -> bool:
         raise WeightsError(f"{path}: cannot read it ({exc.strerror})") from exc
     if start[offset:] == marker:
         return True
-    return not start.startswith(_TORCH_FILE_STARTS) and path.suffix == ".safetensors"
+    if start.startswith(_TORCH_FILE_STARTS):
+        return False
+    if path.suffix == ".safetensors":
+        return True
+    if not start:
+        return False  # the torch reader says the file is empty
+    is_config = path.suffix.lower() in OFFICIAL_CONFIG_SUFFIXES
+    hint = "; a config goes to --config" if is_config else ""
+    raise WeightsError(
+        f"{path}: not a PyTorch weights file (neither a zip archive nor a pickle){hint}"
+    )
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: the file is empty")
-    with path.open("rb") as handle:
-        start = handle.read(max(map(len, _TORCH_FILE_STARTS)))
-    # an image, say: the unpickler's refusal of it would read as if the file held code
-    if not start.startswith(_TORCH_FILE_STARTS):
-        is_config = path.suffix.lower() in OFFICIAL_CONFIG_SUFFIXES
-        hint = "; a config goes to --config" if is_config else ""
-        raise WeightsError(
-            f"{path}: not a PyTorch weights file (neither a zip archive nor a pickle){hint}"
-        )
     try:
         with path.open("rb") as handle, warnings.catch_warnings():
             # torch warns about pickles as it refuses them: the error below says it once
