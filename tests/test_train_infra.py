@@ -717,13 +717,22 @@ report = {"step": result.step, "batch_sums": batch_sums,
 """
 
 
+def _torchrun_two_processes(
+    tmp_path: Path, script: Path, *arguments: Path
+) -> subprocess.CompletedProcess[str]:
+    """``script arguments`` under torchrun with two processes; torchrun's own log folders
+    go under ``tmp_path`` (it leaves a torchelastic_* folder in the system's temp folder)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), *map(str, arguments)]
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment)
+
+
 def test_torchrun_with_two_processes_trains_one_model(tmp_path: Path, pairs_dir: Path) -> None:
     script = tmp_path / "train_toy.py"
     script.write_text(DISTRIBUTED_SCRIPT)
     out_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", str(script), str(pairs_dir), str(out_dir)]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finished = _torchrun_two_processes(tmp_path, script, pairs_dir, out_dir)
     assert finished.returncode == 0, finished.stderr[-2000:]
     ranks = [json.loads((out_dir / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [report["step"] for report in ranks] == [3, 3]
@@ -763,9 +772,7 @@ def test_processes_agree_on_dead_codes_and_keep_one_codebook(tmp_path: Path) -> 
     # which hung the process that decided otherwise
     script = tmp_path / "reseed.py"
     script.write_text(RESEED_SCRIPT)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", str(script), str(tmp_path)]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finished = _torchrun_two_processes(tmp_path, script, tmp_path)
     assert finished.returncode == 0, finished.stderr[-2000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert ranks[0] == ranks[1]
