@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
     QMouseEvent,
@@ -17,6 +17,7 @@ from PySide6.QtGui import (
     QPaintEvent,
     QPen,
     QPixmap,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -41,8 +42,6 @@ class CompareMode(StrEnum):
 
 
 class CompareView(QWidget):
-    zoomChanged = Signal(float)  # screen pixels per photo pixel
-
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -119,7 +118,6 @@ class CompareView(QWidget):
         )
 
     def _zoom_changed(self) -> None:
-        self.zoomChanged.emit(self.zoom())
         self.update()
 
     def _viewports(self) -> list[QRectF]:
@@ -259,7 +257,7 @@ class CompareView(QWidget):
         if notches:
             self.set_zoom(self.zoom() * WHEEL_STEP**notches, event.position())
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         if self._zoom is None:
             self._zoom_changed()

@@ -1,4 +1,4 @@
-"""Small dialogs: settings, variants picker, export options."""
+"""Small dialogs: the settings, and the picker of rendered variants."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ def pixmap_from_rgb8(rgb: np.ndarray) -> QPixmap:
 
 
 def rgb8_from_qimage(image: QImage) -> np.ndarray:
-    """An HxWx3 uint8 copy of a QImage (tests and screenshots)."""
+    """An HxWx3 uint8 copy of a QImage: the inverse of :func:`qimage_from_rgb8`, with which
+    the tests read what the window shows."""
     converted = image.convertToFormat(QImage.Format.Format_RGB888)
     height, width = converted.height(), converted.width()
     buffer = np.frombuffer(converted.constBits(), dtype=np.uint8, count=converted.sizeInBytes())

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -30,7 +31,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def install_excepthook(window: MainWindow) -> None:
     """An unexpected error in the GUI thread becomes a dialog, not a crash."""
 
-    def hook(kind, value, traceback) -> None:
+    def hook(
+        kind: type[BaseException], value: BaseException, traceback: TracebackType | None
+    ) -> None:
         logger.error("unexpected error", exc_info=(kind, value, traceback))
         QMessageBox.critical(window, "Glare Studio", f"Unexpected error: {value}")
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -249,7 +256,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open…", self.choose_photo, QKeySequence.StandardKey.Open)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.save_action = self._action(
+        self._action(
             file_menu, "&Export result…", self.choose_export, QKeySequence.StandardKey.Save
         )
         file_menu.addSeparator()
@@ -767,7 +774,7 @@ class MainWindow(QMainWindow):
         )
         self.open_photo((photos or dropped)[0], note=note)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         QTimer.singleShot(0, self._update_view_size)
 

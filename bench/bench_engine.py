@@ -23,11 +23,16 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from glare_core.config import PRECISIONS
+
+if TYPE_CHECKING:
+    from glare_core.engine import Enhancer
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO.parent / "shared" / "data" / "lowlight-pairs" / "eval" / "low" / "148.png"
@@ -48,7 +53,7 @@ def _image(height: int, width: int) -> np.ndarray:
 
 def _enhancer(
     preset: str, options: argparse.Namespace, full_resolution: bool = False, noisy: bool = False
-):
+) -> Enhancer:
     from glare_core.engine import Enhancer
 
     settings = {
@@ -61,19 +66,10 @@ def _enhancer(
         enhancer = Enhancer.load([options.weights], **settings)
     else:
         enhancer = Enhancer.from_config(preset, **settings)
-    if not noisy:
-        return enhancer
-    return Enhancer(
-        enhancer.model,
-        enhancer.device,
-        enhancer.tiling,
-        options.precision,
-        full_resolution,
-        noisy_path=True,
-    )
+    return enhancer.with_noisy_path(True) if noisy else enhancer
 
 
-def _dtype_name(enhancer) -> str:
+def _dtype_name(enhancer: Enhancer) -> str:
     return str(enhancer.decoder_dtype).removeprefix("torch.")
 
 
@@ -91,7 +87,7 @@ def _case_enhance(
     return {"seconds": time.perf_counter() - started, "decoders": _dtype_name(enhancer)}
 
 
-def _median_ms(action) -> float:
+def _median_ms(action: Callable[[], object]) -> float:
     times = []
     for _ in range(REPEATS):
         started = time.perf_counter()

@@ -39,6 +39,7 @@ choice is float32 either way.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import logging
@@ -62,6 +63,7 @@ from glare_core.denoise import (
     grain_noise,
     reduce_noise,
 )
+from glare_core.device import select_device
 from glare_core.eight_bit import from_unsigned
 from glare_core.errors import WeightsError
 from glare_core.exposure import (
@@ -138,12 +140,6 @@ RENDER_CACHE_SIZE = 4
 #: most halvings a draft render may apply: padded sizes are multiples of 16, so the
 #: half-resolution features of the tail stay whole pixels down to 1/4
 MAX_DRAFT = 2
-
-
-def _resolve_device(name: str, threads: int | None = None) -> torch.device:
-    from glare_core.device import select_device
-
-    return select_device(name, threads)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -363,7 +359,7 @@ class Enhancer:
         compact model, on ``device`` with ``threads`` CPU threads (None: torch's default)."""
         if tile_size is not None:
             check_tile_size(tile_size)
-        chosen_device = _resolve_device(device, threads)  # before the weights: fails faster
+        chosen_device = select_device(device, threads)  # before the weights: fails faster
         model = build_model(weights or bundled_weights_path(), config)
         tiling = default_tiling(model.config)
         if tile_size is not None:
@@ -384,8 +380,17 @@ class Enhancer:
         """A randomly initialised network of a preset (for tests and benchmarks)."""
         torch.manual_seed(seed)
         model = GlareNet(load_config(config))
-        chosen_device = _resolve_device(device, threads)
+        chosen_device = select_device(device, threads)
         return cls(model, chosen_device, None, precision, full_resolution, noise_reduction)
+
+    def with_noisy_path(self, noisy_path: bool | None) -> Enhancer:
+        """This enhancer, sharing its network and settings, with ``noisy_path`` forced (see
+        the constructor); the network's decoders keep the precision they were given."""
+        if noisy_path:
+            self.model.fusion_decoder_for(noisy=True)  # raises for a network without the path
+        forced = copy.copy(self)
+        forced.noisy_path = noisy_path
+        return forced
 
     # -- building blocks ----------------------------------------------------------------
     def _noise_reduction(self, requested: float | None) -> float:

@@ -25,7 +25,7 @@ EXIT_CANCELLED = 130
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class Cancelled(Exception):
+class Cancelled(Exception):  # noqa: N818 - the user's choice, not an error
     """Raised inside long work when its :class:`CancelToken` was cancelled."""
 
 

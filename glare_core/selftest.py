@@ -87,7 +87,7 @@ def _enhance_sample(enhancer: Enhancer, output_dir: Path) -> Path:
 def _enhance_through_noisy_path(enhancer: Enhancer, photo: np.ndarray) -> None:
     """``photo`` through the learned denoiser and its fusion decoder (the sample itself is
     not noisy enough to take them)."""
-    forced = Enhancer(enhancer.model, enhancer.device, enhancer.tiling, noisy_path=True)
+    forced = enhancer.with_noisy_path(True)
     started = time.perf_counter()
     result = forced.enhance(photo)
     _say(f"enhanced it through the noisy-photo path in {time.perf_counter() - started:.2f} s")

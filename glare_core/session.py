@@ -215,7 +215,9 @@ class NoPhotoError(GlareError):
 class Session:
     """The open photo, its cached features, the controls and the latest results."""
 
-    def __init__(self, enhancer: Enhancer | None = None, policy: PreviewPolicy | None = None):
+    def __init__(
+        self, enhancer: Enhancer | None = None, policy: PreviewPolicy | None = None
+    ) -> None:
         self.enhancer = enhancer
         self.policy = policy or PreviewPolicy()
         #: the sliders' state, owned by the GUI thread; jobs get frozen copies
@@ -534,7 +536,9 @@ def load_enhancer(choice: ModelChoice) -> Enhancer:
 def enhance_fn(enhancer: Enhancer, controls: Controls) -> EnhanceFn:
     """The batch engine's enhance callback for fixed controls."""
 
-    def enhance(rgb: np.ndarray, progress: ProgressFn | None, cancel: CancelToken | None):
+    def enhance(
+        rgb: np.ndarray, progress: ProgressFn | None, cancel: CancelToken | None
+    ) -> np.ndarray:
         return enhancer.enhance(
             rgb,
             controls.strength,

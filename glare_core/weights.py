@@ -18,6 +18,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError
@@ -33,6 +34,9 @@ from glare_core.official_keys import (
     rename_official_generator,
     rename_official_vqgan,
 )
+
+if TYPE_CHECKING:
+    from glare_core.model.glare import GlareNet
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +275,7 @@ def check_state(
 
 def build_model(
     paths: str | Path | Sequence[str | Path], config: str | Path | GlareConfig | None = None
-) -> torch.nn.Module:
+) -> GlareNet:
     """A :class:`GlareNet` in eval mode with the weights of ``paths`` loaded strictly."""
     paths = _as_paths(paths)
     state, embedded = read_state(paths)
@@ -307,7 +311,7 @@ def build_model(
 
 
 @torch.inference_mode()
-def _check_it_runs(model: torch.nn.Module, described: str) -> None:
+def _check_it_runs(model: GlareNet, described: str) -> None:
     """A tiny image through every decoder: parts whose shapes each pass the checks but
     disagree with one another (a net_G.pth and a vqgan.pkl of different releases) fail
     here, at load, and not on every photo."""
@@ -324,7 +328,7 @@ def _check_it_runs(model: torch.nn.Module, described: str) -> None:
         ) from exc
 
 
-def _built(config: GlareConfig, described: str, inferred: bool) -> torch.nn.Module:
+def _built(config: GlareConfig, described: str, inferred: bool) -> GlareNet:
     """The network ``config`` describes; a :class:`WeightsError` when its numbers cannot make
     one (a hand-edited config, or a file whose config had to be read from its tensors)."""
     from glare_core.model.glare import GlareNet

@@ -20,9 +20,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from glare_core.engine import Enhancer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -149,7 +153,7 @@ def _save_rows(rows: list[np.ndarray], name: str) -> None:
     Image.fromarray(np.vstack(padded)).save(OUT_DIR / name, quality=85)
 
 
-def _draw_photo_colour(enhancer, photos: Path) -> None:
+def _draw_photo_colour(enhancer: Enhancer, photos: Path) -> None:
     from glare_core.denoise import as_viewed
     from glare_core.eight_bit import from_uint8
     from glare_core.imageio import read_image

@@ -70,7 +70,7 @@ def partials(folder: Path) -> list[Path]:
     return [path for path in folder.rglob("*") if is_partial_name(path.name)]
 
 
-def run(inputs: list[Path], output: Path, **options: object):  # noqa: ANN201 - BatchSummary
+def run(inputs: list[Path], output: Path, **options: object):
     batch_options = BatchOptions(**options)
     items = plan_batch(inputs, output, batch_options)
     return run_batch(items, brighten, batch_options)
@@ -433,7 +433,7 @@ def test_progress_reports_count_current_file_and_eta(album: Path, tmp_path: Path
     assert seen[-1].eta_seconds == pytest.approx(0.0)
 
 
-def cancel_when(token: CancelToken, index: int, fraction: float):  # noqa: ANN201 - a listener
+def cancel_when(token: CancelToken, index: int, fraction: float):
     def listener(update: BatchProgress) -> None:
         if update.index == index and update.file_fraction >= fraction:
             token.cancel()

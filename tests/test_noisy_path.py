@@ -98,6 +98,22 @@ def test_the_path_decodes_with_its_own_fusion_decoder() -> None:
         without(low_light, noisy=True)
     with pytest.raises(ValueError, match="no noisy-photo path"):
         Enhancer(without, torch.device("cpu"), noisy_path=True)
+    glare_only = Enhancer(without, torch.device("cpu"), precision="float32")
+    with pytest.raises(ValueError, match="no noisy-photo path"):
+        glare_only.with_noisy_path(True)
+    assert glare_only.with_noisy_path(False).noisy_path is False
+
+
+def test_a_forced_path_keeps_the_enhancers_network_and_settings(bundled, pairs) -> None:
+    low = pairs[0][0][:64, :96]
+    assert not bundled.takes_noisy_path(low)
+    forced = bundled.with_noisy_path(True)
+    assert forced.takes_noisy_path(low) and not bundled.takes_noisy_path(low)
+    assert forced.model is bundled.model and forced.tiling == bundled.tiling
+    assert forced.decoder_dtype == bundled.decoder_dtype
+    cpu, tiling = bundled.device, bundled.tiling
+    through_path = Enhancer(bundled.model, cpu, tiling, "float32", noisy_path=True)
+    np.testing.assert_array_equal(forced.enhance(low), through_path.enhance(low))
 
 
 def test_configs_written_before_the_path_build_networks_without_it() -> None:

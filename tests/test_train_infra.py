@@ -827,12 +827,15 @@ def test_cli_names_the_weights_a_finished_run_wrote(tmp_path: Path, monkeypatch,
 
     def finished(config: TrainConfig) -> TrainResult:
         (Path(config.out_dir) / "glare.safetensors").touch()
-        return TrainResult(step=7, reason="finished", checkpoint=checkpoint)
+        losses = {"loss": 0.125, "lr": 2e-4}
+        scores = {"psnr": 21.5, "ssim": 0.75}
+        return TrainResult(7, "finished", checkpoint, losses=losses, validation=scores)
 
     monkeypatch.setattr(train_cli, "stage_trainer", lambda stage: finished)
     assert train_cli.run_train(args) == 0
     printed = capsys.readouterr().out
     assert f"checkpoint: {checkpoint} (resume with --resume)" in printed
+    assert "last losses: loss=0.125 lr=0.0002\nlast validation: psnr=21.5 ssim=0.75" in printed
     assert f"weights: {tmp_path / 'glare.safetensors'} (glare enhance --weights)" in printed
     monkeypatch.setenv("RANK", "1")  # the other processes of a torchrun job say nothing
     assert train_cli.run_train(args) == 0

@@ -153,10 +153,14 @@ def stage_trainer(stage: str) -> Callable[[TrainConfig], Any]:
 
 
 def _print_summary(stage: str, result: TrainResult, out_dir: Path) -> None:
-    from glare_core.train.loop import FINISHED, OUT_OF_TIME
+    from glare_core.train.loop import FINISHED, OUT_OF_TIME, format_values
     from glare_core.weights import EXPORT_NAME
 
     print(f"{stage}: stopped at step {result.step} ({result.reason})")
+    if result.losses:
+        print(f"last losses: {format_values(result.losses)}")
+    if result.validation:
+        print(f"last validation: {format_values(result.validation)}")
     if result.checkpoint is not None:
         print(f"checkpoint: {result.checkpoint} (resume with --resume)")
     weights = out_dir / EXPORT_NAME

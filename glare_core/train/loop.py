@@ -152,7 +152,8 @@ class _LossMeter:
         return means
 
 
-def _format(values: Mapping[str, float]) -> str:
+def format_values(values: Mapping[str, float]) -> str:
+    """``name=value`` pairs, as the log and the summary print losses and scores."""
     return " ".join(f"{name}={value:.5g}" for name, value in values.items())
 
 
@@ -488,11 +489,13 @@ class Trainer:
     def _log_losses(self, meter: _LossMeter, bar: tqdm) -> dict[str, float]:
         means = meter.means()
         if not all(math.isfinite(value) for value in means.values()):
-            raise GlareError(f"the loss is no longer finite at step {self.step}: {_format(means)}")
+            raise GlareError(
+                f"the loss is no longer finite at step {self.step}: {format_values(means)}"
+            )
         means["lr"] = self.scheduler.get_last_lr()[0]
         bar.set_postfix(loss=f"{means['loss']:.4g}")
         if self.distributed.is_main:
-            log.info("step %d %s", self.step, _format(means))
+            log.info("step %d %s", self.step, format_values(means))
         return means
 
     def _validate(self) -> dict[str, float]:
@@ -500,7 +503,7 @@ class Trainer:
             return {}
         with _training_modes_kept(self.module), _random_state_kept(), torch.no_grad():
             scores = self.validate_fn()
-        log.info("step %d validation %s", self.step, _format(scores))
+        log.info("step %d validation %s", self.step, format_values(scores))
         return scores
 
     # -------------------------------------------------------------- process concerns
