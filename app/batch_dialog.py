@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs import combo, describe_controls, quality_spin
-from app.settings import EXPORT_FORMATS, Settings
+from app.settings import EXPORT_FORMATS, SAME_FORMAT, Settings
 from app.worker import Worker
 from glare_core.batch import (
     DEFAULT_SUFFIX,
@@ -161,7 +161,7 @@ class BatchDialog(QDialog):
     def options(self) -> BatchOptions:
         chosen = self.format.currentText()
         return BatchOptions(
-            format=None if chosen == "same" else chosen,
+            format=None if chosen == SAME_FORMAT else chosen,
             quality=self.quality.value(),
             overwrite=self.existing.currentText() == "overwrite",
             recursive=self.recursive.isChecked(),

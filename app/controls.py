@@ -25,6 +25,7 @@ from glare_core.limits import (
     MAX_TEMPERATURE,
     MIN_STRENGTH,
 )
+from glare_core.photo_colour import MAX_PHOTO_COLOUR
 from glare_core.session import Controls
 
 #: at most one drag preview request per this many milliseconds while a slider moves
@@ -74,7 +75,7 @@ class ControlsPanel(QWidget):
         )
         self.photo_colour = _slider(
             0.0,
-            1.0,
+            MAX_PHOTO_COLOUR,
             "Colour of the result: 0 = neutral, as the model chose it (colour casts removed), "
             "1 = the photo's own colour (warm lamplight and warm scenes stay warm, and so do "
             "casts)",

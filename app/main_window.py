@@ -41,12 +41,15 @@ from app.compare_view import CompareMode, CompareView
 from app.controls import ControlsPanel
 from app.dialogs import SettingsDialog, VariantsDialog
 from app.images import pixmap_from_rgb8
-from app.settings import Settings, save_settings
+from app.settings import SAME_FORMAT, Settings, save_settings
 from app.worker import Worker
 from glare_core.batch import DEFAULT_SUFFIX, result_name
+from glare_core.config import OFFICIAL_CONFIG_SUFFIXES
 from glare_core.engine import Enhancer
 from glare_core.imageio import (
+    FORMAT_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
+    WRITE_FORMATS,
     extension_for,
     format_from_extension,
     normalize_format,
@@ -124,12 +127,13 @@ PHOTO_FILTER = (
     "Images (" + " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS)) + ");;All files (*)"
 )
 WEIGHTS_FILTER = "GLARE weights (*.safetensors *.pth *.pt *.ckpt *.pkl *.yml *.yaml);;All files (*)"
-CONFIG_SUFFIXES = (".yml", ".yaml")
+#: how the export dialog names a format, where not as the library does
+FORMAT_LABELS = {"WEBP": "WebP"}
 EXPORT_FILTERS = {
-    "png": "PNG (*.png)",
-    "jpeg": "JPEG (*.jpg *.jpeg)",
-    "tiff": "TIFF (*.tif *.tiff)",
-    "webp": "WebP (*.webp)",
+    name.lower(): f"{FORMAT_LABELS.get(name, name)} ("
+    + " ".join(f"*{extension}" for extension in FORMAT_EXTENSIONS[name])
+    + ")"
+    for name in WRITE_FORMATS
 }
 
 
@@ -443,7 +447,7 @@ class MainWindow(QMainWindow):
     def suggested_export_path(self) -> Path:
         source = self.photo.path if self.photo and self.photo.path else Path("photo.png")
         chosen = self.settings.default_format
-        requested = None if chosen == "same" else normalize_format(chosen)
+        requested = None if chosen == SAME_FORMAT else normalize_format(chosen)
         folder = Path(self.settings.last_save_dir or source.parent)
         return folder / result_name(source, DEFAULT_SUFFIX, requested)
 
@@ -534,8 +538,8 @@ class MainWindow(QMainWindow):
             self.load_weights([Path(p) for p in paths])
 
     def load_weights(self, paths: list[Path]) -> int:
-        configs = [p for p in paths if p.suffix.lower() in CONFIG_SUFFIXES]
-        weights = [str(p) for p in paths if p.suffix.lower() not in CONFIG_SUFFIXES]
+        configs = [p for p in paths if p.suffix.lower() in OFFICIAL_CONFIG_SUFFIXES]
+        weights = [str(p) for p in paths if p.suffix.lower() not in OFFICIAL_CONFIG_SUFFIXES]
         if len(configs) > 1 or not weights:
             self._show_error("Choose one or more weight files and at most one .yml config.")
             return 0

@@ -17,6 +17,7 @@ from glare_core.batch import DEFAULT_SUFFIX, BatchUsageError, check_suffix
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.denoise import check_noise_reduction
 from glare_core.exposure import check_exposure_stops
+from glare_core.imageio import WRITE_FORMATS
 from glare_core.limits import (
     DEFAULT_QUALITY,
     MAX_TILE_SIZE,
@@ -37,8 +38,9 @@ CONFIG_DIR_ENV = "GLARE_STUDIO_CONFIG_DIR"
 SETTINGS_FILE = "settings.json"
 MAX_RECENT_FILES = 10
 DEVICES = ("auto", "cpu", "cuda")
-#: "same" keeps the source's format when exporting
-EXPORT_FORMATS = ("same", "png", "jpeg", "tiff", "webp")
+#: the export format that keeps each source's own (or the nearest writable one)
+SAME_FORMAT = "same"
+EXPORT_FORMATS = (SAME_FORMAT, *(name.lower() for name in WRITE_FORMATS))
 MAX_THREADS = 256
 #: the tile size setting that leaves it to the network (smaller for networks with attention)
 AUTOMATIC_TILE_SIZE = 0
@@ -54,7 +56,7 @@ class Settings:
     device: str = "auto"
     threads: int = 0  # 0: let torch decide
     tile_size: int = AUTOMATIC_TILE_SIZE
-    default_format: str = "same"
+    default_format: str = SAME_FORMAT
     jpeg_quality: int = DEFAULT_QUALITY
     weights: list[str] = field(default_factory=list)
     weights_config: str | None = None

@@ -39,6 +39,7 @@ from glare_core.limits import (
 )
 from glare_core.log import setup_logging
 from glare_core.pairs import HIGH_FOLDER, LOW_FOLDER, matched_pairs
+from glare_core.photo_colour import MAX_PHOTO_COLOUR
 from glare_core.progress import (
     EXIT_CANCELLED,
     EXIT_OK,
@@ -390,7 +391,7 @@ def _check_result_file_name(output: Path, requested_format: str | None) -> None:
 def _add_photo_colour(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--photo-colour",
-        type=_ranged(float, 0.0, 1.0),
+        type=_ranged(float, 0.0, MAX_PHOTO_COLOUR),
         default=0.0,
         metavar="SHARE",
         help="keep this share of the photo's own colour, from 0 (default: the model's neutral "

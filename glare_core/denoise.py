@@ -32,6 +32,7 @@ import numpy as np
 
 from glare_core.eight_bit import EIGHT_BIT_MAX, to_uint8
 from glare_core.exposure import apply_gain, gain_for_luma, luma
+from glare_core.limits import check_range
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +81,7 @@ class NoiseAdaptation:
 
 def check_noise_reduction(strength: float) -> float:
     """``strength``, or a ValueError outside [0, :data:`MAX_NOISE_REDUCTION`] (NaN included)."""
-    if not 0.0 <= strength <= MAX_NOISE_REDUCTION:
-        raise ValueError(f"noise reduction must lie in [0, {MAX_NOISE_REDUCTION}], got {strength}")
-    return strength
+    return check_range("noise reduction", strength, 0.0, MAX_NOISE_REDUCTION)
 
 
 def estimate_noise(stored: np.ndarray) -> float:

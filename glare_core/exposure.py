@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glare_core.limits import check_range
+
 #: the power law between stored sRGB values and linear light
 DISPLAY_GAMMA = 2.2
 #: ITU-R BT.601 luma weights (the ones Pillow's RGB -> L conversion uses)
@@ -123,11 +125,7 @@ def apply_gain(image: np.ndarray, gain: float) -> np.ndarray:
 
 def check_exposure_stops(stops: float) -> float:
     """``stops``, or a ValueError when it lies outside +-:data:`MAX_EXPOSURE_STOPS`."""
-    if not -MAX_EXPOSURE_STOPS <= stops <= MAX_EXPOSURE_STOPS:
-        raise ValueError(
-            f"exposure must lie in [{-MAX_EXPOSURE_STOPS}, {MAX_EXPOSURE_STOPS}] stops, not {stops}"
-        )
-    return stops
+    return check_range("exposure (stops)", stops, -MAX_EXPOSURE_STOPS, MAX_EXPOSURE_STOPS)
 
 
 def adjust_exposure(image: np.ndarray, stops: float) -> np.ndarray:

@@ -36,18 +36,19 @@ QUALITY_RANGE = (1, 100)
 DEFAULT_QUALITY = 95
 
 
-def _checked(name: str, value: float, low: float, high: float) -> float:
+def check_range(name: str, value: float, low: float, high: float) -> float:
+    """``value``, or a ValueError naming ``name`` when it lies outside [low, high]."""
     if not low <= value <= high:  # NaN fails too
         raise ValueError(f"{name} must lie in [{low:g}, {high:g}], got {value}")
     return value
 
 
 def check_strength(strength: float) -> float:
-    return float(_checked("strength", strength, MIN_STRENGTH, MAX_STRENGTH))
+    return float(check_range("strength", strength, MIN_STRENGTH, MAX_STRENGTH))
 
 
 def check_temperature(temperature: float) -> float:
-    return float(_checked("temperature", temperature, 0.0, MAX_TEMPERATURE))
+    return float(check_range("temperature", temperature, 0.0, MAX_TEMPERATURE))
 
 
 def _checked_whole(name: str, value: float, low: int, high: int) -> int:

@@ -29,10 +29,13 @@ import numpy as np
 
 from glare_core.exposure import LUMA_WEIGHTS, luma, to_display, to_linear
 from glare_core.guided_upsample import apply_upsampled, fit_local_linear, fit_pixels, resize_rgb
+from glare_core.limits import check_range
 
 #: the blur on the photo's light, in fractions of its long side (2 px at 1000 px), against
 #: single pixels' colour noise before the channels are divided
 CHROMATICITY_BLUR = 0.002
+#: the photo's own chromaticity alone, at the network's luminance
+MAX_PHOTO_COLOUR = 1.0
 #: a colour smoothed over a few percent of the side needs no more pixels than this; at 8
 #: megapixels it saves most of the time the full-size chromaticity took
 MAX_CHROMATICITY_PIXELS = 1_000_000
@@ -50,10 +53,8 @@ MIN_HEADROOM = 1e-6
 
 
 def check_photo_colour(share: float) -> float:
-    """``share``, or a ValueError outside [0, 1]."""
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"photo colour must lie in [0, 1], got {share}")
-    return share
+    """``share``, or a ValueError outside [0, :data:`MAX_PHOTO_COLOUR`]."""
+    return check_range("photo colour", share, 0.0, MAX_PHOTO_COLOUR)
 
 
 def photo_chromaticity(photo: np.ndarray) -> np.ndarray:
