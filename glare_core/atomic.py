@@ -43,6 +43,18 @@ def atomic_write(target: Path) -> Iterator[Path]:
         raise
 
 
+def make_folder(folder: Path, error_type: type[Exception]) -> None:
+    """Create ``folder`` and the folders above it; an ``error_type`` with a one-line reason
+    when the system refuses (a file in the way, no permission, a name too long)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise error_type(f"{folder} is a file, not a folder") from None
+    except OSError as error:
+        reason = error.strerror or error
+        raise error_type(f"{folder}: cannot create the folder ({reason})") from None
+
+
 def atomic_write_bytes(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with atomic_write(target) as temp:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glare_core.atomic import atomic_write_bytes
+from glare_core.atomic import atomic_write_bytes, make_folder
 from glare_core.errors import GlareError, ImageWriteError, one_line
 from glare_core.imageio import (
     DEFAULT_MAX_PIXELS,
@@ -421,18 +421,9 @@ def _export(
 ) -> None:
     image = read_image(item.source, options.max_pixels)
     result = enhance(image.rgb, file_progress, cancel)
-    _make_folder(item.target.parent)
+    make_folder(item.target.parent, ImageWriteError)
     write_image(item.target, result, source=image, quality=options.quality)
     file_progress(1.0, "written")
-
-
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as error:
-        raise ImageWriteError(f"{folder}: exists and is not a folder") from error
-    except OSError as error:
-        raise ImageWriteError(f"{folder}: cannot create folder ({error.strerror})") from error
 
 
 def _reason(error: GlareError, source: Path) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glare_core.atomic import make_folder
 from glare_core.batch import (
     BatchOptions,
     BatchProgress,
@@ -493,12 +494,7 @@ class Session:
         report(progress, 1.0, "writing")
         # the writer refuses to replace its source; the user confirmed it, so detach the path
         metadata = replace(photo, path=None) if replace_source else photo
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ImageWriteError(
-                f"{path}: cannot create its folder ({error.strerror or error})"
-            ) from error
+        make_folder(Path(path).parent, ImageWriteError)
         write_image(path, rgb, source=metadata, format=image_format, quality=quality)
         return Path(path)
 

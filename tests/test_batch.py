@@ -371,7 +371,8 @@ def test_output_parent_that_is_a_file_fails_those_items_only(album: Path, tmp_pa
     assert [path.name for path in summary.done] == ["beach.png"]
     assert len(summary.failed) == 2
     assert all(
-        "is not a folder" in reason or "Not a directory" in reason for _, reason in summary.failed
+        "is a file, not a folder" in reason or "Not a directory" in reason
+        for _, reason in summary.failed
     )
     assert partials(out) == []
 

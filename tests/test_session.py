@@ -189,7 +189,7 @@ def test_save_writes_full_resolution_and_guards_the_original(
     assert photo.read_bytes() == original_bytes
     session.save(photo, Controls(), replace_source=True)
     assert photo.read_bytes() != original_bytes
-    with pytest.raises(ImageWriteError, match="cannot create its folder"):
+    with pytest.raises(ImageWriteError, match="is a file, not a folder"):
         session.save(photo / "out.png", Controls())  # a folder where a file is
 
 

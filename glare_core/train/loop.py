@@ -36,6 +36,7 @@ from torch import nn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from glare_core.atomic import make_folder
 from glare_core.errors import ConfigError, GlareError, one_line
 from glare_core.progress import quit_hint, stop_requests
 from glare_core.train.checkpoint import (
@@ -179,16 +180,6 @@ def _random_state_kept() -> Iterator[None]:
         restore_rng_state(state)
 
 
-def _make_run_folder(folder: Path) -> None:
-    """The run's output folder, or a one-line :class:`ConfigError` saying why not."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ConfigError(f"output {folder} is a file, not a folder") from None
-    except OSError as error:
-        raise ConfigError(f"output {folder}: cannot create it ({error.strerror})") from None
-
-
 @contextmanager
 def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[None]:
     """The run's log file, with the training loggers at INFO (on the main process only).
@@ -208,7 +199,7 @@ def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[N
     if already_open or not (Distributed.is_main_process() if is_main is None else is_main):
         yield
         return
-    _make_run_folder(path.parent)
+    make_folder(path.parent, ConfigError)  # the run's output folder
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.setLevel(logging.INFO)
