@@ -14,7 +14,6 @@ from platformdirs import user_config_dir
 
 from glare_core.atomic import atomic_write_bytes
 from glare_core.batch import DEFAULT_SUFFIX, BatchUsageError, check_suffix
-from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.denoise import check_noise_reduction
 from glare_core.exposure import check_exposure_stops
 from glare_core.imageio import WRITE_FORMATS
@@ -48,6 +47,8 @@ AUTOMATIC_TILE_SIZE = 0
 #: default (1024 px) too, as chosen, before "automatic" existed
 SETTINGS_VERSION = 2
 _VERSION_1_DEFAULT_TILE_SIZE = 1024
+_DEFAULT_CONTROLS = Controls()
+_CONTROL_NAMES = tuple(control.name for control in dataclasses.fields(Controls))
 
 
 @dataclass
@@ -67,35 +68,21 @@ class Settings:
     batch_suffix: str = DEFAULT_SUFFIX
     recent_files: list[str] = field(default_factory=list)
     geometry: str = ""  # base64 of QWidget.saveGeometry()
-    strength: float = 1.0
-    temperature: float = 0.0
-    seed: int = 0
-    noise_reduction: float = COMPACT_NOISE_REDUCTION
-    exposure: float = 0.0
-    photo_colour: float = 0.0
+    # the controls, flat in the file as its first versions wrote them (Controls' fields)
+    strength: float = _DEFAULT_CONTROLS.strength
+    temperature: float = _DEFAULT_CONTROLS.temperature
+    seed: int = _DEFAULT_CONTROLS.seed
+    noise_reduction: float = _DEFAULT_CONTROLS.noise_reduction
+    exposure: float = _DEFAULT_CONTROLS.exposure
+    photo_colour: float = _DEFAULT_CONTROLS.photo_colour
 
     @property
     def controls(self) -> Controls:
-        return Controls(
-            self.strength,
-            self.temperature,
-            self.seed,
-            self.noise_reduction,
-            self.exposure,
-            self.photo_colour,
-        )
+        return Controls(**{name: getattr(self, name) for name in _CONTROL_NAMES})
 
     def remember_controls(self, controls: Controls) -> None:
-        self.strength, self.temperature, self.seed = (
-            controls.strength,
-            controls.temperature,
-            controls.seed,
-        )
-        self.noise_reduction, self.exposure, self.photo_colour = (
-            controls.noise_reduction,
-            controls.exposure,
-            controls.photo_colour,
-        )
+        for name in _CONTROL_NAMES:
+            setattr(self, name, getattr(controls, name))
 
     @property
     def model_choice(self) -> ModelChoice:
