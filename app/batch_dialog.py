@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.dialogs import combo, describe_controls, quality_spin
+from app.progress_bar import FractionBar
 from app.settings import EXPORT_FORMATS, SAME_FORMAT, Settings
 from app.worker import Worker
 from glare_core.batch import (
@@ -37,7 +37,8 @@ from glare_core.progress import CancelToken, ProgressFn
 from glare_core.session import BatchRequest, Controls, run_batch_request
 
 BATCH_KIND = "batch"
-PROGRESS_STEPS = 1000
+#: room for a folder path and the failures' reasons on one line each
+DIALOG_MIN_WIDTH = 560
 SECONDS_PER_MINUTE = 60
 
 
@@ -98,7 +99,7 @@ class BatchDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch enhance")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(DIALOG_MIN_WIDTH)
         self._worker = worker
         self._enhancer_getter = enhancer_getter
         self._controls = controls
@@ -134,8 +135,7 @@ class BatchDialog(QDialog):
         form.addRow("Format", self.format)
         form.addRow("JPEG/WebP quality", self.quality)
         form.addRow("Existing outputs", self.existing)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress = FractionBar()
         self.status = QLabel("Settings: " + describe_controls(self._controls))
         self.status.setWordWrap(True)
         self.failures = QListWidget()
@@ -215,7 +215,7 @@ class BatchDialog(QDialog):
 
     def _on_progress(self, kind: str, generation: int, fraction: float, text: str) -> None:
         if self._mine(kind, generation):
-            self.progress.setValue(round(fraction * PROGRESS_STEPS))
+            self.progress.set_fraction(fraction)
             self.status.setText(text)
 
     def _on_result(self, kind: str, generation: int, summary: BatchSummary) -> None:
@@ -225,7 +225,7 @@ class BatchDialog(QDialog):
         for path, reason in summary.failed:
             self.failures.addItem(f"{path.name}: {reason}")
         if not summary.cancelled:
-            self.progress.setValue(PROGRESS_STEPS)
+            self.progress.set_fraction(1.0)
         self.status.setText(
             ("Cancelled: " if summary.cancelled else "Finished: ") + summary.counts()
         )

@@ -33,6 +33,8 @@ WHEEL_STEP = 1.25
 WHEEL_UNIT = 120  # angleDelta of one wheel notch
 MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 SIDE_GAP = 4
+#: the smallest view that still shows a picture and its labels
+MIN_VIEW_SIZE = QSize(200, 150)
 
 
 class CompareMode(StrEnum):
@@ -46,7 +48,7 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
-        self.setMinimumSize(200, 150)
+        self.setMinimumSize(MIN_VIEW_SIZE)
         self._before: QPixmap | None = None
         self._after: QPixmap | None = None
         self._photo_size = QSize()

@@ -38,7 +38,7 @@ def _slider(minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlide
     slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
     slider.setRange(minimum, maximum)
     slider.setDecimals(CONTROL_DECIMALS)
-    slider.setSingleStep(0.01)
+    slider.setSingleStep(10.0**-CONTROL_DECIMALS)  # one step of the shown value
     slider.setToolTip(tooltip)
     return slider
 

@@ -19,6 +19,9 @@ from glare_core.resources import app_icon_path
 
 logger = logging.getLogger(__name__)
 
+#: time for the view to repaint with the new result before a screenshot grabs it
+SCREENSHOT_DELAY_MS = 200
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=APP_NAME, description="Enhance dark photos with GLARE.")
@@ -44,7 +47,7 @@ def save_screenshot_after_full(window: MainWindow, path: Path) -> None:
     def on_shown(kind: str) -> None:
         if kind == FULL:
             # let the view repaint with the new pixmap before grabbing
-            QTimer.singleShot(200, lambda: _grab_and_quit(window, path))
+            QTimer.singleShot(SCREENSHOT_DELAY_MS, lambda: _grab_and_quit(window, path))
 
     window.shown.connect(on_shown)
 

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -41,6 +40,7 @@ from app.compare_view import CompareMode, CompareView
 from app.controls import ControlsPanel
 from app.dialogs import SettingsDialog, VariantsDialog
 from app.images import pixmap_from_rgb8
+from app.progress_bar import FractionBar
 from app.settings import SAME_FORMAT, Settings, save_settings
 from app.worker import Worker
 from glare_core.batch import DEFAULT_SUFFIX, result_name
@@ -64,7 +64,7 @@ from glare_core.session import (
     VariantAxis,
     is_photo_file,
     load_enhancer,
-    to_display,
+    to_screen,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,6 @@ QUEUED_KINDS = (SAVE,)
 #: kinds that show the progress bar and the cancel button
 LONG_KINDS = (MODEL, OPEN, SCREEN, FULL, VARIANTS, SAVE)
 CANCELLABLE = (OPEN, SCREEN, FULL, VARIANTS, SAVE)
-PROGRESS_STEPS = 1000
 STATUS_MESSAGE_MS = 8000
 #: shown when a photo opens that takes the noisy-photo path (glare_core.config.NoisyPathConfig)
 NOISY_PHOTO_MESSAGE = (
@@ -121,7 +120,10 @@ DEFAULT_WINDOW = QSize(1400, 900)
 #: the most of the screen's free area a first window takes
 FIRST_WINDOW_SHARE = 0.9
 DEFAULT_VARIANTS = 4
+MIN_VARIANTS = 2  # one variant is the result itself
 MAX_VARIANTS = 8
+#: the status bar's progress bar: room for its stage and percentage
+PROGRESS_BAR_WIDTH = 220
 #: every extension the reader accepts (HEIC only with the optional pillow-heif)
 PHOTO_FILTER = (
     "Images (" + " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS)) + ");;All files (*)"
@@ -233,7 +235,7 @@ class MainWindow(QMainWindow):
         layout = QHBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         self.variant_count = QSpinBox()
-        self.variant_count.setRange(2, MAX_VARIANTS)
+        self.variant_count.setRange(MIN_VARIANTS, MAX_VARIANTS)
         self.variant_count.setValue(DEFAULT_VARIANTS)
         self.variant_axis = QComboBox()
         self.variant_axis.addItems([axis.value for axis in VariantAxis])
@@ -291,9 +293,8 @@ class MainWindow(QMainWindow):
         status = self.statusBar()
         self.file_label, self.size_label = QLabel("No photo"), QLabel()
         self.device_label, self.time_label = QLabel("Model: loading…"), QLabel()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setMaximumWidth(220)
+        self.progress = FractionBar()
+        self.progress.setMaximumWidth(PROGRESS_BAR_WIDTH)
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_work)
@@ -374,7 +375,7 @@ class MainWindow(QMainWindow):
                 rgb = session.screen_preview(controls, cancel=cancel)
             else:
                 rgb = session.full_result(controls, progress=progress, cancel=cancel)
-            return to_display(rgb), time.perf_counter() - started
+            return to_screen(rgb), time.perf_counter() - started
 
         return self._submit(kind, job)
 
@@ -413,7 +414,7 @@ class MainWindow(QMainWindow):
             rendered = []
             progress(0.0, f"variant 1/{count}")
             for chosen, rgb in session.variants(controls, axis, count, cancel=cancel):
-                rendered.append((chosen, to_display(rgb)))
+                rendered.append((chosen, to_screen(rgb)))
                 progress(len(rendered) / count, f"variant {min(len(rendered) + 1, count)}/{count}")
             return rendered
 
@@ -600,7 +601,7 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, kind: str, generation: int, fraction: float, stage: str) -> None:
         if self._long_running == (kind, generation):
-            self.progress.setValue(round(fraction * PROGRESS_STEPS))
+            self.progress.set_fraction(fraction)
             self.progress.setFormat(f"{stage} %p%")
 
     def _on_finished(self, kind: str, generation: int) -> None:

@@ -90,7 +90,7 @@ def _ranged(kind: Callable[[str], float], low: float, high: float) -> Callable[[
         except ValueError:
             noun = "whole number" if kind is int else "number"
             raise argparse.ArgumentTypeError(f"{text!r} is not a {noun}") from None
-        if value < low and high == UNBOUNDED:
+        if value < low and high == NO_UPPER_LIMIT:
             raise argparse.ArgumentTypeError(f"{text} is below {_plain(low)}")
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{text} is outside {_plain(low)} to {_plain(high)}")
@@ -112,9 +112,9 @@ def _plain(bound: float) -> str:
 
 
 DASH_VALUE_OPTIONS = ("--suffix",)  # whose values may start with a dash: "-lit", "-v2"
-UNBOUNDED = sys.float_info.max  # the largest finite float: "inf" is refused
-_positive_int = _ranged(int, 1, UNBOUNDED)
-_non_negative_float = _ranged(float, 0.0, UNBOUNDED)
+NO_UPPER_LIMIT = sys.float_info.max  # the largest finite float: "inf" is refused
+_positive_int = _ranged(int, 1, NO_UPPER_LIMIT)
+_non_negative_float = _ranged(float, 0.0, NO_UPPER_LIMIT)
 
 
 # ---------------------------------------------------------------- shared options
@@ -220,6 +220,14 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         "(.png, .jpg, .jpeg or .jpe, .tif or .tiff, .webp; other image extensions, such as "
         ".bmp, are refused, and any other name is a folder)",
     )
+    _add_look_options(parser)
+    _add_model_options(parser)
+    _add_output_file_options(parser)
+    _add_verbose_option(parser, argparse.SUPPRESS)
+    parser.set_defaults(handler=_run_enhance)
+
+
+def _add_look_options(parser: argparse.ArgumentParser) -> None:
     look = parser.add_argument_group("look")
     look.add_argument(
         "--strength",
@@ -254,7 +262,9 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         "(default: 0, the brightness the model chose)",
     )
     _add_photo_colour(look)
-    _add_model_options(parser)
+
+
+def _add_output_file_options(parser: argparse.ArgumentParser) -> None:
     files = parser.add_argument_group("output files")
     files.add_argument("--suffix", metavar="S", help="added to result names (default: _glare)")
     files.add_argument(
@@ -280,8 +290,6 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
     files.add_argument(
         "--report", type=_path, metavar="FILE.json", help="also write what was done to FILE.json"
     )
-    _add_verbose_option(parser, argparse.SUPPRESS)
-    parser.set_defaults(handler=_run_enhance)
 
 
 def _batch_options(args: argparse.Namespace) -> Any:

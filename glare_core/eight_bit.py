@@ -14,10 +14,16 @@ EIGHT_BIT_MAX = 255
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """A float image in [0, 1] (values outside are clipped) as rounded 8-bit values."""
+    return to_unsigned(image, np.uint8)
+
+
+def to_unsigned(image: np.ndarray, dtype: type[np.unsignedinteger]) -> np.ndarray:
+    """A float image in [0, 1] (values outside are clipped) as rounded values of ``dtype``
+    (uint8, uint16): the inverse of :func:`from_unsigned`."""
     # one temporary, scaled and rounded in place: at 12 MP each full-size copy costs ~30 ms
     scaled = np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
-    scaled *= np.float32(EIGHT_BIT_MAX)
-    return np.rint(scaled, out=scaled).astype(np.uint8)
+    scaled *= np.float32(np.iinfo(dtype).max)
+    return np.rint(scaled, out=scaled).astype(dtype)
 
 
 def from_uint8(values: np.ndarray) -> np.ndarray:

@@ -89,9 +89,11 @@ from glare_core.model.glare import Generated, GlareNet
 from glare_core.model.precision import REDUCED_DTYPE, native_reduced_precision
 from glare_core.photo_colour import check_photo_colour, photo_chromaticity, with_photo_colour
 from glare_core.preprocess import (
+    NO_PADDING,
     Padding,
     official_padding,
     pad_image,
+    to_image,
     to_network_input,
     to_tensor,
 )
@@ -206,7 +208,7 @@ def noise_for_copy(noise: torch.Tensor, height: int, width: int) -> torch.Tensor
 
 
 @dataclass(frozen=True)
-class Controls:
+class RunControls:
     """The user's controls for one full-resolution run."""
 
     strength: float
@@ -497,7 +499,7 @@ class Enhancer:
             window = tile.window
             pixels = image[window.top : window.bottom, window.left : window.right]
             output = denoiser(to_tensor(pixels).to(self.device))
-            tile.keep_core(self._to_image(output, Padding(0, 0, 0, 0)), result)
+            tile.keep_core(self._to_image(output, NO_PADDING), result)
         return result
 
     def _network_input(self, padded: np.ndarray) -> torch.Tensor:
@@ -521,7 +523,7 @@ class Enhancer:
                 "the network's result is not finite (NaN or infinite): its weights or their "
                 "config overflow it"
             )
-        rgb = output[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+        rgb = to_image(output.clamp(0, 1))
         return np.ascontiguousarray(padding.crop(rgb))
 
     # -- full resolution ----------------------------------------------------------------
@@ -563,27 +565,17 @@ class Enhancer:
         working = self.working_size(width, height)
         gain = self._exposure_gain(image)
         stored_luma = mean_luma(image)
-        controls = Controls(strength, temperature, None)
+        controls = RunControls(strength, temperature, None)
         try:
-            if working is None:
-                result = self._mixed_result(
-                    apply_gain(image, gain),
-                    denoise,
-                    stored_luma,
-                    controls,
-                    seed,
-                    progress,
-                    cancel,
-                )
-            else:
-                normalized = apply_gain(image, gain)
-                small = resize_rgb(normalized, working)
-                small_result = self._mixed_result(
-                    small, denoise, stored_luma, controls, seed, progress, cancel
-                )
+            normalized = apply_gain(image, gain)
+            enhanced = normalized if working is None else resize_rgb(normalized, working)
+            result = self._mixed_result(
+                enhanced, denoise, stored_luma, controls, seed, progress, cancel
+            )
+            if working is not None:
                 report(progress, 1.0, "upsampling")
                 upsampling = self.config.input.upsampling
-                result = guided_upsample(small, small_result, normalized, upsampling)
+                result = guided_upsample(enhanced, result, normalized, upsampling)
             # inside the try: their full-size temporaries are given back with the network's
             result = self._with_kept_colour(result, self._kept_colour(image, gain))
             result = with_photo_colour(result, photo_colour, lambda: photo_chromaticity(image))
@@ -618,7 +610,7 @@ class Enhancer:
         image: np.ndarray,
         denoise: float,
         stored_luma: float,
-        controls: Controls,
+        controls: RunControls,
         seed: int,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
@@ -665,7 +657,7 @@ class Enhancer:
         self,
         image: np.ndarray,
         noisy_path: bool,
-        controls: Controls,
+        controls: RunControls,
         seed: int,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
@@ -686,7 +678,7 @@ class Enhancer:
     def _enhance_with_fallback(
         self,
         padded: np.ndarray,
-        controls: Controls,
+        controls: RunControls,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
     ) -> np.ndarray:
@@ -706,7 +698,7 @@ class Enhancer:
     def _enhance_padded(
         self,
         padded: np.ndarray,
-        controls: Controls,
+        controls: RunControls,
         tile_size: int,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
@@ -719,7 +711,7 @@ class Enhancer:
         self._record_statistics(padded, controls, tile_size)
         return self._run_tiles(padded, controls, tile_size, progress, cancel)
 
-    def _record_statistics(self, padded: np.ndarray, controls: Controls, tile_size: int) -> None:
+    def _record_statistics(self, padded: np.ndarray, controls: RunControls, tile_size: int) -> None:
         """Measure GroupNorm and fusion statistics on a copy that fits in one tile."""
         height, width = padded.shape[:2]
         align = self.config.input.pad_multiple
@@ -752,7 +744,7 @@ class Enhancer:
     def _run_tiles(
         self,
         padded: np.ndarray,
-        controls: Controls,
+        controls: RunControls,
         tile_size: int,
         progress: ProgressFn | None,
         cancel: CancelToken | None,
@@ -771,7 +763,7 @@ class Enhancer:
                 tile.keep_core(output, result)
         return result
 
-    def _run_window(self, padded: np.ndarray, window: Box, controls: Controls) -> np.ndarray:
+    def _run_window(self, padded: np.ndarray, window: Box, controls: RunControls) -> np.ndarray:
         pixels = padded[window.top : window.bottom, window.left : window.right]
         window_noise = None
         if controls.noise is not None:
@@ -788,7 +780,7 @@ class Enhancer:
             window_noise,
             noisy=controls.noisy_path,
         )
-        return self._to_image(output, Padding(0, 0, 0, 0))
+        return self._to_image(output, NO_PADDING)
 
     # -- interactive --------------------------------------------------------------------
     @torch.inference_mode()

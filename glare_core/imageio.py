@@ -35,7 +35,7 @@ from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 from PIL.ExifTags import IFD, Base
 
 from glare_core.atomic import atomic_write
-from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, from_unsigned
+from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, from_unsigned, to_unsigned
 from glare_core.errors import ImageReadError, ImageWriteError, one_line
 from glare_core.exposure import LUMA_WEIGHTS
 from glare_core.limits import DEFAULT_QUALITY
@@ -98,6 +98,7 @@ _LAST_ORIENTATION = 8
 #: the TIFF tag of each channel's bits, and the depth read through OpenCV
 _BITS_PER_SAMPLE = 258
 _SIXTEEN_BITS = 16
+_EIGHT_BITS = 8
 #: the TIFF tag that says whether channels are interleaved (1) or stored as planes (2)
 _PLANAR_CONFIGURATION = 284
 _SEPARATE_PLANES = 2
@@ -284,9 +285,9 @@ def _check_pixel_count(image: Image.Image, path: Path, max_pixels: int) -> None:
 
 def _decode(image: Image.Image, path: Path) -> LoadedImage:
     bit_depth = _source_bit_depth(image)
-    if bit_depth == 16 and _has_separate_planes(image):
+    if bit_depth == _SIXTEEN_BITS and _has_separate_planes(image):
         colour, alpha = _planes_from_tifffile(path)  # OpenCV reads them as interleaved
-    elif bit_depth == 16 and image.mode not in _DEEP_GREY_MODES:
+    elif bit_depth == _SIXTEEN_BITS and image.mode not in _DEEP_GREY_MODES:
         colour, alpha = _planes_from_opencv(path)
     else:
         image.load()  # Pillow turns a TIFF upright as it loads it, and drops its orientation
@@ -327,14 +328,14 @@ def _orientation(exif: Image.Exif, path: Path) -> int:
 def _source_bit_depth(image: Image.Image) -> int:
     """16 when the file stores 16 bits per sample, even where Pillow would decode 8."""
     if image.mode in _DEEP_GREY_MODES:
-        return 16
+        return _SIXTEEN_BITS
     # a TIFF of separate 16-bit planes has 8-bit raw modes in Pillow (and decodes wrongly)
     if image.format == "TIFF" and _SIXTEEN_BITS in _as_tuple(image.tag_v2.get(_BITS_PER_SAMPLE)):
-        return 16
+        return _SIXTEEN_BITS
     # Pillow names the file's sample layout in its decoder "raw mode" ("RGB;16B", ...).
     decoder_args = image.tile[0].args if image.tile else None
     raw_mode = decoder_args[0] if isinstance(decoder_args, tuple) else decoder_args
-    return 16 if isinstance(raw_mode, str) and ";16" in raw_mode else 8
+    return _SIXTEEN_BITS if isinstance(raw_mode, str) and ";16" in raw_mode else _EIGHT_BITS
 
 
 def _as_tuple(value: object) -> tuple:
@@ -581,14 +582,14 @@ def _check_pixels(path: Path, rgb: np.ndarray, source: LoadedImage | None) -> No
 
 
 def _layout(format_name: str, source: LoadedImage | None) -> _Layout:
-    sixteen_bit = source is not None and source.bit_depth == 16
+    sixteen_bit = source is not None and source.bit_depth == _SIXTEEN_BITS
     keeps_alpha = source is not None and source.alpha is not None and format_name != "JPEG"
     if source is not None and source.alpha is not None and not keeps_alpha:
         logger.warning("JPEG has no alpha channel: the transparency of %s is dropped", source.path)
     return _Layout(
         grey=source is not None and source.is_grey,
         alpha=keeps_alpha,
-        bit_depth=16 if sixteen_bit and format_name in ("PNG", "TIFF") else 8,
+        bit_depth=_SIXTEEN_BITS if sixteen_bit and format_name in ("PNG", "TIFF") else _EIGHT_BITS,
     )
 
 
@@ -600,11 +601,9 @@ def _compose(rgb: np.ndarray, alpha: np.ndarray | None, layout: _Layout) -> np.n
     planes = colour if colour.ndim == 3 else colour[..., np.newaxis]
     if layout.alpha and alpha is not None:
         planes = np.concatenate([planes, alpha[..., np.newaxis]], axis=2)
-    maximum = _SIXTEEN_BIT_MAX if layout.bit_depth == 16 else EIGHT_BIT_MAX
-    dtype = np.uint16 if layout.bit_depth == 16 else np.uint8
-    # rounded as eight_bit.to_uint8 rounds: the file holds what the screen showed and the
-    # metrics scored
-    scaled = np.rint(np.clip(planes, 0.0, 1.0) * np.float32(maximum)).astype(dtype)
+    dtype = np.uint16 if layout.bit_depth == _SIXTEEN_BITS else np.uint8
+    # rounded as the screen's and the metrics' 8-bit values are: the file holds what they saw
+    scaled = to_unsigned(planes, dtype)
     return scaled.squeeze(axis=2) if planes.shape[2] == 1 else scaled
 
 

@@ -8,6 +8,7 @@ already a multiple still gets 8 + 8 pixels (1 to 16 per axis in all), and feeds 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,10 @@ class Padding:
         """Remove this padding from an HxWxC array."""
         height, width = image.shape[:2]
         return image[self.top : height - self.bottom, self.left : width - self.right]
+
+
+#: the padding of an image that needed none
+NO_PADDING = Padding(0, 0, 0, 0)
 
 
 def _split(size: int, multiple: int) -> tuple[int, int]:
@@ -51,6 +56,17 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 float array in [0, 1] -> 1x3xHxW float32 tensor."""
     channels_first = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
     return torch.from_numpy(channels_first)[None]
+
+
+def to_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """HxWx3 float arrays of one size -> one Bx3xHxW float32 tensor."""
+    return torch.cat([to_tensor(image) for image in images])
+
+
+def to_image(batch: torch.Tensor) -> np.ndarray:
+    """The first image of a Bx3xHxW tensor as an HxWx3 float32 array (the inverse of
+    :func:`to_tensor`)."""
+    return batch[0].float().permute(1, 2, 0).cpu().numpy()
 
 
 def to_network_input(image: torch.Tensor, cfg: InputConfig) -> torch.Tensor:

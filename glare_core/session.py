@@ -131,7 +131,7 @@ def fit_box(size: Size, box: Size) -> Size:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def to_display(rgb: np.ndarray) -> np.ndarray:
+def to_screen(rgb: np.ndarray) -> np.ndarray:
     """Float RGB in [0, 1] -> contiguous uint8 RGB for the screen."""
     return np.ascontiguousarray(to_uint8(rgb))
 
@@ -277,7 +277,7 @@ class Session:
         try:
             if self.enhancer is not None:
                 report(progress, READ_SHARE_OF_OPEN, "preparing")
-                drag_preview = to_display(self.drag_preview(controls, cancel=cancel))
+                drag_preview = to_screen(self.drag_preview(controls, cancel=cancel))
                 noisy_path = self._takes_noisy_path(controls.noise_reduction)
         except BaseException:
             for name, value in previous.items():
@@ -289,7 +289,7 @@ class Session:
             photo.path,
             (width, height),
             photo.bit_depth,
-            to_display(photo.rgb),
+            to_screen(photo.rgb),
             drag_preview,
             noisy_path,
         )

@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, to_uint8
 
 if TYPE_CHECKING:
     from glare_core.engine import Enhancer
@@ -51,6 +52,8 @@ PHOTO_COLOUR_SHARES = (0.0, 0.5, 1.0)
 GAMMA_BASELINE = 0.4
 #: BASELINES.md's auto-gain scales the mean grey level to this
 AUTO_GAIN_MEAN = 0.45
+#: the mean an all-black low image is given, so that its gain stays finite
+BLACK_MEAN = 1e-6
 
 
 def _glare(*args: str) -> dict:
@@ -69,10 +72,8 @@ def _row(label: str, report: dict) -> str:
 def _gamma_folder(low_dir: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(low_dir.glob("*.png")):
-        low = np.asarray(Image.open(path), dtype=np.float32) / 255
-        Image.fromarray(np.round(255 * low**GAMMA_BASELINE).astype(np.uint8)).save(
-            target / path.name
-        )
+        low = from_uint8(np.asarray(Image.open(path)))
+        Image.fromarray(to_uint8(low**GAMMA_BASELINE)).save(target / path.name)
     return target
 
 
@@ -82,8 +83,9 @@ def _auto_gain_folder(low_dir: Path, factor: float, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(low_dir.glob("*.png")):
         low = np.round(np.asarray(Image.open(path), dtype=np.float32) * factor)
-        gained = low * (AUTO_GAIN_MEAN * 255 / max(low.mean(), 1e-6))
-        Image.fromarray(np.round(np.clip(gained, 0, 255)).astype(np.uint8)).save(target / path.name)
+        gained = low * (AUTO_GAIN_MEAN * EIGHT_BIT_MAX / max(low.mean(), BLACK_MEAN))
+        stored = np.round(np.clip(gained, 0, EIGHT_BIT_MAX)).astype(np.uint8)
+        Image.fromarray(stored).save(target / path.name)
     return target
 
 
@@ -113,7 +115,7 @@ def measure(weights: list[str], pairs: Path) -> None:
 
 
 def _thumb(image: np.ndarray, height: int | None = None, width: int | None = None) -> np.ndarray:
-    picture = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    picture = Image.fromarray(to_uint8(image))
     if width is not None:
         height = round(picture.height * width / picture.width)
     else:
@@ -122,7 +124,6 @@ def _thumb(image: np.ndarray, height: int | None = None, width: int | None = Non
 
 
 def draw(weights: list[str], pairs: Path, photos: Path) -> None:
-    sys.path.insert(0, str(REPO))
     from glare_core.engine import Enhancer
     from glare_core.imageio import read_image
 
@@ -155,7 +156,6 @@ def _save_rows(rows: list[np.ndarray], name: str) -> None:
 
 def _draw_photo_colour(enhancer: Enhancer, photos: Path) -> None:
     from glare_core.denoise import as_viewed
-    from glare_core.eight_bit import from_uint8
     from glare_core.imageio import read_image
     from glare_core.resources import sample_photo_path
 

@@ -233,9 +233,7 @@ def augment_low(
     low: np.ndarray, rng: np.random.Generator, config: AugmentConfig = DEFAULT_AUGMENT
 ) -> np.ndarray:
     """The real low image re-exposed, colour-shifted, noisier and re-toned, each by chance."""
-    linear = to_linear(low)
-    if rng.random() < config.exposure_probability:
-        linear = linear * np.float32(log_uniform(rng, config.exposure_range))
+    linear = _maybe_reexposed(to_linear(low), rng, config)
     if rng.random() < config.color_cast_probability:
         linear = linear * random_channel_gains(rng, config.color_cast_strength)
     if rng.random() < config.noise_probability:
@@ -244,6 +242,15 @@ def augment_low(
     if rng.random() < config.gamma_probability:
         display = np.power(display, log_uniform(rng, config.gamma_range), dtype=np.float32)
     return display
+
+
+def _maybe_reexposed(
+    linear: np.ndarray, rng: np.random.Generator, config: AugmentConfig
+) -> np.ndarray:
+    """``linear`` light times a random exposure, by chance (``config.exposure_*``)."""
+    if rng.random() < config.exposure_probability:
+        return linear * np.float32(log_uniform(rng, config.exposure_range))
+    return linear
 
 
 def augment_pair(
@@ -277,9 +284,7 @@ def noisy_capture(
     Exposure and sensor noise are drawn as :func:`augment_low` draws them; the clean capture
     is kept in floats, so the denoiser also learns to smooth the quantization's steps.
     """
-    linear = to_linear(image)
-    if rng.random() < config.exposure_probability:
-        linear = linear * np.float32(log_uniform(rng, config.exposure_range))
+    linear = _maybe_reexposed(to_linear(image), rng, config)
     clean = to_display(linear)
     noisy = clean
     if rng.random() < config.noise_probability:

@@ -31,6 +31,7 @@ from glare_core.exposure import (
 from glare_core.imageio import read_image
 from glare_core.metrics import psnr, ssim
 from glare_core.pairs import HIGH_FOLDER, LOW_FOLDER, PairPaths, matched_pairs
+from glare_core.preprocess import to_batch, to_image, to_tensor
 from glare_core.train.augment import (
     DEFAULT_AUGMENT,
     AugmentConfig,
@@ -134,12 +135,6 @@ def _random_geometry(
     return tuple(result)
 
 
-def to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
-    """Float ``HxWx3`` arrays in [0, 1] as one contiguous ``Bx3xHxW`` float32 tensor."""
-    stacked = np.stack([np.ascontiguousarray(image) for image in images])
-    return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
-
-
 class PairedCrops:
     """Random, augmented crops of low/normal-light pairs: batches with "low" and "high"."""
 
@@ -170,7 +165,7 @@ class PairedCrops:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
         lows, highs = zip(*(self._sample_one(rng) for _ in range(batch_size)), strict=True)
-        return {"low": to_tensor(lows), "high": to_tensor(highs)}
+        return {"low": to_batch(lows), "high": to_batch(highs)}
 
 
 def denoising_pair(
@@ -220,7 +215,7 @@ class NormalLightCrops:
         return recolor(from_uint8(crop), random_recolor(rng, self.augment))
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        return {"high": to_tensor([self._sample_one(rng) for _ in range(batch_size)])}
+        return {"high": to_batch([self._sample_one(rng) for _ in range(batch_size)])}
 
 
 #: maps a ``1x3xHxW`` image tensor in [0, 1] to its prediction, same shape
@@ -239,8 +234,8 @@ def score_pairs(
     """
     psnrs, ssims = [], []
     for pair in pairs:
-        image = to_tensor([from_uint8(pair.low)]).to(device)
-        prediction = predict(image).clamp(0.0, 1.0)[0].permute(1, 2, 0).float().cpu().numpy()
+        image = to_tensor(from_uint8(pair.low)).to(device)
+        prediction = to_image(predict(image).clamp(0.0, 1.0))
         psnrs.append(psnr(prediction, pair.high))
         ssims.append(ssim(prediction, pair.high))
     return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}

@@ -43,7 +43,7 @@ from glare_core.errors import ConfigError
 from glare_core.exposure import ExposureRange
 from glare_core.model.blocks import ResnetBlock
 from glare_core.model.glare import GlareNet
-from glare_core.preprocess import to_network_input
+from glare_core.preprocess import to_image, to_network_input, to_tensor
 from glare_core.train.config import LossWeights, TrainConfig, model_config
 from glare_core.train.data import (
     EVAL_SPLIT,
@@ -378,8 +378,7 @@ def _numpy_predictor(
     predict: Callable[[np.ndarray], np.ndarray],
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     def on_tensor(low: torch.Tensor) -> torch.Tensor:
-        image = low[0].permute(1, 2, 0).cpu().numpy()
-        return torch.from_numpy(predict(image)).permute(2, 0, 1)[None]
+        return to_tensor(predict(to_image(low)))
 
     return on_tensor
 
