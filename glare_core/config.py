@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 from glare_core.denoise import NoiseAdaptation
 from glare_core.errors import ConfigError
 from glare_core.exposure import ExposureRange
+from glare_core.typed_values import checked_value
 from glare_core.well_exposed import WellExposedColour
 
 
@@ -284,7 +283,7 @@ class GlareConfig:
     def from_dict(cls, data: dict[str, Any]) -> GlareConfig:
         try:
             return _build_dataclass(cls, data)
-        except (TypeError, KeyError, OverflowError) as exc:  # Overflow: a 400-digit number
+        except (ConfigError, TypeError, KeyError, OverflowError) as exc:
             raise ConfigError(f"malformed GLARE config: {exc}") from exc
 
     @classmethod
@@ -309,37 +308,8 @@ def _build_dataclass(cls: type, data: dict[str, Any]) -> Any:
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = _build_dataclass(hints[key], value)
         else:
-            kwargs[key] = _checked_value(f"{cls.__name__}.{key}", hints[key], value)
+            kwargs[key] = checked_value(f"{cls.__name__}.{key}", hints[key], value)
     return cls(**kwargs)
-
-
-def _checked_value(name: str, hint: Any, value: Any) -> Any:
-    """``value`` as a field of type ``hint`` holds it (a list as a tuple, an integer as a
-    float); a TypeError naming the field ``name`` when it is of another type. A hand-edited
-    ``"32"`` or ``true`` would otherwise fail deep inside the model, or pass for something
-    else (a string is a true flag, and a tuple of its characters)."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    (kind,) = (option for option in options if option is not type(None))
-    if typing.get_origin(kind) is tuple:
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"{name} must be a list, not {value!r}")
-        element = typing.get_args(kind)[0]
-        return tuple(_checked_value(f"{name}[{i}]", element, item) for i, item in enumerate(value))
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    finite = is_number and math.isfinite(value)
-    valid = {
-        bool: isinstance(value, bool),
-        # YAML and some tools write whole numbers as 1.0e+6 or 32.0
-        int: finite and float(value).is_integer(),
-        float: finite,
-        str: isinstance(value, str),
-    }.get(kind, True)
-    if not valid:
-        described = {bool: "true or false", int: "a whole number", float: "a finite number"}
-        raise TypeError(f"{name} must be {described.get(kind, 'a text')}, not {value!r}")
-    return kind(value) if kind in (int, float) else value
 
 
 def official_config() -> GlareConfig:

@@ -594,12 +594,17 @@ def test_yaml_overrides_the_stage_preset(tmp_path: Path) -> None:
     ("line", "message"),
     [("steps: many", "TrainConfig.steps must be a whole number, not 'many'"),
      ("crop_size: 64.5", "TrainConfig.crop_size must be a whole number, not 64.5"),
-     ("lr: fast", "TrainConfig.lr must be a number, not 'fast'"),
+     ("lr: fast", "TrainConfig.lr must be a finite number, not 'fast'"),
+     ("lr: .inf", "TrainConfig.lr must be a finite number, not inf"),
      ("betas: 0.9", "TrainConfig.betas must be a list, not 0.9"),
      ("betas: [0.9]", "TrainConfig.betas must be a list of 2, not [0.9]"),
      ("init_weights: vqgan.safetensors", "TrainConfig.init_weights must be a list"),
      ("whiten_latent: 1", "TrainConfig.whiten_latent must be true or false, not 1"),
-     ("augment:\n  jpeg_probability: half", "AugmentConfig.jpeg_probability must be a number")],
+     ("augment:\n  jpeg_probability: half", "AugmentConfig.jpeg_probability must be a finite"),
+     # settings without a value of their own were taken as written
+     ("exposure_range: [0.05, bright]", "TrainConfig.exposure_range[1] must be a finite number"),
+     ("exposure_range: [0.05]", "TrainConfig.exposure_range must be a list of 2, not [0.05]"),
+     ("model_changes: 3", "TrainConfig.model_changes must be a section of named values, not 3")],
 )  # fmt: skip
 def test_a_setting_of_the_wrong_type_is_refused_naming_it(
     tmp_path: Path, line: str, message: str

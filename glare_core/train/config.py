@@ -13,7 +13,7 @@ A YAML override file names only what it changes, with the field names of
 from __future__ import annotations
 
 import dataclasses
-import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import yaml
 from glare_core.config import GlareConfig, RetrievalConfig, load_config
 from glare_core.errors import ConfigError
 from glare_core.train.augment import AugmentConfig
+from glare_core.typed_values import checked_value
 
 #: settings of the process rather than of the run: ``glare train --resume`` does not take
 #: them from the checkpoint, and changing them on resume changes nothing the run learns
@@ -163,70 +164,21 @@ def preset(stage: str) -> TrainConfig:
     return PRESETS[stage]
 
 
-def _coerce(name: str, current: Any, value: Any) -> Any:
-    """``value`` of the type of the setting's ``current`` one, or a :class:`ConfigError`
-    naming it: a wrong type failed far into a run, as a traceback."""
-    if current is None:  # optional: its own type is checked where it is used
-        return tuple(value) if isinstance(value, list) else value
-    if isinstance(current, tuple):
-        return _coerced_list(name, current, value)
-    if isinstance(current, bool | str | dict):
-        if not isinstance(value, type(current)):
-            raise ConfigError(f"{name} must be {_TYPE_NAMES[type(current)]}, not {value!r}")
-        return value
-    if isinstance(current, int):
-        if isinstance(value, float) and value.is_integer():  # YAML's 1.0e+6
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be a whole number, not {value!r}")
-        return value
-    if isinstance(current, float):
-        return _number(name, value)
-    return value
-
-
-def _coerced_list(name: str, current: tuple, value: Any) -> tuple:
-    if not isinstance(value, list | tuple):
-        raise ConfigError(f"{name} must be a list, not {value!r}")
-    if not current:  # a list of any length: its items are checked where they are used
-        return tuple(value)
-    if len(value) != len(current):
-        raise ConfigError(f"{name} must be a list of {len(current)}, not {value!r}")
-    return tuple(
-        item if old is None or item is None else _coerce(name, old, item)
-        for old, item in zip(current, value, strict=True)
-    )
-
-
-#: how the settings' types are called in errors
-_TYPE_NAMES = {bool: "true or false", str: "text", dict: "a section of named values"}
-
-
-def _number(name: str, value: Any) -> float:
-    """``value`` as a finite float; YAML reads ``1e-4`` (no dot) as text, so text is parsed."""
-    try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        raise ConfigError(f"{name} must be a number, not {value!r}")
-    return number
-
-
 def override(config: Any, changes: dict[str, Any]) -> Any:
     """A copy of the (nested) dataclass ``config`` with the fields named in ``changes`` set."""
-    names = {f.name for f in dataclasses.fields(config)}
+    hints = typing.get_type_hints(type(config))
     updates = {}
     for key, value in changes.items():
-        if key not in names:
-            raise ConfigError(f"unknown setting {type(config).__name__}.{key}")
+        name = f"{type(config).__name__}.{key}"
+        if key not in hints:
+            raise ConfigError(f"unknown setting {name}")
         current = getattr(config, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"setting {key} needs a section of named values")
             updates[key] = override(current, value)
         else:
-            updates[key] = _coerce(f"{type(config).__name__}.{key}", current, value)
+            updates[key] = checked_value(name, hints[key], value)
     return dataclasses.replace(config, **updates)
 
 
