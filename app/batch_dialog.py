@@ -199,8 +199,14 @@ class BatchDialog(QDialog):
         self._generation = self._worker.submit(BATCH_KIND, job)
 
     def cancel_batch(self) -> None:
-        self._worker.cancel([BATCH_KIND])
-        self.status.setText("Cancelling…")
+        if BATCH_KIND not in self._worker.cancel([BATCH_KIND]):
+            self.status.setText("Cancelling…")
+            return
+        # it waited behind a render or an export and never started: no signal will follow
+        self.status.setText("Batch cancelled before it started.")
+        self._generation = None
+        self._set_running(False)
+        self.batch_finished.emit()
 
     def running(self) -> bool:
         return self._generation is not None

@@ -367,6 +367,30 @@ def test_escape_during_a_model_load_calls_no_later_render_cancelled(
     window.close()
 
 
+def test_a_batch_cancelled_while_it_waits_ends_and_the_dialog_closes(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """A batch queued behind a render was dropped without a signal: the dialog said
+    "Cancelling…" for ever, and, modal and refusing to close mid-batch, held the app."""
+    window = make_window(qtbot, Enhancer(enhancer.model, enhancer.device, LONG_TILING))
+    window.open_photo(write_photo(pairs_dir, tmp_path / "big.png", LONG_PHOTO))
+    qtbot.waitUntil(lambda: window.running_kind == FULL, timeout=RENDER_TIMEOUT_MS)
+    inputs = tmp_path / "batch-in"
+    write_photo(pairs_dir, inputs / "photo.png")
+    dialog = window.open_batch(inputs)
+    dialog.output.edit.setText(str(tmp_path / "batch-out"))
+    dialog.start.click()
+    assert dialog.running() and window.running_kind == FULL  # the batch waits
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        dialog.cancel.click()
+    assert not dialog.running() and dialog.close_button.isEnabled()
+    assert dialog.status.text() == "Batch cancelled before it started."
+    dialog.reject()
+    assert not dialog.isVisible()
+    assert not (tmp_path / "batch-out").exists()
+    window.close()
+
+
 def test_bad_file_shows_an_error_and_the_app_stays_usable(
     qtbot, window: MainWindow, photo: Path, tmp_path: Path, caplog
 ) -> None:
