@@ -62,6 +62,8 @@ _FALLBACK_FORMAT = "PNG"
 MAX_NAME_BYTES = 255
 #: added to each result's file stem by default
 DEFAULT_SUFFIX = "_glare"
+#: names of files a warning lists before it gives the count of the rest
+LISTED_NAMES = 3
 #: the platform whose file systems ignore case by default, though os.path.normcase does not
 _CASE_INSENSITIVE_MAC = "darwin"
 
@@ -203,11 +205,14 @@ def _plan(
         if not given.exists() and not given.is_symlink():
             raise BatchUsageError(f"input not found: {given}")
         if given.is_dir():
+            found = []
             for source in iter_images(given, options.recursive, exclude=[output]):
                 relative = source.relative_to(given)
                 name = result_name(source, options.suffix, requested)
-                target = output / relative.parent / name
-                items.append(BatchItem(source, target))
+                found.append(BatchItem(source, output / relative.parent / name))
+            if options.recursive:
+                _warn_of_photos_left_in(output, given, found)
+            items += found
         else:
             name = result_name(given, options.suffix, requested)
             items.append(BatchItem(given, result_file or output / name))
@@ -216,6 +221,31 @@ def _plan(
     if options.report_path is not None:
         _check_report_path(Path(options.report_path), output, items)
     return _checked_plan(items, options)
+
+
+def _warn_of_photos_left_in(output: Path, folder: Path, items: Sequence[BatchItem]) -> None:
+    """An output folder inside an input ``folder`` is not searched, so that results are not
+    enhanced again; photos in it other than the results of ``items`` are said to be left
+    out (a user's own, or results of photos since removed)."""
+    inside = _path_key(output) != _path_key(folder) and Path(_path_key(output)).is_relative_to(
+        _path_key(folder)
+    )
+    if not inside or not output.is_dir():
+        return
+    results = {_path_key(item.target) for item in items}
+    left = [path for path in iter_images(output) if _path_key(path) not in results]
+    if left:
+        names = ", ".join(path.name for path in left[:LISTED_NAMES])
+        more = f" and {len(left) - LISTED_NAMES} more" if len(left) > LISTED_NAMES else ""
+        logger.warning(
+            "%d photo(s) in the output folder %s, inside the input folder %s, are not "
+            "enhanced (they could be earlier results): %s%s",
+            len(left),
+            output,
+            folder,
+            names,
+            more,
+        )
 
 
 def check_suffix(suffix: str) -> None:

@@ -201,7 +201,9 @@ def _add_enhance_parser(subparsers: argparse._SubParsersAction) -> None:
         "enhance",
         help="brighten photos and save the results",
         description="Brighten dark photos with GLARE. INPUT may be image files and folders; "
-        "folders are searched recursively unless --no-recursive is given. Each result is "
+        "folders are searched recursively unless --no-recursive is given (but not an OUTPUT "
+        "folder inside one, which holds the results; a warning names any other photos in "
+        "it). Each result is "
         "saved in the OUTPUT folder under its source's name plus --suffix. With a single "
         "input file, OUTPUT may instead be the result's file name.",
         epilog="examples:\n"

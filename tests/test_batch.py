@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import sys
@@ -250,14 +251,25 @@ def test_usage_errors(album: Path, tmp_path: Path) -> None:
         plan_batch([album], album / "beach.png", BatchOptions())
 
 
-def test_output_folder_inside_input_is_not_scanned(album: Path) -> None:
+def test_output_folder_inside_input_is_not_scanned(album: Path, caplog) -> None:
     out = album / "enhanced"
     save(out / "from-another-app.png", dark_pixels(seed=12))
-    first = run([album], out)
+    with caplog.at_level(logging.WARNING, logger="glare_core.batch"):
+        first = run([album], out)
     assert len(first.done) == 3
+    # the photo left out is named: the batch says it did every input
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith(f"1 photo(s) in the output folder {out}")
+    assert warnings[0].endswith(": from-another-app.png")
+    caplog.clear()
     items = plan_batch([album], out, BatchOptions(overwrite=True))
     assert [item.source.name for item in items] == ["beach.png", "party.jpg", "scan.bmp"]
     assert run([album], out).describe() == "0 done, 3 skipped, 0 failed"
+    # the earlier results are not counted among the photos left out
+    assert [record.getMessage().split(" ", 1)[0] for record in caplog.records] == ["1", "1"]
+    caplog.clear()
+    plan_batch([album], out, BatchOptions(recursive=False))  # the folder is not searched
+    assert not caplog.records
 
 
 def test_same_folder_rerun_does_not_enhance_earlier_results(album: Path) -> None:
