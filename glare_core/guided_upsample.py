@@ -18,6 +18,7 @@ Images are float32 ``HxWx3`` arrays in [0, 1].
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import cv2
@@ -36,7 +37,9 @@ def fit_pixels(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
     """``size`` (width, height) shrunk (never enlarged) to at most ``max_pixels``, aspect kept."""
     width, height = size
     scale = min(1.0, (max_pixels / (width * height)) ** 0.5)
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    # rounded down: rounded to the nearest, 1200x834 stayed 1200x834 for a million pixels, and
+    # a photo a little over the working size was run at full size and guided onto itself
+    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
 def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -61,3 +61,8 @@ def test_fit_pixels_keeps_the_aspect_and_never_enlarges() -> None:
     width, height = fit_pixels((4000, 3000), 1_000_000)
     assert width * height <= 1_000_000 * 1.01 and abs(width / height - 4 / 3) < 0.01
     assert fit_pixels((600, 400), 1_000_000) == (600, 400)
+    # a little over the limit: shrunk, and to at most the limit
+    for size in [(1200, 834), (1414, 708), (1001, 1000), (100_000, 16), (3, 999_999)]:
+        fitted = fit_pixels(size, 1_000_000)
+        assert fitted[0] * fitted[1] <= 1_000_000 and fitted[0] <= size[0], size
+        assert fitted[1] <= size[1] and fitted != size, size
