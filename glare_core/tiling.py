@@ -52,10 +52,13 @@ class Tile:
 
 
 def runs_whole(padded_height: int, padded_width: int, tile_size: int, pad_multiple: int) -> bool:
-    """Whether an image padded to this size runs in one piece: padding adds 1 to
-    ``pad_multiple`` pixels to each axis, so any photo up to ``tile_size`` a side does."""
+    """Whether an image padded to this size runs in one piece: when it has no more pixels
+    than a tile (memory, attention's too, grows with the pixels, not the sides), so that a
+    long strip is not cut into tiles that share statistics measured on a copy a few pixels
+    high. Padding adds 1 to ``pad_multiple`` pixels to each axis: any photo up to
+    ``tile_size`` a side runs whole."""
     whole_size = tile_size + pad_multiple
-    return padded_height <= whole_size and padded_width <= whole_size
+    return padded_height * padded_width <= whole_size**2
 
 
 def _spans(size: int, core: int) -> list[tuple[int, int]]:
