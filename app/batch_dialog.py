@@ -154,7 +154,7 @@ class BatchDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(QLabel("Failures:"))
+        layout.addWidget(QLabel("Failures and photos passed over:"))
         layout.addWidget(self.failures)
         layout.addLayout(buttons)
 
@@ -230,6 +230,7 @@ class BatchDialog(QDialog):
         self.summary = summary
         for path, reason in summary.failed:
             self.failures.addItem(f"{path.name}: {reason}")
+        self.failures.addItems(summary.notes)
         if not summary.cancelled:
             self.progress.set_fraction(1.0)
         self.status.setText(

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from glare_core.imageio import (
     write_image,
 )
 from glare_core.limits import DEFAULT_QUALITY
+from glare_core.log import collected_warnings
 from glare_core.progress import (
     EXIT_CANCELLED,
     EXIT_OK,
@@ -105,6 +106,9 @@ class BatchSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     cancelled: bool = False
     outputs: list[Path] = field(default_factory=list)  #: the files written, in ``done``'s order
+    #: what the plan passed over and why (its warnings: photos left in an output folder
+    #: inside the input, HEIC files without their reader, folders that cannot be listed)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -133,6 +137,7 @@ class BatchSummary:
             ],
             "skipped": [str(source) for source in self.skipped],
             "failed": [{"source": str(source), "reason": reason} for source, reason in self.failed],
+            "notes": self.notes,
         }
 
 
@@ -166,6 +171,12 @@ def iter_images(
                 )
         if not recursive:
             return
+
+
+def collected_notes() -> AbstractContextManager[list[str]]:
+    """The warnings the batch logs inside the block (as a plan passes photos over), in a
+    list for :attr:`BatchSummary.notes`; they are logged as usual too."""
+    return collected_warnings(logger.name)
 
 
 def plan_batch(
@@ -388,9 +399,11 @@ def run_batch(
     *,
     progress: Callable[[BatchProgress], None] | None = None,
     cancel: CancelToken | None = None,
+    notes: Sequence[str] = (),
 ) -> BatchSummary:
-    """Enhance every item; a failing file is recorded and the batch goes on."""
-    summary = BatchSummary()
+    """Enhance every item; a failing file is recorded and the batch goes on. ``notes``: what
+    planning it passed over (:attr:`BatchSummary.notes`)."""
+    summary = BatchSummary(notes=list(notes))
     clock = _EtaClock(total=len(items))
     for index, item in enumerate(items):
         if cancel is not None and cancel.cancelled:

@@ -420,15 +420,16 @@ def _run_enhance(args: argparse.Namespace) -> int:
 def _enhance_batch(args: argparse.Namespace, cancel: CancelToken) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from glare_core.batch import BatchSummary, run_batch, write_report
+    from glare_core.batch import BatchSummary, collected_notes, run_batch, write_report
     from glare_core.session import Controls, enhance_fn
 
     options = _batch_options(args)
-    items = _plan(args.inputs, args.output, options)  # bad paths fail here, before the model
+    with collected_notes() as notes:
+        items = _plan(args.inputs, args.output, options)  # bad paths fail before the model
     if not items:
         print("nothing to enhance: no images found in the inputs")
         if options.report_path is not None:  # scripts read it whatever happened
-            write_report(BatchSummary(), options.report_path)
+            write_report(BatchSummary(notes=notes), options.report_path)
         return EXIT_OK
     enhancer = _load_enhancer(args)
     controls = Controls(
@@ -441,7 +442,9 @@ def _enhance_batch(args: argparse.Namespace, cancel: CancelToken) -> int:
     )
     enhance = enhance_fn(enhancer, controls)
     with logging_redirect_tqdm(), _progress_bar(len(items), "image") as bar:
-        summary = run_batch(items, enhance, options, progress=_batch_progress(bar), cancel=cancel)
+        summary = run_batch(
+            items, enhance, options, progress=_batch_progress(bar), cancel=cancel, notes=notes
+        )
     _print_batch_summary(summary, args.output)
     return summary.exit_code
 

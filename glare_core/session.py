@@ -36,6 +36,7 @@ from glare_core.batch import (
     BatchSummary,
     BatchUsageError,
     EnhanceFn,
+    collected_notes,
     plan_batch,
     run_batch,
 )
@@ -566,7 +567,8 @@ def run_batch_request(
     cancel: CancelToken | None = None,
 ) -> BatchSummary:
     """Plan and run a batch with the same engine as the CLI."""
-    items = plan_batch(list(request.inputs), request.output, request.options)
+    with collected_notes() as notes:
+        items = plan_batch(list(request.inputs), request.output, request.options)
     if not items:
         names = ", ".join(str(path) for path in request.inputs)
         raise BatchUsageError(f"no images found in {names}")
@@ -576,6 +578,7 @@ def run_batch_request(
         request.options,
         progress=progress,
         cancel=cancel,
+        notes=notes,
     )
 
 

@@ -645,22 +645,27 @@ def test_batch_dialog_reports_the_corrupt_file(
     for index in range(2):
         write_photo(pairs_dir, inputs / f"photo{index}.png", index=index)
     (inputs / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    # an output folder inside the input is not searched: the photo already in it is named
+    output = inputs / "batch-out"
+    write_photo(pairs_dir, output / "already-there.png")
     window.controls.set_controls(Controls(strength=1.2, noise_reduction=0.0, exposure=-0.5))
     dialog = window.open_batch()
     assert dialog.status.text() == (
         "Settings: strength 1.20, T 0.00, noise reduction 0, exposure -0.5 stops"
     )
     dialog.input.edit.setText(str(inputs))
-    dialog.output.edit.setText(str(tmp_path / "batch-out"))
+    dialog.output.edit.setText(str(output))
     with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
         dialog.start.click()
     assert dialog.summary is not None
     assert len(dialog.summary.done) == 2
-    assert dialog.failures.count() == 1
+    assert dialog.failures.count() == 2
     assert dialog.failures.item(0).text().startswith("corrupt.png")
+    assert dialog.failures.item(1).text().startswith("1 photo(s) in the output folder")
+    assert dialog.failures.item(1).text().endswith(": already-there.png")
     assert dialog.progress.value() == dialog.progress.maximum()
     assert dialog.start.isEnabled()
-    assert len(list((tmp_path / "batch-out").glob("*.png"))) == 2
+    assert len(list(output.glob("*_glare.png"))) == 2
     dialog.close()
 
 

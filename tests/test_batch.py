@@ -272,6 +272,18 @@ def test_output_folder_inside_input_is_not_scanned(album: Path, caplog) -> None:
     assert not caplog.records
 
 
+def test_the_report_lists_the_photos_a_plan_passed_over(album: Path, tmp_path: Path) -> None:
+    out = album / "enhanced"
+    save(out / "from-another-app.png", dark_pixels(seed=12))
+    with batch.collected_notes() as notes:
+        items = plan_batch([album], out, BatchOptions())
+    report = tmp_path / "report.json"
+    summary = run_batch(items, brighten, BatchOptions(report_path=report), notes=notes)
+    written = json.loads(report.read_text())["notes"]
+    assert written == summary.notes and len(written) == 1
+    assert written[0].endswith("(they could be earlier results): from-another-app.png")
+
+
 def test_same_folder_rerun_does_not_enhance_earlier_results(album: Path) -> None:
     assert len(run([album], album).done) == 3
     second = run([album], album)
