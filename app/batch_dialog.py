@@ -139,6 +139,7 @@ class BatchDialog(QDialog):
         self.status = QLabel("Settings: " + describe_controls(self._controls))
         self.status.setWordWrap(True)
         self.failures = QListWidget()
+        self.failures.setWordWrap(True)  # reasons and notes run longer than the dialog
         self.start = QPushButton("Start")
         self.cancel = QPushButton("Cancel")
         self.close_button = QPushButton("Close")
