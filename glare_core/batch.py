@@ -216,17 +216,16 @@ def _plan(
         if not given.exists() and not given.is_symlink():
             raise BatchUsageError(f"input not found: {given}")
         if given.is_dir():
-            found = []
             for source in iter_images(given, options.recursive, exclude=[output]):
                 relative = source.relative_to(given)
                 name = result_name(source, options.suffix, requested)
-                found.append(BatchItem(source, output / relative.parent / name))
-            if options.recursive:
-                _warn_of_photos_left_in(output, given, found)
-            items += found
+                items.append(BatchItem(source, output / relative.parent / name))
         else:
             name = result_name(given, options.suffix, requested)
             items.append(BatchItem(given, result_file or output / name))
+    if options.recursive:
+        for folder in {given for given in map(Path, inputs) if given.is_dir()}:
+            _warn_of_photos_left_in(output, folder, items)
     if items:
         _check_can_write_in(output, "output")
     if options.report_path is not None:
@@ -236,15 +235,15 @@ def _plan(
 
 def _warn_of_photos_left_in(output: Path, folder: Path, items: Sequence[BatchItem]) -> None:
     """An output folder inside an input ``folder`` is not searched, so that results are not
-    enhanced again; photos in it other than the results of ``items`` are said to be left
-    out (a user's own, or results of photos since removed)."""
+    enhanced again; photos in it that ``items`` neither enhance nor write are said to be
+    left out (a user's own, or results of photos since removed)."""
     inside = _path_key(output) != _path_key(folder) and Path(_path_key(output)).is_relative_to(
         _path_key(folder)
     )
     if not inside or not output.is_dir():
         return
-    results = {_path_key(item.target) for item in items}
-    left = [path for path in iter_images(output) if _path_key(path) not in results]
+    planned = {_path_key(photo) for item in items for photo in (item.source, item.target)}
+    left = [path for path in iter_images(output) if _path_key(path) not in planned]
     if left:
         names = ", ".join(path.name for path in left[:LISTED_NAMES])
         more = f" and {len(left) - LISTED_NAMES} more" if len(left) > LISTED_NAMES else ""

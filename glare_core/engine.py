@@ -108,8 +108,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TilingConfig:
-    #: largest side (pixels, padded) processed in one piece; larger images are tiled
-    #: into windows of at most this side
+    #: images with no more pixels (padded) than a square of this side are processed in one
+    #: piece (glare_core.tiling.runs_whole); larger ones are tiled into windows of at most
+    #: this side
     tile_size: int = 1024
     #: context pixels each tile window adds around its core: from 64 px on, the zero padding
     #: at a window's edge moves the compact model's output by about 1e-4 (glare_core.tiling),
@@ -117,8 +118,8 @@ class TilingConfig:
     context: int = 64
     #: smallest tile the out-of-memory fallback halves down to
     min_tile_size: int = MIN_TILE_SIZE
-    #: largest side of the downscaled copy that image-wide statistics are measured on
-    #: (None: tile_size, which is known to fit in memory)
+    #: the downscaled copy that image-wide statistics are measured on holds as many pixels
+    #: as a square of this side (None: tile_size, which is known to fit in memory)
     stats_size: int | None = None
     #: freed memory kept for the next tile (glare_core.memory) before it is given back:
     #: reuse saves page faults, too much of it fragments and raises the peak
@@ -716,7 +717,9 @@ class Enhancer:
         height, width = padded.shape[:2]
         align = self.config.input.pad_multiple
         stats_size = self.tiling.stats_size or tile_size
-        scale = min(1.0, stats_size / max(height, width))
+        # as many pixels as one tile, whatever the sides: a long strip's copy scaled by its
+        # long side was a few pixels high, and its statistics left the strip's
+        scale = min(1.0, stats_size / math.sqrt(height * width))
         proxy_h = max(align, int(height * scale) // align * align)
         proxy_w = max(align, int(width * scale) // align * align)
         proxy = cv2.resize(padded, (proxy_w, proxy_h), interpolation=cv2.INTER_AREA)

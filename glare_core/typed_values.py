@@ -9,6 +9,7 @@ fields through :func:`checked_value`.
 from __future__ import annotations
 
 import math
+import sys
 import types
 import typing
 from typing import Any
@@ -67,8 +68,8 @@ def _as_kind(kind: type, value: Any) -> Any:
     if isinstance(value, bool):  # an int to Python, never a number in a file
         return None
     if kind is int:
-        if isinstance(value, int):
-            return value
+        if isinstance(value, int):  # past a float's range, no count or width is meant
+            return value if abs(value) <= sys.float_info.max else None
         # YAML and some tools write whole numbers as 1.0e+6 or 32.0
         whole = isinstance(value, float) and math.isfinite(value) and value.is_integer()
         return int(value) if whole else None

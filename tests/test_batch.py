@@ -270,6 +270,9 @@ def test_output_folder_inside_input_is_not_scanned(album: Path, caplog) -> None:
     caplog.clear()
     plan_batch([album], out, BatchOptions(recursive=False))  # the folder is not searched
     assert not caplog.records
+    named = out / "from-another-app.png"  # given on its own, it is enhanced: no warning
+    assert named in [item.source for item in plan_batch([album, named], out, BatchOptions())]
+    assert not caplog.records
 
 
 def test_the_report_lists_the_photos_a_plan_passed_over(album: Path, tmp_path: Path) -> None:

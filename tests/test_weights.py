@@ -125,6 +125,8 @@ def test_weights_without_a_config_ask_for_one_and_load_with_it(bundled, tmp_path
         ("input", "pad_multiple", 0, "input.pad_multiple must be 1 or more"),
         ("input", "max_working_pixels", -5, "input.max_working_pixels must be 1 or more"),
         ("input", "log_eps", 0, "input.log_eps must be above 0"),
+        # building a network of that many blocks ran for ever
+        ("flow", "coupling_steps", 10**400, "FlowConfig.coupling_steps must be a whole number"),
     ],
 )
 def test_a_hand_edited_config_of_the_wrong_type_or_range_is_refused_when_loaded(
