@@ -328,13 +328,14 @@ def _load_enhancer(args: argparse.Namespace) -> Enhancer:
 
 @contextmanager
 def _cancel_on_stop_signals() -> Iterator[CancelToken]:
-    """The first Ctrl-C (or SIGTERM) asks the work to stop at the next tile, so that results
-    already written stay complete and the report is written; a second one stops at once."""
+    """The first Ctrl-C (or SIGTERM) asks the work to stop within the network layer it is
+    in, so that results already written stay complete and the report is written; a second
+    one stops at once."""
     token = CancelToken()
 
     def on_stop(signum: int) -> None:
         token.cancel()
-        print(f"glare: stopping after the current tile{quit_hint(signum)}", file=sys.stderr)
+        print(f"glare: stopping{quit_hint(signum)}", file=sys.stderr)
 
     with stop_requests(on_stop):
         yield token

@@ -46,7 +46,8 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -396,6 +397,25 @@ class Enhancer:
         return forced
 
     # -- building blocks ----------------------------------------------------------------
+    @contextmanager
+    def _stopping_on(self, cancel: CancelToken | None) -> Iterator[None]:
+        """Inside, the network checks ``cancel`` before each of its modules, so a cancelled
+        run stops within one layer: between tiles alone, a photo of the working size (one
+        tile, seconds long) ran to its end after Esc, and closing the app waited for it."""
+        if cancel is None:
+            yield
+            return
+
+        def check_first(module: torch.nn.Module, inputs: tuple) -> None:
+            check(cancel)
+
+        hooks = [module.register_forward_pre_hook(check_first) for module in self.model.modules()]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
+
     def _noise_reduction(self, requested: float | None) -> float:
         """``requested``, checked; None stands for the enhancer's own setting."""
         return self.noise_reduction if requested is None else check_noise_reduction(requested)
@@ -570,9 +590,10 @@ class Enhancer:
         try:
             normalized = apply_gain(image, gain)
             enhanced = normalized if working is None else resize_rgb(normalized, working)
-            result = self._mixed_result(
-                enhanced, denoise, stored_luma, controls, seed, progress, cancel
-            )
+            with self._stopping_on(cancel):
+                result = self._mixed_result(
+                    enhanced, denoise, stored_luma, controls, seed, progress, cancel
+                )
             if working is not None:
                 report(progress, 1.0, "upsampling")
                 upsampling = self.config.input.upsampling
@@ -814,7 +835,8 @@ class Enhancer:
         share = self._other_path_share(noisy_path, denoise)
         check(cancel)
         report(progress, 0.0, "encoding")
-        prepared = self._encoded(normalized, denoise, stored_luma, noisy_path)
+        with self._stopping_on(cancel):
+            prepared = self._encoded(normalized, denoise, stored_luma, noisy_path)
         report(progress, 1.0, "encoded")
         encode_other = None
         if share:
@@ -862,11 +884,14 @@ class Enhancer:
         check_seed(seed)
         if not 0 <= draft <= MAX_DRAFT:
             raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
-        result = self._rendered(prepared, strength, temperature, seed, draft, cancel)
-        if prepared.other_share and not draft:
-            # a draft follows a slider at the cost of one path; full renders mix as enhance does
-            other = self._rendered(prepared.other_path(), strength, temperature, seed, 0, cancel)
-            result = mix(result, other, prepared.other_share)
+        with self._stopping_on(cancel):
+            result = self._rendered(prepared, strength, temperature, seed, draft, cancel)
+            if prepared.other_share and not draft:
+                # a draft follows a slider at the cost of one path; full renders mix as
+                # enhance does
+                other_path = prepared.other_path()
+                other = self._rendered(other_path, strength, temperature, seed, 0, cancel)
+                result = mix(result, other, prepared.other_share)
         return self._with_kept_colour(result, prepared.kept_colour)
 
     def _rendered(

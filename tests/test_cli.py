@@ -395,7 +395,7 @@ def test_ctrl_c_and_sigterm_set_the_cancel_token_instead_of_raising(stop_signal,
             assert signal.getsignal(signal.SIGINT) == before[signal.SIGINT]
         else:  # SIGTERM again (a scheduler's and its launcher's) still asks for a clean stop
             os.kill(os.getpid(), stop_signal)
-    assert capsys.readouterr().err.count("stopping after the current tile") == 1
+    assert capsys.readouterr().err.count("glare: stopping") == 1
     assert {each: signal.getsignal(each) for each in STOP_SIGNALS} == before
 
 

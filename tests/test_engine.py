@@ -263,6 +263,33 @@ def test_a_strip_larger_than_a_tile_shares_statistics_of_its_own_shape(
     assert moved < 8  # 4.5 levels
 
 
+def test_a_cancel_stops_a_run_within_a_layer(compact, photo) -> None:
+    """Cancels were checked between tiles alone: a photo run in one piece (every photo of the
+    working size) ran to its end after Esc, and closing the app waited for it."""
+    model = compact.model
+    last_layer = list(model.fusion_decoder.modules())[-1]
+    prepared = compact.prepare(photo)
+    encoder_layer = list(model.cond_encoder.modules())[1]
+    flow_layer = list(model.flow.modules())[-1]  # the flow's inverse calls its layers alone
+    for cancelled_after, run in (
+        (encoder_layer, lambda token: compact.enhance(photo, cancel=token)),
+        (encoder_layer, lambda token: compact.prepare(photo, cancel=token)),
+        (flow_layer, lambda token: compact.render(prepared, 0.5, cancel=token)),
+    ):
+        token, decoded = CancelToken(), []
+        cancelling = cancelled_after.register_forward_hook(lambda *_, t=token: t.cancel())
+        watching = last_layer.register_forward_pre_hook(lambda *_, d=decoded: d.append(1))
+        try:
+            with pytest.raises(Cancelled):
+                run(token)
+        finally:
+            cancelling.remove()
+            watching.remove()
+        assert decoded == []  # the decoder's last layer, after the cancel, never ran
+    assert not any(module._forward_pre_hooks for module in model.modules())
+    np.testing.assert_array_equal(compact.render(prepared), compact.enhance(photo))
+
+
 def test_official_networks_run_photos_of_the_official_size_whole() -> None:
     """Tiles cannot equal the whole image under global attention: a 600x400 LOL photo was
     tiled by the official preset's default tiles, and its result left the official code's."""
