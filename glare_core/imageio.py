@@ -23,6 +23,7 @@ import logging
 import math
 import re
 import struct
+import sys
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -69,13 +70,22 @@ WRITE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "WEBP")
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
     extension for name in READ_FORMATS for extension in FORMAT_EXTENSIONS[name]
 )
-#: lower-case extensions of photo formats that an optional package reads, with what to install
+
+
+def heic_reader_missing(frozen: bool) -> str:
+    """Why a HEIC photo cannot be read without pillow-heif, and what to do: in a desktop
+    build (``frozen``, PyInstaller's bundle) there is no pip to install it with."""
+    if frozen:
+        return "HEIC photos are not read by this desktop build: convert them to JPEG"
+    return "HEIC photos need the optional pillow-heif (pip install 'glare-studio[heic]')"
+
+
+#: lower-case extensions of photo formats that an optional package reads, with what to do
 UNREADABLE_EXTENSIONS: dict[str, str] = (
     {}
     if HEIF_AVAILABLE
     else dict.fromkeys(
-        FORMAT_EXTENSIONS["HEIF"],
-        "HEIC photos need the optional pillow-heif (pip install 'glare-studio[heic]')",
+        FORMAT_EXTENSIONS["HEIF"], heic_reader_missing(getattr(sys, "frozen", False))
     )
 )
 #: output format for inputs whose format cannot be written: BMP is lossless, HEIF lossy
