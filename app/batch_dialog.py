@@ -40,6 +40,8 @@ BATCH_KIND = "batch"
 #: room for a folder path and the failures' reasons on one line each
 DIALOG_MIN_WIDTH = 560
 SECONDS_PER_MINUTE = 60
+#: photo names longer than this are shortened in the progress line
+SHOWN_NAME_CHARACTERS = 48
 
 
 def format_eta(seconds: float | None) -> str:
@@ -49,12 +51,21 @@ def format_eta(seconds: float | None) -> str:
     return f"{minutes}:{rest:02d} left"
 
 
+def _elided(name: str) -> str:
+    """``name`` cut in its middle to :data:`SHOWN_NAME_CHARACTERS`: a word the status line
+    cannot wrap, it ran off the dialog's edge with its extension."""
+    if len(name) <= SHOWN_NAME_CHARACTERS:
+        return name
+    kept = SHOWN_NAME_CHARACTERS - 1
+    return f"{name[: kept - kept // 2]}…{name[-(kept // 2) :]}"
+
+
 def batch_progress_reporter(progress: ProgressFn) -> Callable[[BatchProgress], None]:
     """Turn the batch engine's detailed progress into the worker's (fraction, text)."""
 
     def on_progress(state: BatchProgress) -> None:
         done = (state.index + state.file_fraction) / max(1, state.total)
-        position = f"{state.index + 1}/{state.total} {state.current.name}"
+        position = f"{state.index + 1}/{state.total} {_elided(state.current.name)}"
         progress(done, f"{position} — {format_eta(state.eta_seconds)}")
 
     return on_progress

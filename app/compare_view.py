@@ -108,6 +108,11 @@ class CompareView(QWidget):
         self._center += before - after
         self._zoom_changed()
 
+    def show_actual_pixels(self) -> None:
+        """100%: one photo pixel on each of the screen's device pixels (on a high-DPI screen a
+        zoom of 1 would draw each photo pixel on several)."""
+        self.set_zoom(1.0 / self.devicePixelRatioF())
+
     def zoom(self) -> float:
         if self._zoom is not None:
             return self._zoom

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import random
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractSlider,
     QFormLayout,
     QHBoxLayout,
     QPushButton,
@@ -32,6 +34,8 @@ from glare_core.session import Controls
 DRAG_THROTTLE_MS = 40
 #: a typed or keyboard change settles after this quiet time
 SETTLE_DEBOUNCE_MS = 300
+#: Page Up / Page Down move a slider by this fraction of its range
+KEY_PAGES = 10
 
 
 def _slider(minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlider:
@@ -39,8 +43,47 @@ def _slider(minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlide
     slider.setRange(minimum, maximum)
     slider.setDecimals(CONTROL_DECIMALS)
     slider.setSingleStep(10.0**-CONTROL_DECIMALS)  # one step of the shown value
+    slider.setPageStep((maximum - minimum) / KEY_PAGES)
     slider.setToolTip(tooltip)
+    # one Tab stop, the bar, which shows its focus and takes the keys (the labelled slider
+    # around it took focus too, showing none and ignoring keys)
+    slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    keys = _SliderKeys(slider)
+    for bar in slider.findChildren(QAbstractSlider):
+        bar.installEventFilter(keys)
     return slider
+
+
+class _SliderKeys(QObject):
+    """Arrow keys, Page Up/Down, Home and End for a labelled slider: superqt's own key
+    handling is still to be written, and the bar's moved an integer the slider ignores."""
+
+    def __init__(self, slider: QLabeledDoubleSlider) -> None:
+        super().__init__(slider)
+        self._slider = slider
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
+            return False
+        target = self._target(event.key())
+        if target is None:
+            return False
+        self._slider.setValue(target)  # a change that is not a drag: it settles, then renders
+        return True
+
+    def _target(self, key: int) -> float | None:
+        slider = self._slider
+        steps = {
+            Qt.Key.Key_Right: slider.singleStep(),
+            Qt.Key.Key_Up: slider.singleStep(),
+            Qt.Key.Key_Left: -slider.singleStep(),
+            Qt.Key.Key_Down: -slider.singleStep(),
+            Qt.Key.Key_PageUp: slider.pageStep(),
+            Qt.Key.Key_PageDown: -slider.pageStep(),
+        }
+        if key in steps:
+            return slider.value() + steps[key]
+        return {Qt.Key.Key_Home: slider.minimum(), Qt.Key.Key_End: slider.maximum()}.get(key)
 
 
 class ControlsPanel(QWidget):

@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
+    QFontMetrics,
     QKeySequence,
     QResizeEvent,
 )
@@ -115,7 +116,8 @@ NOISY_PHOTO_MESSAGE = (
 )
 #: shown, until a model loads, when a photo opens without one
 NO_MODEL_MESSAGE = "No model loaded: showing the original only."
-PANEL_WIDTH = 320
+#: room for the seed's ten digits, its arrows and the New seed button on one row
+PANEL_WIDTH = 350
 DEFAULT_WINDOW = QSize(1400, 900)
 #: the most of the screen's free area a first window takes
 FIRST_WINDOW_SHARE = 0.9
@@ -124,6 +126,8 @@ MIN_VARIANTS = 2  # one variant is the result itself
 MAX_VARIANTS = 8
 #: the status bar's progress bar: room for its stage and percentage
 PROGRESS_BAR_WIDTH = 220
+#: the status bar's photo name is cut in the middle past this width (its tooltip is whole)
+NAME_WIDTH = 250
 #: every extension the reader accepts (HEIC only with the optional pillow-heif)
 PHOTO_FILTER = (
     "Images (" + " ".join(f"*{ext}" for ext in sorted(SUPPORTED_EXTENSIONS)) + ");;All files (*)"
@@ -274,7 +278,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "Zoom to &fit", self.compare.fit, "Ctrl+0")
-        self._action(view_menu, "&100%", lambda: self.compare.set_zoom(1.0), "Ctrl+1")
+        self._action(view_menu, "&100%", self.compare.show_actual_pixels, "Ctrl+1")
         self._action(
             view_menu, "Zoom &in", lambda: self._zoom_by(2.0), QKeySequence.StandardKey.ZoomIn
         )
@@ -708,7 +712,11 @@ class MainWindow(QMainWindow):
     def _photo_opened(self, photo: OpenedPhoto) -> None:
         self.photo = photo
         width, height = photo.size
-        self.file_label.setText(photo.path.name if photo.path else "untitled")
+        name = photo.path.name if photo.path else "untitled"
+        # a long name took the status bar's width, and its messages with it
+        metrics = QFontMetrics(self.file_label.font())
+        self.file_label.setText(metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, NAME_WIDTH))
+        self.file_label.setToolTip(str(photo.path) if photo.path else name)
         self.time_label.clear()  # the last photo's render time
         self.size_label.setText(f"{width}×{height} px, {photo.bit_depth}-bit")
         self.compare.set_photo(pixmap_from_rgb8(photo.original), QSize(width, height))

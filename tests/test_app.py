@@ -15,7 +15,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from app.batch_dialog import BatchDialog
+from app.batch_dialog import BatchDialog, batch_progress_reporter
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
@@ -26,6 +26,7 @@ from app.main_window import (
     FULL,
     KIND_NAMES,
     MODEL,
+    NAME_WIDTH,
     NOISY_PHOTO_MESSAGE,
     OPEN,
     SAVE,
@@ -41,6 +42,7 @@ from app.settings import (
     save_settings,
     settings_path,
 )
+from glare_core.batch import BatchProgress
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, TilingConfig
@@ -235,6 +237,25 @@ def test_a_press_on_the_track_renders_nothing_until_let_go(qtbot, name: str) -> 
     with qtbot.waitSignal(panel.settled, timeout=SETTLE_DEBOUNCE_MS) as settled:
         QTest.mouseRelease(track, Qt.MouseButton.LeftButton, pos=held)
     assert getattr(settled.args[0], name) == getattr(panel.controls(), name)
+
+
+@pytest.mark.parametrize(
+    ("key", "strength"),
+    [(Qt.Key.Key_Right, 1.01), (Qt.Key.Key_Down, 0.99), (Qt.Key.Key_PageUp, 1.2),
+     (Qt.Key.Key_End, 2.0), (Qt.Key.Key_Home, 0.0)],
+)  # fmt: skip
+def test_keys_move_a_slider_and_render_once_settled(qtbot, key: Qt.Key, strength: float) -> None:
+    """superqt's labelled slider ignored every key, and took a Tab stop of its own that
+    showed no focus: a keyboard user could not change a control."""
+    panel = ControlsPanel()
+    qtbot.addWidget(panel)
+    panel.set_controls(Controls())  # strength 1
+    panel.show()
+    track = panel.strength._slider
+    assert panel.strength.focusPolicy() == Qt.FocusPolicy.NoFocus  # one Tab stop: the track
+    with qtbot.waitSignal(panel.settled, timeout=4 * SETTLE_DEBOUNCE_MS) as settled:
+        QTest.keyClick(track, key)
+    assert settled.args[0].strength == strength == panel.controls().strength
 
 
 def test_temperature_with_fixed_seed_is_reproducible(
@@ -897,6 +918,28 @@ def test_the_tile_size_is_automatic_unless_one_is_set(qtbot) -> None:
     dialog.tile_size.setValue(200)  # typed below the smallest tile
     assert dialog.updated().tile_size == 256
     assert SettingsDialog(Settings(tile_size=768)).tile_size.value() == 768
+
+
+def test_a_long_photo_name_is_cut_in_the_middle(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A 120-letter name took the status bar's width, and its messages with it; the batch
+    dialog's progress line could not wrap it and lost its end."""
+    name = "night_market_" + "a" * 103 + ".png"
+    path = write_photo(pairs_dir, tmp_path / name)
+    open_and_render(qtbot, window, path)
+    shown = window.file_label.text()
+    assert "…" in shown and shown.startswith("night_market_") and shown.endswith("aa.png")
+    assert window.file_label.fontMetrics().horizontalAdvance(shown) <= NAME_WIDTH
+    assert window.file_label.toolTip() == str(path)
+    lines = []
+    reporter = batch_progress_reporter(lambda fraction, text: lines.append(text))
+    reporter(BatchProgress(index=0, total=3, current=path, file_fraction=0.5, eta_seconds=61))
+    assert lines == [f"1/3 {name[:24]}…{name[-23:]} — 1:01 left"]
+    # 100% is one photo pixel per device pixel, on a high-DPI screen too
+    monkeypatch.setattr(window.compare, "devicePixelRatioF", lambda: 2.0)
+    QTest.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.compare.zoom() == 0.5
 
 
 def test_compare_view_divider_zoom_and_modes(qtbot, window: MainWindow, photo: Path) -> None:
