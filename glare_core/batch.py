@@ -224,7 +224,8 @@ def _plan(
             name = result_name(given, options.suffix, requested)
             items.append(BatchItem(given, result_file or output / name))
     if options.recursive:
-        for folder in {given for given in map(Path, inputs) if given.is_dir()}:
+        # in the order given (a set's order changed from run to run), each folder once
+        for folder in dict.fromkeys(given for given in map(Path, inputs) if given.is_dir()):
             _warn_of_photos_left_in(output, folder, items)
     if items:
         _check_can_write_in(output, "output")
@@ -237,9 +238,8 @@ def _warn_of_photos_left_in(output: Path, folder: Path, items: Sequence[BatchIte
     """An output folder inside an input ``folder`` is not searched, so that results are not
     enhanced again; photos in it that ``items`` neither enhance nor write are said to be
     left out (a user's own, or results of photos since removed)."""
-    inside = _path_key(output) != _path_key(folder) and Path(_path_key(output)).is_relative_to(
-        _path_key(folder)
-    )
+    output_key, folder_key = Path(_path_key(output)), Path(_path_key(folder))
+    inside = output_key != folder_key and output_key.is_relative_to(folder_key)
     if not inside or not output.is_dir():
         return
     planned = {_path_key(photo) for item in items for photo in (item.source, item.target)}
