@@ -448,10 +448,12 @@ def load_config(source: str | Path) -> GlareConfig:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-def _whole(key: str, value: Any) -> int:
-    """An official config's count ``key``, refused unless a whole number (``K: 2.7`` was
-    taken as 2)."""
-    return checked_value(key, int, value)
+def _whole(value: Any) -> int:
+    """An official config's count, refused unless a whole number (``K: 2.7`` was taken as 2)."""
+    number = int(value)
+    if number != value:
+        raise ValueError(f"{value!r} is not a whole number")
+    return number
 
 
 def _autoencoder_from_official(
@@ -459,11 +461,11 @@ def _autoencoder_from_official(
 ) -> AutoencoderConfig:
     return dataclasses.replace(
         base,
-        channels=_whole("ch", section.get("ch", base.channels)),
+        channels=_whole(section.get("ch", base.channels)),
         channel_mult=tuple(section.get("ch_mult", base.channel_mult)),
-        num_res_blocks=_whole("num_res_blocks", section.get("num_res_blocks", base.num_res_blocks)),
+        num_res_blocks=_whole(section.get("num_res_blocks", base.num_res_blocks)),
         attn_resolutions=tuple(section.get("attn_resolutions", base.attn_resolutions)),
-        resolution=_whole("resolution", section.get("resolution", base.resolution)),
+        resolution=_whole(section.get("resolution", base.resolution)),
     )
 
 
@@ -501,7 +503,7 @@ def config_from_official_yml(path: str | Path) -> GlareConfig:
         return _config_from_official_options(opt, flow_opt, vq_opt, name=Path(path).stem)
     except KeyError as exc:
         raise ConfigError(f"{path}: not an official GLARE config (no {exc} in it)") from exc
-    except (ConfigError, TypeError, ValueError, AttributeError) as exc:  # another shape
+    except (TypeError, ValueError, AttributeError) as exc:  # a section or number of another shape
         raise ConfigError(f"{path}: not an official GLARE config ({exc})") from exc
 
 
@@ -516,32 +518,26 @@ def _config_from_official_options(
     train_data = (opt.get("datasets") or {}).get("train") or {}
     vq_auto = dataclasses.replace(
         _autoencoder_from_official(vq_opt, official.vqgan.autoencoder),
-        z_channels=_whole(
-            "z_channels", vq_opt.get("z_channels", official.vqgan.autoencoder.z_channels)
-        ),
+        z_channels=_whole(vq_opt.get("z_channels", official.vqgan.autoencoder.z_channels)),
     )
     return GlareConfig(
         name=name,
-        vqgan=VQGANConfig(autoencoder=vq_auto, codebook_size=_whole("n_embed", vq_opt["n_embed"])),
+        vqgan=VQGANConfig(autoencoder=vq_auto, codebook_size=_whole(vq_opt["n_embed"])),
         cond_encoder=CondEncoderConfig(
             autoencoder=_autoencoder_from_official(
                 overrides.get("cond_encoder", {}), official.cond_encoder.autoencoder
             ),
             cond_channels=_whole(
-                "conditionInFeaDim",
-                flow_opt.get("conditionInFeaDim", official.cond_encoder.cond_channels),
+                flow_opt.get("conditionInFeaDim", official.cond_encoder.cond_channels)
             ),
         ),
         flow=FlowConfig(
-            levels=_whole("L", flow_opt["L"]),
-            coupling_steps=_whole("K", flow_opt["K"]),
+            levels=_whole(flow_opt["L"]),
+            coupling_steps=_whole(flow_opt["K"]),
             # the official flow adds no such steps when the key is absent
-            invconv_steps=_whole(
-                "additionalFlowNoAffine", flow_opt.get("additionalFlowNoAffine", 0)
-            ),
+            invconv_steps=_whole(flow_opt.get("additionalFlowNoAffine", 0)),
             hidden_channels=_whole(
-                "hidden_channels",
-                coupling_opt.get("hidden_channels", official.flow.hidden_channels),
+                coupling_opt.get("hidden_channels", official.flow.hidden_channels)
             ),
             affine_eps=float(coupling_opt.get("eps", official.flow.affine_eps)),
         ),
