@@ -139,8 +139,11 @@ def default_tiling(config: GlareConfig) -> TilingConfig:
     return TilingConfig(tile_size=ATTENTION_TILE_SIZE) if attends else TilingConfig()
 
 
-#: how many (temperature, seed) results a prepared image keeps for instant re-use
+#: how many (temperature, seed) results a prepared image keeps for instant re-use ...
 RENDER_CACHE_SIZE = 4
+#: ... and how many bytes of them at most, per path (the newest is always kept): at 1600x1067
+#: one takes 113 MB, and four for each of the two mixed paths took the engine past 3 GB
+RENDER_CACHE_BYTES = 256 * 2**20
 #: most halvings a draft render may apply: padded sizes are multiples of 16, so the
 #: half-resolution features of the tail stay whole pixels down to 1/4
 MAX_DRAFT = 2
@@ -250,9 +253,23 @@ def mix(own: np.ndarray, other: np.ndarray, share: float) -> np.ndarray:
     return own + np.float32(share) * (other - own)
 
 
+def _tensor_bytes(value: object) -> int:
+    """The bytes of the tensors in ``value``: a tensor, or sequences and dataclasses of them."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(item) for item in value)
+    if dataclasses.is_dataclass(value):
+        return sum(_tensor_bytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 0
+
+
 def _remember(cache: OrderedDict, key: object, value: object) -> None:
     cache[key] = value
-    while len(cache) > RENDER_CACHE_SIZE:
+    while len(cache) > 1 and (
+        len(cache) > RENDER_CACHE_SIZE
+        or sum(_tensor_bytes(kept) for kept in cache.values()) > RENDER_CACHE_BYTES
+    ):
         cache.popitem(last=False)
 
 
@@ -596,8 +613,7 @@ class Enhancer:
                 )
             if working is not None:
                 report(progress, 1.0, "upsampling")
-                upsampling = self.config.input.upsampling
-                result = guided_upsample(enhanced, result, normalized, upsampling)
+                result = self._upsampled(enhanced, result, normalized)
             # inside the try: their full-size temporaries are given back with the network's
             result = self._with_kept_colour(result, self._kept_colour(image, gain))
             result = with_photo_colour(result, photo_colour, lambda: photo_chromaticity(image))
@@ -619,6 +635,21 @@ class Enhancer:
         return self._latent_shape(
             run_height + padding.top + padding.bottom, run_width + padding.left + padding.right
         )
+
+    def guided_up(
+        self, small: np.ndarray, small_result: np.ndarray, image: np.ndarray
+    ) -> np.ndarray:
+        """``small_result``, made from ``small`` (``image`` downscaled, as :meth:`prepare`
+        took it), brought up to ``image``'s size as :meth:`enhance` brings its result up from
+        the working size: a preview larger than the working size shows what the export does."""
+        gain = self._exposure_gain(image)
+        return self._upsampled(apply_gain(small, gain), small_result, apply_gain(image, gain))
+
+    def _upsampled(
+        self, small: np.ndarray, small_result: np.ndarray, image: np.ndarray
+    ) -> np.ndarray:
+        """guided_upsample with the config's settings, of images already re-exposed."""
+        return guided_upsample(small, small_result, image, self.config.input.upsampling)
 
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
         """The (width, height) :meth:`enhance` runs the network at; None for full size."""

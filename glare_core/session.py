@@ -163,12 +163,10 @@ class PreviewPolicy:
 
 
 @dataclass
-class _PreparedAt:
-    """Features prepared for one downscaled copy of the photo."""
+class _PhotoAt:
+    """The photo downscaled to one size."""
 
     size: Size
-    noise_reduction: float
-    prepared: PreparedImage
     #: the photo at this size
     photo: np.ndarray
 
@@ -179,6 +177,14 @@ class _PreparedAt:
 
 
 @dataclass
+class _PreparedAt(_PhotoAt):
+    """Features prepared for one downscaled copy of the photo."""
+
+    noise_reduction: float
+    prepared: PreparedImage
+
+
+@dataclass
 class _Unexposed:
     """A preview as the network rendered it, before exposure and photo colour: a change of
     those alone finishes it again instead of running the fusion tail again."""
@@ -186,10 +192,21 @@ class _Unexposed:
     features: _PreparedAt
     key: Controls  #: :meth:`Controls.network_key`
     rgb: np.ndarray
+    #: the photo at the size ``rgb`` was guided up to from the features' (None: not guided)
+    shown: _PhotoAt | None = None
 
 
 #: the session's attributes that belong to the open photo
-_PHOTO_STATE = ("photo", "_drag", "_screen", "_full", "_unexposed", "_noisy_path", "_chromaticity")
+_PHOTO_STATE = (
+    "photo",
+    "_drag",
+    "_screen",
+    "_shown",
+    "_full",
+    "_unexposed",
+    "_noisy_path",
+    "_chromaticity",
+)
 
 
 @dataclass(frozen=True)
@@ -228,6 +245,8 @@ class Session:
         self.photo: LoadedImage | None = None
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
+        #: the photo at the view's size, where the screen preview is guided up to it
+        self._shown: _PhotoAt | None = None
         self._full: tuple[Controls, np.ndarray] | None = None
         #: noise reduction -> whether the photo takes the noisy-photo path at that setting
         self._noisy_path: dict[float, bool] = {}
@@ -248,7 +267,7 @@ class Session:
 
     def _forget_results(self) -> None:
         # new containers, not cleared ones: a cancelled open puts the old ones back
-        self._drag = self._screen = self._full = None
+        self._drag = self._screen = self._shown = self._full = None
         self._unexposed = {}
         self._noisy_path = {}
         self._chromaticity = None
@@ -320,7 +339,7 @@ class Session:
             sample_grid=enhancer.sample_grid(*self.photo_size),
             cancel=cancel,
         )
-        return _PreparedAt(size, noise_reduction, prepared, small)
+        return _PreparedAt(size, small, noise_reduction, prepared)
 
     def _full_chromaticity(self) -> np.ndarray:
         photo, _ = self._require()
@@ -369,8 +388,17 @@ class Session:
             logger.info("drag preview features at %dx%d", *wanted)
         return cached
 
+    def _shown_size(self) -> Size:
+        """The size the screen preview is shown at: the photo fitted into the view."""
+        return fit_box(self.photo_size, self.view_size)
+
     def _screen_features(self, controls: Controls, cancel: CancelToken | None) -> _PreparedAt:
-        wanted = fit_box(self.photo_size, self.view_size)
+        _, enhancer = self._require()
+        shown = self._shown_size()
+        # the network runs at no more than the export's working size, and a larger view is
+        # guided up from there as the export is: run at the view's size, a 4K photo on a
+        # 2560x1440 view took 24 s and 5.4 GB (its export 6 s) and showed another picture
+        wanted = enhancer.working_size(*shown) or shown
         drag = self._drag_features(controls, cancel)
         if wanted[0] * wanted[1] <= drag.size[0] * drag.size[1]:
             return drag
@@ -381,19 +409,36 @@ class Session:
         return self._screen
 
     # -- rendering --------------------------------------------------------------------
+    def _shown_photo(self, features: _PreparedAt) -> _PhotoAt | None:
+        """The photo at the screen preview's size, where that is larger than ``features``'."""
+        photo, _ = self._require()
+        size = self._shown_size()
+        if size[0] * size[1] <= features.size[0] * features.size[1]:
+            return None
+        if self._shown is None or self._shown.size != size:
+            self._shown = _PhotoAt(size, resize_rgb(photo.rgb, size))
+        return self._shown
+
     def _render(
         self,
         features: _PreparedAt,
         controls: Controls,
         cancel: CancelToken | None,
         draft: int = 0,
+        shown: _PhotoAt | None = None,
     ) -> tuple[np.ndarray, bool]:
-        """The result for ``controls`` from ``features``, and whether the network ran: a
-        change of exposure or photo colour alone finishes this draft level's last render."""
+        """The result for ``controls`` from ``features`` (guided up to ``shown``, if given),
+        and whether the network ran: a change of exposure or photo colour alone finishes
+        this draft level's last render."""
         _, enhancer = self._require()
         key = controls.network_key()
         last = self._unexposed.get(draft)
-        rendered = last is None or last.features is not features or last.key != key
+        rendered = (
+            last is None
+            or last.features is not features
+            or last.shown is not shown
+            or last.key != key
+        )
         if rendered:
             started = time.perf_counter()
             rgb = enhancer.render(
@@ -404,9 +449,12 @@ class Session:
                 draft=draft,
                 cancel=cancel,
             )
+            if shown is not None:
+                rgb = enhancer.guided_up(features.photo, rgb, shown.photo)
             self.last_render_seconds = time.perf_counter() - started
-            self._unexposed[draft] = last = _Unexposed(features, key, rgb)
-        return controls.finish(last.rgb, lambda: features.chromaticity), rendered
+            self._unexposed[draft] = last = _Unexposed(features, key, rgb, shown)
+        at_size = shown or features
+        return controls.finish(last.rgb, lambda: at_size.chromaticity), rendered
 
     def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
         """The result for ``controls`` at the drag size, from cached features."""
@@ -430,7 +478,8 @@ class Session:
         self, controls: Controls, *, cancel: CancelToken | None = None
     ) -> np.ndarray:
         """The result for ``controls`` at the view's size."""
-        return self._render(self._screen_features(controls, cancel), controls, cancel)[0]
+        features = self._screen_features(controls, cancel)
+        return self._render(features, controls, cancel, shown=self._shown_photo(features))[0]
 
     def full_result(
         self,

@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from glare_core import engine
 from glare_core.config import RetrievalConfig, preset
 from glare_core.eight_bit import EIGHT_BIT_MAX
 from glare_core.engine import Enhancer, TilingConfig, default_tiling
@@ -207,6 +208,29 @@ def test_temperature_zero_is_deterministic_and_seeds_reproduce(compact, photo) -
     np.testing.assert_array_equal(sampled, compact.enhance(photo, temperature=0.8, seed=7))
     assert np.abs(sampled - zero).mean() > 1e-3
     assert np.abs(sampled - compact.render(prepared, temperature=0.8, seed=8)).mean() > 1e-3
+
+
+def test_the_render_cache_keeps_what_its_byte_budget_holds(compact, photo, monkeypatch) -> None:
+    """Four cached samples of each of two paths took a 1600x1067 preview past 3 GB."""
+    prepared = compact.prepare(photo)
+    samples = [(0.5, seed) for seed in range(3)]
+    for temperature, seed in samples:
+        compact.render(prepared, temperature=temperature, seed=seed)
+    assert all(prepared.has_sample(*sample) for sample in samples)  # room for all three
+
+    one_sample = next(iter(prepared.renders.values()))
+    monkeypatch.setattr(engine, "RENDER_CACHE_BYTES", 2.5 * engine._tensor_bytes(one_sample))
+    latest = compact.render(prepared, temperature=0.5, seed=9)
+    assert [prepared.has_sample(*sample) for sample in samples] == [False, False, True]
+    assert prepared.has_sample(0.5, 9)
+    # what the cache dropped renders again, as it was
+    np.testing.assert_array_equal(latest, compact.render(prepared, temperature=0.5, seed=9))
+    first = compact.render(prepared, temperature=0.5, seed=0)
+    np.testing.assert_array_equal(first, compact.enhance(photo, temperature=0.5, seed=0))
+
+    monkeypatch.setattr(engine, "RENDER_CACHE_BYTES", 1)
+    compact.render(prepared, temperature=0.5, seed=1)
+    assert list(prepared.renders) == [(0.5, 1)]  # the newest is always kept
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
