@@ -449,7 +449,10 @@ def load_config(source: str | Path) -> GlareConfig:
 
 
 def _whole(value: Any) -> int:
-    """An official config's count, refused unless a whole number (``K: 2.7`` was taken as 2)."""
+    """An official config's count, refused unless a whole number (``K: 2.7`` was taken as 2,
+    ``K: true`` as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a whole number")
     number = int(value)
     if number != value:
         raise ValueError(f"{value!r} is not a whole number")

@@ -265,6 +265,7 @@ def _official_yml_without(fixture_dir: Path, tmp_path: Path, *keys: str, value: 
         (("network_VQGAN", "n_embed"), None, "no 'n_embed' in it"),
         (("network_G", "flow", "K"), None, "no 'K' in it"),
         (("network_G", "flow", "L"), "two", "invalid literal"),
+        (("network_G", "flow", "K"), True, "True is not a whole number"),
         (("network_G", "flow"), "a flow", "it needs network_G with its flow"),
     ],
 )
