@@ -215,6 +215,18 @@ def test_a_learning_rate_changed_on_resume_applies_to_the_remaining_steps(
         assert resumed[step] == pytest.approx(straight[step] / 10, rel=1e-4)
 
 
+def test_a_stopped_run_logs_the_losses_of_its_last_interval(
+    tmp_path: Path, train_pairs: list[ImagePair]
+) -> None:
+    """Logged every 4 steps and stopped after step 5: step 5's loss was in no log line."""
+    config = toy_config(tmp_path, log_every=4)
+    result = toy_trainer(config, train_pairs, [], signal_at_step=4)[0].run()
+    logged = re.findall(r"step (\d+) loss=(\S+)", (tmp_path / "train.log").read_text())
+    assert [int(step) for step, _ in logged] == [4, 5]
+    assert result.losses is not None
+    assert result.losses["loss"] == pytest.approx(float(logged[-1][1]), rel=1e-4)
+
+
 def signalled_twice_mid_step(
     out_dir: Path, train_pairs: list[ImagePair], signum: signal.Signals
 ) -> Trainer:

@@ -449,6 +449,8 @@ class Trainer:
                 if config.validate_every and self.step % config.validate_every == 0:
                     result.validation = self._validate()
                 stop, checkpoint_due = self._decide(started, last_checkpoint_time)
+                if stop and meter.count:  # the stopped interval's losses, else never logged
+                    result.losses = self._log_losses(meter, bar)
                 if checkpoint_due or stop:
                     result.checkpoint = self.save()
                     last_checkpoint_time = time.monotonic()
