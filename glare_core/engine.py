@@ -631,10 +631,23 @@ class Enhancer:
         they show the sample the full result has (a grid of their own would draw an
         unrelated one)."""
         run_width, run_height = self.working_size(width, height) or (width, height)
-        padding = official_padding(run_height, run_width, self.config.input.pad_multiple)
-        return self._latent_shape(
-            run_height + padding.top + padding.bottom, run_width + padding.left + padding.right
+        return self._latent_shape(*self._padded_size(run_height, run_width))
+
+    def runs_whole(self, width: int, height: int) -> bool:
+        """Whether :meth:`enhance` runs a ``width`` x ``height`` photo in one piece at its own
+        size: then its result is, bit for bit, what :meth:`prepare` and a full :meth:`render`
+        of the photo give."""
+        if self.working_size(width, height) is not None:
+            return False
+        padded_height, padded_width = self._padded_size(height, width)
+        return runs_whole(
+            padded_height, padded_width, self.tiling.tile_size, self.config.input.pad_multiple
         )
+
+    def _padded_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of an image of this size padded as the network takes it."""
+        padding = official_padding(height, width, self.config.input.pad_multiple)
+        return height + padding.top + padding.bottom, width + padding.left + padding.right
 
     def guided_up(
         self, small: np.ndarray, small_result: np.ndarray, image: np.ndarray

@@ -54,6 +54,7 @@ from glare_core.limits import (
     MAX_TEMPERATURE,
     TRAINED_STRENGTH,
 )
+from glare_core.memory import gives_memory_back
 from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, report
 from glare_core.resources import bundled_weights_path
@@ -275,6 +276,7 @@ class Session:
     def _photo_state(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in _PHOTO_STATE}
 
+    @gives_memory_back
     def open(
         self,
         path: str | Path,
@@ -399,8 +401,9 @@ class Session:
         # guided up from there as the export is: run at the view's size, a 4K photo on a
         # 2560x1440 view took 24 s and 5.4 GB (its export 6 s) and showed another picture
         wanted = enhancer.working_size(*shown) or shown
-        drag = self._drag_features(controls, cancel)
-        if wanted[0] * wanted[1] <= drag.size[0] * drag.size[1]:
+        drag = self._drag  # as they are: resizing them here made the next drag resize them back
+        fresh_drag = drag is not None and drag.noise_reduction == controls.noise_reduction
+        if fresh_drag and wanted[0] * wanted[1] <= drag.size[0] * drag.size[1]:
             return drag
         cached = self._screen
         stale = cached is None or cached.noise_reduction != controls.noise_reduction
@@ -458,7 +461,15 @@ class Session:
 
     def drag_preview(self, controls: Controls, *, cancel: CancelToken | None = None) -> np.ndarray:
         """The result for ``controls`` at the drag size, from cached features."""
-        features = self._drag_features(controls, cancel, self._render_kind(self._drag, controls))
+        last = self._unexposed.get(self.policy.drag_draft)
+        if last is not None and last.features is self._drag and last.key == controls.network_key():
+            # only the exposure or the photo colour moved: the last render, finished again
+            # (sized for a strength step, the features would be prepared and rendered anew)
+            features = last.features
+        else:
+            features = self._drag_features(
+                controls, cancel, self._render_kind(self._drag, controls)
+            )
         kind = self._render_kind(features, controls)  # features may have just been prepared
         rgb, rendered = self._render(features, controls, cancel, draft=self.policy.drag_draft)
         if rendered:  # a re-exposure costs nothing the drag size should learn from
@@ -474,6 +485,7 @@ class Session:
             else COST_SMOOTHING * measured + (1 - COST_SMOOTHING) * previous
         )
 
+    @gives_memory_back
     def screen_preview(
         self, controls: Controls, *, cancel: CancelToken | None = None
     ) -> np.ndarray:
@@ -481,6 +493,7 @@ class Session:
         features = self._screen_features(controls, cancel)
         return self._render(features, controls, cancel, shown=self._shown_photo(features))[0]
 
+    @gives_memory_back
     def full_result(
         self,
         controls: Controls,
@@ -492,12 +505,28 @@ class Session:
         last controls, so a change of exposure or photo colour alone does not run it again."""
         photo, enhancer = self._require()
         key = controls.network_key()
+        check(cancel)  # a result found ready ends cancelled too, as a superseded one must
         if self._full is None or self._full[0] != key:
             started = time.perf_counter()
-            rgb = enhance_fn(enhancer, key)(photo.rgb, progress, cancel)
+            rgb = self._preview_at_full_size(key)
+            if rgb is None:
+                rgb = enhance_fn(enhancer, key)(photo.rgb, progress, cancel)
             self.last_render_seconds = time.perf_counter() - started
             self._full = (key, rgb)
+        report(progress, 1.0, "done")
         return controls.finish(self._full[1], self._full_chromaticity)
+
+    def _preview_at_full_size(self, key: Controls) -> np.ndarray | None:
+        """The last full (not draft) preview render for the network controls ``key``, where
+        it was made from features of the whole photo at its own size and the export runs the
+        photo in one piece too: that is the full result, bit for bit, and enhancing the
+        photo again cost a 512x512 one 0.8 s."""
+        _, enhancer = self._require()
+        last = self._unexposed.get(0)
+        if last is None or last.key != key or last.shown is not None:
+            return None
+        whole = last.features.size == self.photo_size and enhancer.runs_whole(*self.photo_size)
+        return last.rgb if whole else None
 
     def variants(
         self, base: Controls, axis: VariantAxis, count: int, *, cancel: CancelToken | None = None
@@ -514,6 +543,7 @@ class Session:
         """Whether ``path`` is the open photo's own file."""
         return is_photo_file(path, self.photo.path if self.photo is not None else None)
 
+    @gives_memory_back
     def save(
         self,
         path: str | Path,

@@ -12,7 +12,7 @@ import pytest
 
 from glare_core.batch import BatchOptions
 from glare_core.config import preset
-from glare_core.engine import Enhancer
+from glare_core.engine import Enhancer, TilingConfig
 from glare_core.errors import ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.imageio import read_image
@@ -294,15 +294,15 @@ def test_a_too_slow_drag_preview_shrinks_sooner_than_a_fast_one_grows(
     assert prepared is not None
     pixels = prepared[0] * prepared[1]
 
-    def after_drag_at_cost(steps_per_target: float) -> tuple[int, int]:
+    def after_drag_at_cost(steps_per_target: float, strength: float) -> tuple[int, int]:
         session.seconds_per_pixel[RenderKind.STRENGTH] = 0.1 / (pixels * steps_per_target)
-        session.drag_preview(Controls(strength=1.5))
+        session.drag_preview(Controls(strength=strength))
         session.seconds_per_pixel.clear()  # the real step's cost is not part of this test
         return session.drag_features_size
 
-    assert after_drag_at_cost(0.95) == prepared  # 5% too slow: kept
-    assert after_drag_at_cost(1.2) == prepared  # 20% to gain: kept
-    shrunk = after_drag_at_cost(0.85)  # 15% too slow: shrunk
+    assert after_drag_at_cost(0.95, 1.5) == prepared  # 5% too slow: kept
+    assert after_drag_at_cost(1.2, 1.4) == prepared  # 20% to gain: kept
+    shrunk = after_drag_at_cost(0.85, 1.3)  # 15% too slow: shrunk
     assert shrunk[0] * shrunk[1] < 0.9 * pixels
 
 
@@ -410,3 +410,81 @@ def test_a_screen_preview_larger_than_the_working_size_is_guided_up_as_the_expor
     # the export's network image, guided up the same way: the same picture (it differed by
     # 0.036 on average and 0.40 at most)
     assert np.abs(screen - export).max() < 1 / 255
+
+
+def test_moving_only_the_exposure_runs_no_network(
+    enhancer: Enhancer, pairs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a temperature change each exposure step prepared the drag features twice: the
+    screen preview resized them for a strength step, the drag back for a sample."""
+    session = Session(enhancer, PreviewPolicy(max_drag_pixels=40_000, min_drag_pixels=1_000))
+    session.view_size = (800, 600)
+    session.open(pairs_dir / "eval" / "low" / "148.png", Controls())
+    # a machine where a sample costs four times a strength step per pixel: their drag
+    # sizes differ (as measured costs make them on any machine where the budget binds)
+    costs = {RenderKind.STRENGTH: 0.1 / 40_000, RenderKind.SAMPLE: 0.4 / 40_000}
+    sampled = Controls(temperature=0.5, seed=3)
+    runs: list[str] = []
+    for name in ("prepare", "render"):
+        real = getattr(enhancer, name)
+        monkeypatch.setattr(
+            enhancer,
+            name,
+            lambda *args, _real=real, _name=name, **kw: runs.append(_name) or _real(*args, **kw),
+        )
+    session.seconds_per_pixel.update(costs)
+    drag = session.drag_preview(sampled)
+    session.seconds_per_pixel.update(costs)
+    screen = session.screen_preview(sampled)
+    assert runs  # the sample itself ran the network
+    runs.clear()
+    for stops in (0.3, 0.6):
+        session.seconds_per_pixel.update(costs)
+        exposed = dataclasses.replace(sampled, exposure=stops)
+        np.testing.assert_array_equal(session.drag_preview(exposed), adjust_exposure(drag, stops))
+        np.testing.assert_array_equal(
+            session.screen_preview(exposed), adjust_exposure(screen, stops)
+        )
+    assert runs == []
+
+
+@pytest.mark.parametrize("controls", [Controls(strength=0.8), Controls(temperature=0.7, seed=4)])
+def test_a_screen_preview_of_the_whole_photo_is_its_full_result(
+    enhancer: Enhancer, pairs_dir: Path, monkeypatch: pytest.MonkeyPatch, controls: Controls
+) -> None:
+    """On a view larger than the photo, the screen preview renders it at its own size, and
+    the full result that follows enhanced it again (0.8 s for 512x512) to the same bits."""
+    session = Session(enhancer)
+    session.view_size = (800, 600)
+    path = pairs_dir / "eval" / "low" / "148.png"  # 600x400, under the working size
+    session.open(path, Controls())
+    session.screen_preview(controls)
+    expected = enhancer.enhance(
+        read_image(path).rgb, controls.strength, controls.temperature, controls.seed
+    )
+    monkeypatch.setattr(enhancer, "enhance", lambda *args, **kwargs: pytest.fail("ran again"))
+    np.testing.assert_array_equal(session.full_result(controls), expected)
+    brighter = dataclasses.replace(controls, exposure=0.5)
+    np.testing.assert_array_equal(session.full_result(brighter), adjust_exposure(expected, 0.5))
+
+
+def test_a_photo_the_export_tiles_is_enhanced_again_for_its_full_result(
+    enhancer: Enhancer, pairs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiles differ from the photo run whole by float rounding: an export in tiles must not
+    take the preview's whole render, or it would not be what `glare enhance` writes."""
+    tiled = Enhancer(enhancer.model, enhancer.device, TilingConfig(tile_size=128, context=16))
+    assert not tiled.runs_whole(600, 400) and enhancer.runs_whole(600, 400)
+    session = Session(tiled)
+    session.view_size = (800, 600)
+    session.open(pairs_dir / "eval" / "low" / "148.png", Controls())
+    session.screen_preview(Controls())
+    enhanced: list[int] = []
+    real_enhance = tiled.enhance
+    monkeypatch.setattr(
+        tiled,
+        "enhance",
+        lambda *args, **kwargs: enhanced.append(1) or real_enhance(*args, **kwargs),
+    )
+    session.full_result(Controls())
+    assert enhanced == [1]
