@@ -463,11 +463,10 @@ class Enhancer:
         :meth:`prepare` to render its previews by the path the full result takes.
         """
         image = _checked_image(image)
-        normalized = apply_gain(image, self._exposure_gain(image))
-        working = self.working_size(normalized.shape[1], normalized.shape[0])
-        if working is not None:
-            normalized = resize_rgb(normalized, working)
-        return self._is_noisy(normalized, self._noise_reduction(noise_reduction), mean_luma(image))
+        network_image = self._working_copy(apply_gain(image, self._exposure_gain(image)))
+        return self._is_noisy(
+            network_image, self._noise_reduction(noise_reduction), mean_luma(image)
+        )
 
     def _is_noisy(self, normalized: np.ndarray, noise_reduction: float, stored_luma: float) -> bool:
         """:meth:`takes_noisy_path` for an image already re-exposed into the trained range,
@@ -600,22 +599,20 @@ class Enhancer:
         image = _checked_image(image)
         started = time.perf_counter()
         height, width = image.shape[:2]
-        working = self.working_size(width, height)
         gain = self._exposure_gain(image)
         stored_luma = mean_luma(image)
         controls = RunControls(strength, temperature, None)
         try:
             normalized = apply_gain(image, gain)
-            enhanced = normalized if working is None else resize_rgb(normalized, working)
+            enhanced = self._working_copy(normalized)
             with self._stopping_on(cancel):
                 result = self._mixed_result(
                     enhanced, denoise, stored_luma, controls, seed, progress, cancel
                 )
-            if working is not None:
+            if enhanced is not normalized:
                 report(progress, 1.0, "upsampling")
-                result = self._upsampled(enhanced, result, normalized)
             # inside the try: their full-size temporaries are given back with the network's
-            result = self._with_kept_colour(result, self._kept_colour(image, gain))
+            result = self._finished(result, enhanced, image, gain, normalized)
             result = with_photo_colour(result, photo_colour, lambda: photo_chromaticity(image))
             result = adjust_exposure(result, exposure)
         finally:
@@ -634,12 +631,11 @@ class Enhancer:
         return self._latent_shape(*self._padded_size(run_height, run_width))
 
     def runs_whole(self, width: int, height: int) -> bool:
-        """Whether :meth:`enhance` runs a ``width`` x ``height`` photo in one piece at its own
-        size: then its result is, bit for bit, what :meth:`prepare` and a full :meth:`render`
-        of the photo give."""
-        if self.working_size(width, height) is not None:
-            return False
-        padded_height, padded_width = self._padded_size(height, width)
+        """Whether :meth:`enhance` runs the network on a ``width`` x ``height`` photo in one
+        piece (at the working size, where the photo is larger): then its result is, bit for
+        bit, :meth:`finish` of a full :meth:`render` of :meth:`prepare_export`."""
+        run_width, run_height = self.working_size(width, height) or (width, height)
+        padded_height, padded_width = self._padded_size(run_height, run_width)
         return runs_whole(
             padded_height, padded_width, self.tiling.tile_size, self.config.input.pad_multiple
         )
@@ -649,20 +645,37 @@ class Enhancer:
         padding = official_padding(height, width, self.config.input.pad_multiple)
         return height + padding.top + padding.bottom, width + padding.left + padding.right
 
-    def guided_up(
-        self, small: np.ndarray, small_result: np.ndarray, image: np.ndarray
-    ) -> np.ndarray:
-        """``small_result``, made from ``small`` (``image`` downscaled, as :meth:`prepare`
-        took it), brought up to ``image``'s size as :meth:`enhance` brings its result up from
-        the working size: a preview larger than the working size shows what the export does."""
+    def finish(self, result: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """A full :meth:`render` of :meth:`prepare_export`, brought to the size of ``image``
+        (the photo, or a smaller copy of it for a preview) as :meth:`enhance` brings its
+        network's result to the photo's: guided up by the image's luma where larger, and
+        keeping the image's own colour where it is well exposed."""
+        image = _checked_image(image)
         gain = self._exposure_gain(image)
-        return self._upsampled(apply_gain(small, gain), small_result, apply_gain(image, gain))
+        normalized = apply_gain(image, gain)
+        small = resize_rgb(normalized, (result.shape[1], result.shape[0]))
+        return self._finished(result, small, image, gain, normalized)
 
-    def _upsampled(
-        self, small: np.ndarray, small_result: np.ndarray, image: np.ndarray
+    def _finished(
+        self,
+        result: np.ndarray,
+        small: np.ndarray,
+        image: np.ndarray,
+        gain: float,
+        normalized: np.ndarray,
     ) -> np.ndarray:
-        """guided_upsample with the config's settings, of images already re-exposed."""
-        return guided_upsample(small, small_result, image, self.config.input.upsampling)
+        """The network's ``result`` for ``small``, the re-exposed ``normalized`` (``image``
+        times ``gain``) at the size the network ran at, brought to ``image``'s size."""
+        if small is not normalized:
+            upsampling = self.config.input.upsampling
+            result = guided_upsample(small, result, normalized, upsampling)
+        return self._with_kept_colour(result, self._kept_colour(image, gain))
+
+    def _working_copy(self, normalized: np.ndarray) -> np.ndarray:
+        """The re-exposed photo at the size the network runs it at (itself up to the
+        working size)."""
+        working = self.working_size(normalized.shape[1], normalized.shape[0])
+        return normalized if working is None else resize_rgb(normalized, working)
 
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
         """The (width, height) :meth:`enhance` runs the network at; None for full size."""
@@ -873,7 +886,43 @@ class Enhancer:
         image = _checked_image(image)
         gain = self._exposure_gain(image)
         normalized = apply_gain(image, gain)
-        stored_luma = mean_luma(image)
+        prepared = self._prepared(
+            normalized, denoise, mean_luma(image), noisy_path, progress, cancel
+        )
+        return dataclasses.replace(
+            prepared, sample_grid=sample_grid, kept_colour=self._kept_colour(image, gain)
+        )
+
+    @torch.inference_mode()
+    def prepare_export(
+        self,
+        photo: np.ndarray,
+        *,
+        noise_reduction: float | None = None,
+        progress: ProgressFn | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PreparedImage:
+        """:meth:`prepare` of what :meth:`enhance` runs the network on for ``photo``: the
+        photo re-exposed and, above the working size, brought down to it. :meth:`finish` of
+        a full render of it is the result of :meth:`enhance` (bit for bit where
+        :meth:`runs_whole`), or, for a smaller copy of the photo, a preview of that result:
+        an app renders its preview and its export from one run of the network."""
+        denoise = self._noise_reduction(noise_reduction)
+        image = _checked_image(photo)
+        network_image = self._working_copy(apply_gain(image, self._exposure_gain(image)))
+        return self._prepared(network_image, denoise, mean_luma(image), None, progress, cancel)
+
+    def _prepared(
+        self,
+        normalized: np.ndarray,
+        denoise: float,
+        stored_luma: float,
+        noisy_path: bool | None,
+        progress: ProgressFn | None,
+        cancel: CancelToken | None,
+    ) -> PreparedImage:
+        """:meth:`prepare` of the re-exposed ``normalized`` as the network reads it, both
+        paths where the config mixes them (``noisy_path`` None: decided on ``normalized``)."""
         if noisy_path is None:
             noisy_path = self._is_noisy(normalized, denoise, stored_luma)
         share = self._other_path_share(noisy_path, denoise)
@@ -887,13 +936,7 @@ class Enhancer:
             encode_other = functools.partial(
                 self._encoded, normalized, denoise, stored_luma, not noisy_path
             )
-        return dataclasses.replace(
-            prepared,
-            sample_grid=sample_grid,
-            kept_colour=self._kept_colour(image, gain),
-            other_share=share,
-            encode_other=encode_other,
-        )
+        return dataclasses.replace(prepared, other_share=share, encode_other=encode_other)
 
     def _encoded(
         self, normalized: np.ndarray, denoise: float, stored_luma: float, noisy_path: bool

@@ -183,6 +183,9 @@ class _PreparedAt(_PhotoAt):
 
     noise_reduction: float
     prepared: PreparedImage
+    #: prepared as the export runs the network (Enhancer.prepare_export): renders are
+    #: finished onto the photo at the size they are shown at, the full photo included
+    export: bool = False
 
 
 @dataclass
@@ -192,9 +195,16 @@ class _Unexposed:
 
     features: _PreparedAt
     key: Controls  #: :meth:`Controls.network_key`
-    rgb: np.ndarray
-    #: the photo at the size ``rgb`` was guided up to from the features' (None: not guided)
+    #: the render at the features' size
+    network_rgb: np.ndarray
+    #: the photo a render of export features was finished onto (Enhancer.finish), and that
+    #: result (None: the render is shown as it is)
     shown: _PhotoAt | None = None
+    shown_rgb: np.ndarray | None = None
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.network_rgb if self.shown_rgb is None else self.shown_rgb
 
 
 #: the session's attributes that belong to the open photo
@@ -397,27 +407,48 @@ class Session:
     def _screen_features(self, controls: Controls, cancel: CancelToken | None) -> _PreparedAt:
         _, enhancer = self._require()
         shown = self._shown_size()
-        # the network runs at no more than the export's working size, and a larger view is
-        # guided up from there as the export is: run at the view's size, a 4K photo on a
-        # 2560x1440 view took 24 s and 5.4 GB (its export 6 s) and showed another picture
-        wanted = enhancer.working_size(*shown) or shown
+        export_size = enhancer.working_size(*self.photo_size) or self.photo_size
+        if _pixels(shown) >= _pixels(export_size):
+            # the view holds the export's own network image: the preview is made from it as
+            # the export is, and the export then needs no run of its own. (Run at the view's
+            # size, a 4K photo on a 2560x1440 view took 24 s and 5.4 GB, the export 6 s, and
+            # showed another picture.)
+            return self._export_features(export_size, controls, cancel)
         drag = self._drag  # as they are: resizing them here made the next drag resize them back
         fresh_drag = drag is not None and drag.noise_reduction == controls.noise_reduction
-        if fresh_drag and wanted[0] * wanted[1] <= drag.size[0] * drag.size[1]:
+        if fresh_drag and _pixels(shown) <= _pixels(drag.size):
             return drag
         cached = self._screen
         stale = cached is None or cached.noise_reduction != controls.noise_reduction
-        if stale or cached.size != wanted:
-            self._screen = self._prepare(wanted, controls.noise_reduction, cancel)
+        if stale or cached.export or cached.size != shown:
+            self._screen = self._prepare(shown, controls.noise_reduction, cancel)
+        return self._screen
+
+    def _export_features(
+        self, size: Size, controls: Controls, cancel: CancelToken | None
+    ) -> _PreparedAt:
+        """Features of what the export runs the network on (``size``: its size)."""
+        photo, enhancer = self._require()
+        cached = self._screen
+        if (
+            cached is None
+            or not cached.export
+            or cached.noise_reduction != controls.noise_reduction
+        ):
+            prepared = enhancer.prepare_export(
+                photo.rgb, noise_reduction=controls.noise_reduction, cancel=cancel
+            )
+            small = resize_rgb(photo.rgb, size)
+            self._screen = _PreparedAt(size, small, controls.noise_reduction, prepared, export=True)
         return self._screen
 
     # -- rendering --------------------------------------------------------------------
     def _shown_photo(self, features: _PreparedAt) -> _PhotoAt | None:
-        """The photo at the screen preview's size, where that is larger than ``features``'."""
+        """The photo at the screen preview's size, for export features to be finished onto."""
         photo, _ = self._require()
-        size = self._shown_size()
-        if size[0] * size[1] <= features.size[0] * features.size[1]:
+        if not features.export:
             return None
+        size = self._shown_size()
         if self._shown is None or self._shown.size != size:
             self._shown = _PhotoAt(size, resize_rgb(photo.rgb, size))
         return self._shown
@@ -430,21 +461,16 @@ class Session:
         draft: int = 0,
         shown: _PhotoAt | None = None,
     ) -> tuple[np.ndarray, bool]:
-        """The result for ``controls`` from ``features`` (guided up to ``shown``, if given),
+        """The result for ``controls`` from ``features`` (finished onto ``shown``, if given),
         and whether the network ran: a change of exposure or photo colour alone finishes
-        this draft level's last render."""
+        this draft level's last render again, and a new view size only brings it there."""
         _, enhancer = self._require()
         key = controls.network_key()
         last = self._unexposed.get(draft)
-        rendered = (
-            last is None
-            or last.features is not features
-            or last.shown is not shown
-            or last.key != key
-        )
+        rendered = last is None or last.features is not features or last.key != key
+        started = time.perf_counter()
         if rendered:
-            started = time.perf_counter()
-            rgb = enhancer.render(
+            network_rgb = enhancer.render(
                 features.prepared,
                 key.strength,
                 key.temperature,
@@ -452,10 +478,13 @@ class Session:
                 draft=draft,
                 cancel=cancel,
             )
-            if shown is not None:
-                rgb = enhancer.guided_up(features.photo, rgb, shown.photo)
+            last = _Unexposed(features, key, network_rgb)
+        if shown is not last.shown:
+            shown_rgb = None if shown is None else enhancer.finish(last.network_rgb, shown.photo)
+            last = replace(last, shown=shown, shown_rgb=shown_rgb)
+        if last is not self._unexposed.get(draft):
             self.last_render_seconds = time.perf_counter() - started
-            self._unexposed[draft] = last = _Unexposed(features, key, rgb, shown)
+            self._unexposed[draft] = last
         at_size = shown or features
         return controls.finish(last.rgb, lambda: at_size.chromaticity), rendered
 
@@ -517,16 +546,18 @@ class Session:
         return controls.finish(self._full[1], self._full_chromaticity)
 
     def _preview_at_full_size(self, key: Controls) -> np.ndarray | None:
-        """The last full (not draft) preview render for the network controls ``key``, where
-        it was made from features of the whole photo at its own size and the export runs the
-        photo in one piece too: that is the full result, bit for bit, and enhancing the
-        photo again cost a 512x512 one 0.8 s."""
-        _, enhancer = self._require()
+        """The full result from the last screen preview's render for the network controls
+        ``key``, where that was made as the export runs the network, in one piece: bit for
+        bit what enhancing the photo gives, without a second run (5.8 s for a 4K photo)."""
+        photo, enhancer = self._require()
         last = self._unexposed.get(0)
-        if last is None or last.key != key or last.shown is not None:
+        if last is None or last.key != key or not last.features.export:
             return None
-        whole = last.features.size == self.photo_size and enhancer.runs_whole(*self.photo_size)
-        return last.rgb if whole else None
+        if not enhancer.runs_whole(*self.photo_size):
+            return None
+        if last.shown is not None and last.shown.size == self.photo_size:
+            return last.rgb
+        return enhancer.finish(last.network_rgb, photo.rgb)
 
     def variants(
         self, base: Controls, axis: VariantAxis, count: int, *, cancel: CancelToken | None = None
@@ -577,6 +608,10 @@ class Session:
         make_folder(Path(path).parent, ImageWriteError)
         write_image(path, rgb, source=metadata, format=image_format, quality=quality)
         return Path(path)
+
+
+def _pixels(size: Size) -> int:
+    return size[0] * size[1]
 
 
 def _needs_resize(cached: Size, wanted: Size) -> bool:
