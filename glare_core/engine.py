@@ -630,7 +630,7 @@ class Enhancer:
         run_width, run_height = self.working_size(width, height) or (width, height)
         return self._latent_shape(*self._padded_size(run_height, run_width))
 
-    def runs_whole(self, width: int, height: int) -> bool:
+    def enhances_in_one_piece(self, width: int, height: int) -> bool:
         """Whether :meth:`enhance` runs the network on a ``width`` x ``height`` photo in one
         piece (at the working size, where the photo is larger): then its result is, bit for
         bit, :meth:`finish` of a full :meth:`render` of :meth:`prepare_export`."""
@@ -905,8 +905,8 @@ class Enhancer:
         """:meth:`prepare` of what :meth:`enhance` runs the network on for ``photo``: the
         photo re-exposed and, above the working size, brought down to it. :meth:`finish` of
         a full render of it is the result of :meth:`enhance` (bit for bit where
-        :meth:`runs_whole`), or, for a smaller copy of the photo, a preview of that result:
-        an app renders its preview and its export from one run of the network."""
+        :meth:`enhances_in_one_piece`), or, for a smaller copy of the photo, a preview of
+        that result: an app renders its preview and its export from one run of the network."""
         denoise = self._noise_reduction(noise_reduction)
         image = _checked_image(photo)
         network_image = self._working_copy(apply_gain(image, self._exposure_gain(image)))

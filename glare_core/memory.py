@@ -25,7 +25,6 @@ import logging
 import platform
 import sys
 from collections.abc import Callable
-from functools import cache
 from typing import ParamSpec, TypeVar
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-@cache
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None

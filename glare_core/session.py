@@ -416,7 +416,9 @@ class Session:
             return self._export_features(export_size, controls, cancel)
         drag = self._drag  # as they are: resizing them here made the next drag resize them back
         fresh_drag = drag is not None and drag.noise_reduction == controls.noise_reduction
-        if fresh_drag and _pixels(shown) <= _pixels(drag.size):
+        # (not larger than the export's: a config with a working size below the drag size
+        # would show the network's result at a scale the export never runs)
+        if fresh_drag and _pixels(shown) <= _pixels(drag.size) <= _pixels(export_size):
             return drag
         cached = self._screen
         stale = cached is None or cached.noise_reduction != controls.noise_reduction
@@ -553,7 +555,7 @@ class Session:
         last = self._unexposed.get(0)
         if last is None or last.key != key or not last.features.export:
             return None
-        if not enhancer.runs_whole(*self.photo_size):
+        if not enhancer.enhances_in_one_piece(*self.photo_size):
             return None
         if last.shown is not None and last.shown.size == self.photo_size:
             return last.rgb

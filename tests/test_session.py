@@ -506,7 +506,7 @@ def test_a_photo_the_export_tiles_is_enhanced_again_for_its_full_result(
     """Tiles differ from the photo run whole by float rounding: an export in tiles must not
     take the preview's whole render, or it would not be what `glare enhance` writes."""
     tiled = Enhancer(enhancer.model, enhancer.device, TilingConfig(tile_size=128, context=16))
-    assert not tiled.runs_whole(600, 400) and enhancer.runs_whole(600, 400)
+    assert not tiled.enhances_in_one_piece(600, 400) and enhancer.enhances_in_one_piece(600, 400)
     session = Session(tiled)
     session.view_size = (800, 600)
     session.open(pairs_dir / "eval" / "low" / "148.png", Controls())
@@ -520,3 +520,32 @@ def test_a_photo_the_export_tiles_is_enhanced_again_for_its_full_result(
     )
     session.full_result(Controls())
     assert enhanced == [1]
+
+
+def test_the_screen_preview_takes_no_drag_features_larger_than_the_exports(
+    pairs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a working size below the drag size, a wide, low view reused the drag features
+    for the screen preview: the network's result at a scale the export never runs (8.5
+    levels from the export on average, in a reviewer's test)."""
+    bundled = preset("compact")
+    config = dataclasses.replace(
+        bundled, input=dataclasses.replace(bundled.input, max_working_pixels=300 * 200)
+    )
+    enhancer = Enhancer.load(config=config, device="cpu", precision="float32")
+    session = Session(enhancer)
+    session.view_size = (1000, 150)  # the photo shown at 225x150, the drag size 150 000 px
+    session.open(pairs_dir / "eval" / "low" / "148.png", Controls())  # 600x400
+    rendered_grids: list[tuple[int, ...]] = []
+    real_render = enhancer.render
+
+    def recording_render(prepared, *args, **kwargs):
+        rendered_grids.append(prepared.latent_shape[-2:])
+        return real_render(prepared, *args, **kwargs)
+
+    monkeypatch.setattr(enhancer, "render", recording_render)
+    session.screen_preview(Controls(strength=0.8))
+    export_grid = enhancer.sample_grid(600, 400)[-2:]
+    assert rendered_grids and all(
+        grid[0] <= export_grid[0] and grid[1] <= export_grid[1] for grid in rendered_grids
+    )
