@@ -645,15 +645,22 @@ class Enhancer:
         padding = official_padding(height, width, self.config.input.pad_multiple)
         return height + padding.top + padding.bottom, width + padding.left + padding.right
 
-    def finish(self, result: np.ndarray, image: np.ndarray) -> np.ndarray:
+    def finish(
+        self, result: np.ndarray, image: np.ndarray, network_photo: np.ndarray | None = None
+    ) -> np.ndarray:
         """A full :meth:`render` of :meth:`prepare_export`, brought to the size of ``image``
-        (the photo, or a smaller copy of it for a preview) as :meth:`enhance` brings its
-        network's result to the photo's: guided up by the image's luma where larger, and
-        keeping the image's own colour where it is well exposed."""
+        (the photo, or a copy of it for a preview) as :meth:`enhance` brings its network's
+        result to the photo's: guided by the image's luma, and keeping the image's own
+        colour where it is well exposed. ``network_photo``, the photo at the result's size,
+        guides the fit where ``image`` is a copy of another size (None: ``image`` brought to
+        that size, a blockier guide where ``image`` is the smaller)."""
         image = _checked_image(image)
         gain = self._exposure_gain(image)
         normalized = apply_gain(image, gain)
-        small = resize_rgb(normalized, (result.shape[1], result.shape[0]))
+        if network_photo is None or network_photo.shape == image.shape:
+            small = resize_rgb(normalized, (result.shape[1], result.shape[0]))
+        else:
+            small = apply_gain(_checked_image(network_photo), gain)
         return self._finished(result, small, image, gain, normalized)
 
     def _finished(

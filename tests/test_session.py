@@ -425,6 +425,14 @@ def test_a_screen_preview_larger_than_the_working_size_is_made_as_the_export_is(
     np.testing.assert_array_equal(session.full_result(controls), export)
     session.view_size = (600, 400)  # a view as large as the photo: the export itself
     np.testing.assert_array_equal(session.screen_preview(controls), export)
+    # views smaller than the export's network image (300x200) show the render the export
+    # took, brought down to them: 0.2 levels from the export shrunk, where the network run
+    # at a third of the export's pixels was 6.9 levels off
+    for view, shown in [((280, 190), (280, 187)), ((200, 130), (195, 130))]:
+        session.view_size = view
+        smaller = session.screen_preview(controls)
+        assert smaller.shape == (shown[1], shown[0], 3)
+        assert np.abs(smaller - resize_rgb(export, shown)).mean() < 1 / 255
 
 
 def test_moving_only_the_exposure_runs_no_network(
