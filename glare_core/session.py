@@ -186,9 +186,6 @@ class _PreparedAt(_PhotoAt):
 
     noise_reduction: float
     prepared: PreparedImage
-    #: prepared as the export runs the network (Enhancer.prepare_export): renders are
-    #: finished onto the photo at the size they are shown at, the full photo included
-    export: bool = False
 
 
 @dataclass
@@ -200,8 +197,8 @@ class _Unexposed:
     key: Controls  #: :meth:`Controls.network_key`
     #: the render at the features' size
     network_rgb: np.ndarray
-    #: the photo a render of export features was finished onto (Enhancer.finish), and that
-    #: result (None: the render is shown as it is)
+    #: the photo a render of the screen features was finished onto (Enhancer.finish), and
+    #: that result (None: the render is shown as it is)
     shown: _PhotoAt | None = None
     shown_rgb: np.ndarray | None = None
 
@@ -259,7 +256,7 @@ class Session:
         self.photo: LoadedImage | None = None
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
-        #: the photo at the view's size, where the screen preview is guided up to it
+        #: the photo at the view's size, which the screen preview is finished onto
         self._shown: _PhotoAt | None = None
         self._full: tuple[Controls, np.ndarray] | None = None
         #: noise reduction -> whether the photo takes the noisy-photo path at that setting
@@ -421,15 +418,14 @@ class Session:
             )
             size = enhancer.working_size(*self.photo_size) or self.photo_size
             small = resize_rgb(photo.rgb, size)
-            self._screen = _PreparedAt(size, small, controls.noise_reduction, prepared, export=True)
+            self._screen = _PreparedAt(size, small, controls.noise_reduction, prepared)
         return self._screen
 
     # -- rendering --------------------------------------------------------------------
-    def _shown_photo(self, features: _PreparedAt) -> _PhotoAt | None:
-        """The photo at the screen preview's size, for export features to be finished onto."""
+    def _shown_photo(self) -> _PhotoAt:
+        """The photo at the screen preview's size, for the screen features' renders to be
+        finished onto."""
         photo, _ = self._require()
-        if not features.export:
-            return None
         size = self._shown_size()
         if self._shown is None or self._shown.size != size:
             self._shown = _PhotoAt(size, resize_rgb(photo.rgb, size))
@@ -506,7 +502,7 @@ class Session:
     ) -> np.ndarray:
         """The result for ``controls`` at the view's size."""
         features = self._screen_features(controls, cancel)
-        return self._render(features, controls, cancel, shown=self._shown_photo(features))[0]
+        return self._render(features, controls, cancel, shown=self._shown_photo())[0]
 
     @gives_memory_back
     def full_result(
@@ -537,7 +533,7 @@ class Session:
         bit what enhancing the photo gives, without a second run (5.8 s for a 4K photo)."""
         photo, enhancer = self._require()
         last = self._unexposed.get(0)
-        if last is None or last.key != key or not last.features.export:
+        if last is None or last.key != key or last.features is not self._screen:
             return None
         if not enhancer.enhances_in_one_piece(*self.photo_size):
             return None
