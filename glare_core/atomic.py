@@ -3,19 +3,30 @@
 Data goes to a temporary file in the target's own folder (so the final ``os.replace``
 stays on one file system and is atomic), is flushed to disk, then renamed over the
 target. Temporary names start with ``.`` and end with :data:`PARTIAL_SUFFIX`, so a
-file left by a killed process is hidden from folder scans and recognisable by name.
-Any failure, ``KeyboardInterrupt`` included, removes the temporary file.
+file left by a killed process is hidden from folder scans and recognisable by name; the
+next complete write of the same target removes it once it has lain untouched for
+:data:`STALE_AFTER_SECONDS`. Any failure, ``KeyboardInterrupt`` included, removes the
+temporary file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 PARTIAL_SUFFIX = ".partial"
+#: a temporary file unchanged for this long was left by a writer that died (SIGKILL, power
+#: loss): a live writer fills its file as it encodes, within seconds, and a rerun after a
+#: crash should not keep the leftover for long
+STALE_AFTER_SECONDS = 300
 #: random hex digits in a temporary name; plenty to avoid collisions in one folder
 _TOKEN_BYTES = 4
 #: new files get the usual permissions, narrowed by the process umask as ``open`` does
@@ -41,6 +52,7 @@ def atomic_write(target: Path) -> Iterator[Path]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    _remove_stale_temps(target)
 
 
 def make_folder(folder: Path, error_type: type[Exception]) -> None:
@@ -72,6 +84,31 @@ def _create_temp_file(target: Path) -> Path:
             continue
         os.close(descriptor)
         return temp
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete the temporary files of ``target`` that writers killed mid-way left behind.
+
+    Only names :func:`_create_temp_file` gives this target, and only those untouched for
+    :data:`STALE_AFTER_SECONDS`, so another process writing the same file keeps its own."""
+    own_name = re.compile(
+        rf"\.{re.escape(_shortened(target.name))}\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}"
+        rf"{re.escape(PARTIAL_SUFFIX)}"
+    )
+    oldest_kept = time.time() - STALE_AFTER_SECONDS
+    try:
+        siblings = list(os.scandir(target.parent))
+    except OSError:
+        return  # the write is done; tidying up is not worth a failure
+    for entry in siblings:
+        if not own_name.fullmatch(entry.name):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < oldest_kept:
+                os.unlink(entry.path)
+                log.info("removed an unfinished earlier write: %s", entry.path)
+        except OSError:
+            continue  # gone already, or not ours to remove
 
 
 def _shortened(name: str) -> str:

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 import zlib
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps
 from PIL.ExifTags import IFD
 
-from glare_core import imageio
+from glare_core import atomic, imageio
 from glare_core.atomic import is_partial_name
 from glare_core.batch import iter_images
 from glare_core.eight_bit import from_uint8, to_uint8
@@ -549,7 +550,7 @@ def test_failed_encode_leaves_old_file_and_no_partial(
 KILLED_WRITER = """
 import sys, time
 import numpy as np
-from glare_core import imageio
+from glare_core import atomic, imageio
 
 def slow_encode(temp, *_):
     temp.write_bytes(b"half a PNG")
@@ -582,6 +583,21 @@ def test_killed_writer_leaves_only_a_recognisable_partial(tmp_path: Path) -> Non
     assert target.read_bytes() == b"previous result"
     left = leftovers(tmp_path)
     assert len(left) == 1 and left[0].startswith(".result.png.")
+
+
+def test_a_rewrite_removes_what_a_killed_writer_left_once_it_is_stale(tmp_path: Path) -> None:
+    target = tmp_path / "result.png"
+    killed = tmp_path / ".result.png.1f2e3d4c.partial"  # as SIGKILL mid-write leaves it
+    in_progress = tmp_path / ".result.png.5a6b7c8d.partial"  # another writer, busy now
+    other_target = tmp_path / ".other.png.1f2e3d4c.partial"
+    for path in (killed, in_progress, other_target):
+        path.write_bytes(b"half a picture")
+    long_ago = time.time() - atomic.STALE_AFTER_SECONDS - 1
+    for path in (killed, other_target):
+        os.utime(path, (long_ago, long_ago))
+    write_image(target, from_uint8(random_pixels(4, 6, 3)))
+    assert sorted(leftovers(tmp_path)) == [other_target.name, in_progress.name]
+    assert read_image(target).rgb.shape == (4, 6, 3)
 
 
 def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:
