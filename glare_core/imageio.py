@@ -5,6 +5,8 @@ the right one and moves metadata across:
 
 * Pillow reads every format and all 8-bit and 16-bit grey pixels. Pillow reduces
   16-bit colour to 8 bits, so 16-bit colour PNG/TIFF pixels are decoded by OpenCV.
+  TIFFs Pillow cannot open at all (16-bit grey with alpha, floating-point colour) are
+  decoded by tifffile.
 * EXIF orientation is applied to the pixels (and the alpha) on read, and the EXIF
   kept on :class:`LoadedImage` says orientation 1 so nothing is rotated twice.
 * CMYK is converted to sRGB on read (through its ICC profile when it has one); the
@@ -145,6 +147,17 @@ _FLOAT_GREY_MODE = "F"
 #: deep modes that Pillow decodes itself (OpenCV decodes deep colour)
 _DEEP_GREY_MODES = _SIXTEEN_BIT_GREY_MODES | {_FLOAT_GREY_MODE}
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+#: the first bytes of a TIFF file, little- and big-endian (classic and BigTIFF)
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+#: TIFF photometric interpretations tifffile's fallback reads: black is 0, grey or RGB
+_TIFFFILE_COLOUR_MODES = {
+    tifffile.PHOTOMETRIC.MINISBLACK: ("L", "LA"),
+    tifffile.PHOTOMETRIC.RGB: ("RGB", "RGBA"),
+}
+#: the image description tifffile writes: the array's shape, which another layout contradicts
+_TIFFFILE_SHAPE = re.compile(r'\{\s*"shape"\s*:')
+#: sample types tifffile's fallback reads; floating point runs from black at 0 to white at 1
+_TIFFFILE_SAMPLE_KINDS = frozenset("uf")
 #: JPEG quality from which chroma is kept at full resolution (4:4:4)
 _FULL_CHROMA_QUALITY = 90
 #: the most a JPEG marker segment holds after its length, and the name an XMP segment starts with
@@ -247,6 +260,8 @@ def _open_and_decode(path: Path, max_pixels: int) -> LoadedImage:
     except Image.DecompressionBombError as error:
         raise ImageReadError(f"{path}: refused, too many pixels ({error})") from error
     except UnidentifiedImageError as error:
+        if _is_tiff(path):
+            return _decode_with_tifffile(path, max_pixels)
         if missing := UNREADABLE_EXTENSIONS.get(path.suffix.lower()):
             raise ImageReadError(f"{path}: {missing}") from error
         raise ImageReadError(f"{path}: not an image, or not a supported format") from error
@@ -284,7 +299,10 @@ def _check_format(image: Image.Image, path: Path) -> None:
 
 
 def _check_pixel_count(image: Image.Image, path: Path, max_pixels: int) -> None:
-    width, height = image.size
+    _check_size(path, *image.size, max_pixels)
+
+
+def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         megapixels = width * height / 1e6
         raise ImageReadError(
@@ -308,22 +326,105 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
     orientation = _orientation(exif, path)
     if orientation != _UPRIGHT and image.format == "TIFF" and _upright_as_pillow(colour, image):
         orientation = _UPRIGHT
-    rgb = _as_rgb(_apply_orientation(colour, orientation))
-    if alpha is not None:
-        alpha = np.ascontiguousarray(_apply_orientation(alpha, orientation))
+    rgb, alpha = _upright(colour, alpha, orientation)
+    # a TIFF's tags are rebuilt from its descriptive ones; other files' EXIF may go as read
+    as_stored = None if image.format == "TIFF" else (image.info.get("exif") or exif.tobytes())
     return LoadedImage(
         rgb=rgb,
         alpha=alpha,
         mode=image.mode,
         bit_depth=bit_depth,
         format=_format(image),
-        exif=_upright_exif(image, exif, orientation, (rgb.shape[1], rgb.shape[0])),
+        exif=_upright_exif(exif, orientation, (rgb.shape[1], rgb.shape[0]), as_stored),
         icc_profile=None if image.mode == "CMYK" else image.info.get("icc_profile"),
         path=path,
         xmp=_upright_xmp(image.info.get("xmp")),
         dpi=_dpi(image),
         text=_png_text(image),
     )
+
+
+def _upright(
+    colour: np.ndarray, alpha: np.ndarray | None, orientation: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The photo's RGB and alpha, turned upright by its EXIF ``orientation``."""
+    rgb = _as_rgb(_apply_orientation(colour, orientation))
+    if alpha is not None:
+        alpha = np.ascontiguousarray(_apply_orientation(alpha, orientation))
+    return rgb, alpha
+
+
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(_TIFF_SIGNATURES[0])) in _TIFF_SIGNATURES
+
+
+def _decode_with_tifffile(path: Path, max_pixels: int) -> LoadedImage:
+    """A TIFF that Pillow cannot open (16-bit grey with alpha, floating-point colour):
+    its first page's pixels, orientation, descriptive tags, colour profile and XMP."""
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            if not tiff.pages:
+                raise ImageReadError(f"{path}: damaged TIFF (no picture in it)")
+            page = tiff.pages.first
+            mode = _tifffile_mode(page, path)
+            _check_size(path, page.imagewidth, page.imagelength, max_pixels)
+            pixels = page.asarray()
+            tags = {tag.code: tag.value for tag in page.tags.values()}
+    except MemoryError as error:
+        raise ImageReadError(f"{path}: not enough memory to decode it") from error
+    except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError) as error:
+        raise ImageReadError(f"{path}: damaged or unsupported TIFF ({one_line(error)})") from error
+    if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pixels.ndim == 3:
+        pixels = np.moveaxis(pixels, 0, -1)  # samples first: (channels, height, width)
+    colour, alpha = _tifffile_planes(pixels, mode, page.extrasamples)
+    exif = _descriptive_tags(tags)
+    orientation = _orientation(exif, path)
+    rgb, alpha = _upright(colour, alpha, orientation)
+    return LoadedImage(
+        rgb=rgb,
+        alpha=alpha,
+        mode=mode,
+        bit_depth=_EIGHT_BITS if pixels.dtype == np.uint8 else _SIXTEEN_BITS,
+        format="TIFF",
+        exif=_upright_exif(exif, orientation, (rgb.shape[1], rgb.shape[0]), None),
+        icc_profile=tags.get(tifffile.TIFF.TAGS["InterColorProfile"]),
+        path=path,
+        xmp=_upright_xmp(tags.get(tifffile.TIFF.TAGS["XMP"])),
+    )
+
+
+def _tifffile_mode(page: tifffile.TiffPage, path: Path) -> str:
+    """The Pillow mode that names ``page``'s layout; refuses layouts read as something else."""
+    modes = _TIFFFILE_COLOUR_MODES.get(page.photometric)
+    if modes is None or page.dtype is None or page.dtype.kind not in _TIFFFILE_SAMPLE_KINDS:
+        kind = getattr(page.photometric, "name", page.photometric)
+        raise ImageReadError(f"{path}: unsupported TIFF ({kind}, {page.dtype} samples)")
+    plain, with_alpha = modes
+    return with_alpha if page.extrasamples else plain
+
+
+def _tifffile_planes(
+    pixels: np.ndarray, mode: str, extra: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colour and alpha in [0, 1]; premultiplied colour is divided by its alpha."""
+    if pixels.dtype.kind == "f":
+        values = np.clip(np.nan_to_num(pixels.astype(np.float32)), 0.0, 1.0)
+    else:
+        values = from_unsigned(pixels)
+    colour_channels = 1 if mode.startswith("L") else 3
+    if values.ndim == 2:
+        return values, None
+    colour = values[..., :colour_channels]
+    colour = colour[..., 0] if colour_channels == 1 else colour
+    if not extra:
+        return colour, None
+    alpha = values[..., colour_channels]
+    if extra[0] == tifffile.EXTRASAMPLE.ASSOCALPHA:
+        covered = alpha if colour.ndim == 2 else alpha[..., np.newaxis]
+        colour = np.divide(colour, covered, out=np.zeros_like(colour), where=covered > 0)
+        colour = np.clip(colour, 0.0, 1.0)
+    return colour, alpha
 
 
 def _orientation(exif: Image.Exif, path: Path) -> int:
@@ -456,37 +557,40 @@ def _as_rgb(colour: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(colour, dtype=np.float32)
 
 
-def _descriptive_tags(directory: Image.Exif) -> Image.Exif:
-    """The tags of a TIFF's first ``directory`` that can travel as EXIF to another file."""
+def _descriptive_tags(directory: Image.Exif | dict[int, object]) -> Image.Exif:
+    """The tags of a TIFF's first ``directory`` that can travel as EXIF to another file
+    (Pillow's, with its sub-directories, or tifffile's values by tag number)."""
     kept = Image.Exif()
     for tag in _TIFF_DESCRIPTIVE_TAGS:
         if tag in directory:
             kept[tag] = directory[tag]
-    for sub_directory in _TIFF_SUB_DIRECTORIES:
-        if tags := directory.get_ifd(sub_directory):
-            kept[sub_directory] = tags
+    if _TIFFFILE_SHAPE.match(str(kept.get(Base.ImageDescription, ""))):
+        del kept[Base.ImageDescription]  # tifffile's record of this file's array layout
+    if isinstance(directory, Image.Exif):
+        for sub_directory in _TIFF_SUB_DIRECTORIES:
+            if tags := directory.get_ifd(sub_directory):
+                kept[sub_directory] = tags
     return kept
 
 
 def _upright_exif(
-    image: Image.Image, exif: Image.Exif, orientation: int, size: tuple[int, int]
+    exif: Image.Exif, orientation: int, size: tuple[int, int], as_stored: bytes | None
 ) -> bytes | None:
     """The EXIF a result of ``size`` (width, height, upright) carries: orientation 1, its own
     pixel dimensions, and no thumbnail (the original's, dark, would stand for the result in
     file browsers). Pillow writes EXIF without its thumbnail directory; an upright photo
-    without either to change keeps its EXIF byte for byte."""
+    without either to change keeps its EXIF ``as_stored`` byte for byte, where given."""
     if not exif:
         return None
     resized = _with_pixel_dimensions(exif, size)
     if (
         orientation == _UPRIGHT
-        and image.format != "TIFF"
+        and as_stored is not None
         and not resized
         and not exif.get_ifd(IFD.IFD1)
     ):
-        raw = image.info.get("exif") or exif.tobytes()
         # Pillow reads a WebP's EXIF without the header a JPEG's segment must start with
-        return _EXIF_HEADER + raw.removeprefix(_EXIF_HEADER)
+        return _EXIF_HEADER + as_stored.removeprefix(_EXIF_HEADER)
     exif[_ORIENTATION_TAG] = _UPRIGHT
     return exif.tobytes()
 

@@ -241,6 +241,70 @@ def test_a_16_bit_tiff_of_separate_planes_reads_exactly(tmp_path: Path, channels
         np.testing.assert_allclose(loaded.alpha, pixels[..., 3] / 65535, atol=1e-7)
 
 
+@pytest.mark.parametrize("layout", ["contig", "separate"])
+def test_a_16_bit_grey_tiff_with_alpha_keeps_its_16_bits_and_alpha(
+    tmp_path: Path, layout: str
+) -> None:
+    """Pillow cannot open a TIFF of 16-bit grey and alpha: it was 'not an image'."""
+    pixels = np.random.default_rng(4).integers(0, 65536, (6, 9, 2), dtype=np.uint16)
+    stored = pixels if layout == "contig" else np.moveaxis(pixels, -1, 0)
+    tifffile.imwrite(
+        tmp_path / "scan.tif",
+        stored,
+        photometric="minisblack",
+        planarconfig=layout,
+        extrasamples=["unassalpha"],
+    )
+    loaded = read_image(tmp_path / "scan.tif")
+    assert (loaded.mode, loaded.bit_depth, loaded.is_grey) == ("LA", 16, True)
+    np.testing.assert_allclose(loaded.rgb, np.repeat(pixels[..., :1], 3, axis=2) / 65535, atol=1e-7)
+    np.testing.assert_allclose(loaded.alpha, pixels[..., 1] / 65535, atol=1e-7)
+    write_image(tmp_path / "out.tif", loaded.rgb, source=loaded)
+    with tifffile.TiffFile(tmp_path / "out.tif") as written:
+        np.testing.assert_array_equal(written.pages[0].asarray(), pixels)
+        assert written.pages[0].description == ""  # not the source's layout, (2, 6, 9)
+
+
+def test_a_premultiplied_16_bit_grey_tiff_is_divided_by_its_alpha(tmp_path: Path) -> None:
+    grey, alpha = np.full((4, 5), 0.25), np.full((4, 5), 0.5)
+    stored = np.round(np.dstack([grey * alpha, alpha]) * 65535).astype(np.uint16)
+    tifffile.imwrite(
+        tmp_path / "cut.tif", stored, photometric="minisblack", extrasamples=["assocalpha"]
+    )
+    loaded = read_image(tmp_path / "cut.tif")
+    np.testing.assert_allclose(loaded.rgb, 0.25, atol=1e-4)
+    np.testing.assert_allclose(loaded.alpha, 0.5, atol=1e-4)
+
+
+def test_a_floating_point_colour_tiff_is_read_turned_and_written_in_16_bits(
+    tmp_path: Path,
+) -> None:
+    """Raw converters' float TIFFs: Pillow cannot open colour ones."""
+    pixels = np.linspace(-0.2, 1.2, 5 * 9 * 3, dtype=np.float32).reshape(5, 9, 3)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    turned = [(ORIENTATION, "H", 1, 6, True), (34675, "B", len(profile), profile, True)]
+    tifffile.imwrite(tmp_path / "raw.tif", pixels, photometric="rgb", extratags=turned)
+    loaded = read_image(tmp_path / "raw.tif")
+    assert (loaded.mode, loaded.bit_depth, loaded.icc_profile) == ("RGB", 16, profile)
+    upright = np.clip(pixels, 0, 1).transpose(1, 0, 2)[:, ::-1]  # orientation 6
+    np.testing.assert_array_equal(loaded.rgb, upright)
+    write_image(tmp_path / "out.tif", loaded.rgb, source=loaded)
+    with tifffile.TiffFile(tmp_path / "out.tif") as written:
+        assert written.pages[0].dtype == np.uint16 and written.pages[0].shape == (9, 5, 3)
+
+
+def test_a_tiff_no_reader_takes_is_refused_with_its_layout(tmp_path: Path) -> None:
+    inks = np.zeros((4, 5, 4), np.float32)
+    tifffile.imwrite(tmp_path / "print.tif", inks, photometric="separated")
+    with pytest.raises(ImageReadError, match=r"print\.tif: unsupported TIFF \(SEPARATED, float32"):
+        read_image(tmp_path / "print.tif")
+    grey_and_alpha = np.zeros((64, 64, 2), np.uint16)
+    tifffile.imwrite(tmp_path / "cut.tif", grey_and_alpha, extrasamples=["unassalpha"])
+    (tmp_path / "cut.tif").write_bytes((tmp_path / "cut.tif").read_bytes()[:400])
+    with pytest.raises(ImageReadError, match=r"cut\.tif: damaged or unsupported TIFF \("):
+        read_image(tmp_path / "cut.tif")
+
+
 def test_an_orientation_no_camera_writes_is_taken_as_upright(tmp_path: Path, caplog) -> None:
     """It was a "damaged or truncated image" (int('x')), though Pillow decodes the photo."""
     encoded = tmp_path / "plain.jpg"
