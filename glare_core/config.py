@@ -29,6 +29,26 @@ from glare_core.exposure import ExposureRange
 from glare_core.typed_values import checked_value
 from glare_core.well_exposed import WellExposedColour
 
+#: Ceilings on the architecture's sizes, far above any GLARE or LLFlow config (the official
+#: LOL config: widths up to 512, 2 flow levels of 12 steps, 8192 codes). A larger number is a
+#: typo, and building it would fill the memory, or run for ever, before any other check ran.
+MAX_WIDTH = 8192
+#: encoder and decoder levels, flow levels
+MAX_LEVELS = 16
+#: residual blocks per level, flow steps per level
+MAX_REPEATS = 256
+MAX_CODEBOOK_SIZE = 1 << 20
+
+
+def _check_sizes(
+    section: str, sizes: dict[str, int | tuple[int, ...]], ceiling: int, floor: int = 1
+) -> None:
+    """Refuse a size (or any of a tuple of sizes) outside ``floor`` to ``ceiling``."""
+    for name, value in sizes.items():
+        values = value if isinstance(value, tuple) else (value,)
+        if not values or not all(floor <= item <= ceiling for item in values):
+            raise ConfigError(f"{section}.{name} must be {floor} to {ceiling}, not {value!r}")
+
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
@@ -46,6 +66,14 @@ class AutoencoderConfig:
     mid_attention: bool = True
     z_channels: int = 3
     norm_groups: int = 32
+
+    def __post_init__(self) -> None:
+        levels = {"levels (channel_mult's length)": len(self.channel_mult)}
+        _check_sizes("autoencoder", levels, MAX_LEVELS)
+        widths = {"channels": self.channels, "z_channels": self.z_channels}
+        widths |= {"channels x channel_mult": tuple(self.channels * m for m in self.channel_mult)}
+        _check_sizes("autoencoder", widths, MAX_WIDTH)
+        _check_sizes("autoencoder", {"num_res_blocks": self.num_res_blocks}, MAX_REPEATS, floor=0)
 
     @property
     def num_levels(self) -> int:
@@ -67,6 +95,10 @@ class VQGANConfig:
     embed_dim: int = 3
     commitment_beta: float = 0.25
 
+    def __post_init__(self) -> None:
+        _check_sizes("vqgan", {"codebook_size": self.codebook_size}, MAX_CODEBOOK_SIZE)
+        _check_sizes("vqgan", {"embed_dim": self.embed_dim}, MAX_WIDTH)
+
 
 @dataclass(frozen=True)
 class CondEncoderConfig:
@@ -74,6 +106,9 @@ class CondEncoderConfig:
 
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     cond_channels: int = 64
+
+    def __post_init__(self) -> None:
+        _check_sizes("cond_encoder", {"cond_channels": self.cond_channels}, MAX_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -94,6 +129,12 @@ class FlowConfig:
     scale_shift: float = 2.0
     #: Conv2dZeros output gain is exp(logs * logscale_factor), as in Glow
     logscale_factor: float = 3.0
+
+    def __post_init__(self) -> None:
+        _check_sizes("flow", {"levels": self.levels}, MAX_LEVELS)
+        _check_sizes("flow", {"coupling_steps": self.coupling_steps}, MAX_REPEATS)
+        _check_sizes("flow", {"invconv_steps": self.invconv_steps}, MAX_REPEATS, floor=0)
+        _check_sizes("flow", {"hidden_channels": self.hidden_channels}, MAX_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -117,6 +158,13 @@ class DenoiserConfig:
     middle_blocks: int = 2
     #: negative slope of the leaky ReLUs
     leaky_slope: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_sizes("noisy_path.denoiser", {"widths": self.widths}, MAX_WIDTH)
+        _check_sizes("noisy_path.denoiser", {"levels": len(self.widths)}, MAX_LEVELS)
+        _check_sizes(
+            "noisy_path.denoiser", {"middle_blocks": self.middle_blocks}, MAX_REPEATS, floor=0
+        )
 
 
 @dataclass(frozen=True)
@@ -508,6 +556,8 @@ def config_from_official_yml(path: str | Path) -> GlareConfig:
         raise ConfigError(f"{path}: not an official GLARE config (no {exc} in it)") from exc
     except (TypeError, ValueError, AttributeError) as exc:  # a section or number of another shape
         raise ConfigError(f"{path}: not an official GLARE config ({exc})") from exc
+    except ConfigError as exc:  # numbers no network is built of
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def _config_from_official_options(

@@ -266,6 +266,9 @@ def _official_yml_without(fixture_dir: Path, tmp_path: Path, *keys: str, value: 
         (("network_G", "flow", "K"), None, "no 'K' in it"),
         (("network_G", "flow", "L"), "two", "invalid literal"),
         (("network_G", "flow", "K"), True, "True is not a whole number"),
+        # a billion coupling steps filled the memory while the network was built
+        (("network_G", "flow", "K"), 10**9, "flow.coupling_steps must be 1 to 256"),
+        (("network_VQGAN", "n_embed"), 10**9, "vqgan.codebook_size must be 1 to 1048576"),
         (("network_G", "flow"), "a flow", "it needs network_G with its flow"),
     ],
 )

@@ -127,6 +127,10 @@ def test_weights_without_a_config_ask_for_one_and_load_with_it(bundled, tmp_path
         ("input", "log_eps", 0, "input.log_eps must be above 0"),
         # building a network of that many blocks ran for ever
         ("flow", "coupling_steps", 10**400, "FlowConfig.coupling_steps must be a whole number"),
+        # and of a billion, or a billion codes, filled the memory
+        ("flow", "coupling_steps", 10**9, "flow.coupling_steps must be 1 to 256, not 1000000000"),
+        ("vqgan", "codebook_size", 10**9, "vqgan.codebook_size must be 1 to 1048576"),
+        ("flow", "hidden_channels", -1, "flow.hidden_channels must be 1 to 8192, not -1"),
     ],
 )
 def test_a_hand_edited_config_of_the_wrong_type_or_range_is_refused_when_loaded(
@@ -141,20 +145,32 @@ def test_a_hand_edited_config_of_the_wrong_type_or_range_is_refused_when_loaded(
 
 
 @pytest.mark.parametrize(
-    ("section", "key", "value"),
-    [("flow", "hidden_channels", -1), ("vqgan", "autoencoder", {"channel_mult": []})],
+    ("section", "key", "value", "reason"),
+    [
+        ("vqgan", "autoencoder", {"channel_mult": []}, "the config .* is malformed.*levels"),
+        (
+            "vqgan",
+            "autoencoder",
+            {"channel_mult": [1] * 17},
+            "the config .* must be 1 to 16, not 17",
+        ),
+        (
+            "vqgan",
+            "autoencoder",
+            {"channel_mult": [1, 2**14]},
+            "the config .*channels x channel_mult must be 1 to 8192",
+        ),
+        ("vqgan", "autoencoder", {"norm_groups": 5}, "the architecture of .* cannot be built"),
+    ],
 )
 def test_a_config_that_builds_no_network_is_refused_by_name(
-    bundled, tmp_path, section, key, value
+    bundled, tmp_path, section, key, value, reason
 ) -> None:
     tensors, config = bundled
     edited = json.loads(json.dumps(config))
-    if isinstance(value, dict):
-        edited[section][key].update(value)
-    else:
-        edited[section][key] = value
+    edited[section][key].update(value)
     path = _with_config(tmp_path, tensors, edited)
-    with pytest.raises(WeightsError, match="edited.safetensors: the architecture of .* cannot be"):
+    with pytest.raises(WeightsError, match=f"edited.safetensors: {reason}"):
         build_model(path)
 
 
