@@ -1,5 +1,5 @@
 """``python -m glare_core`` runs the ``glare`` command."""
 
-from glare_core.cli import main
+from glare_core.cli import run
 
-raise SystemExit(main())
+run()

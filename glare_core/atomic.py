@@ -11,6 +11,7 @@ temporary file.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -42,17 +43,40 @@ def is_partial_name(name: str) -> bool:
 
 
 @contextmanager
-def atomic_write(target: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``target``; on clean exit it replaces ``target``."""
+def atomic_write(target: Path, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on clean exit it becomes ``target``.
+
+    With ``replace`` false, a ``target`` that exists by then, made by anyone meanwhile, is
+    kept and :class:`FileExistsError` raised: a check before a long piece of work is not
+    enough, another program or run may write the same name in the meantime."""
     temp = _create_temp_file(target)
     try:
         yield temp
         _flush_to_disk(temp)
-        os.replace(temp, target)
+        if replace:
+            os.replace(temp, target)
+        else:
+            _move_unless_taken(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     _remove_stale_temps(target)
+
+
+def _move_unless_taken(temp: Path, target: Path) -> None:
+    """Give ``temp`` the name ``target`` unless that name exists (FileExistsError)."""
+    try:
+        os.link(temp, target)  # refuses an existing name, atomically
+    except FileExistsError:
+        raise
+    except OSError:
+        # a file system without hard links (FAT, some network shares): check, then move;
+        # on Windows the move itself refuses an existing name
+        if target.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from None
+        os.rename(temp, target)
+        return
+    temp.unlink()
 
 
 def make_folder(folder: Path, error_type: type[Exception]) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from glare_core.atomic import atomic_write_bytes, make_folder
-from glare_core.errors import GlareError, ImageWriteError, one_line
+from glare_core.errors import GlareError, ImageWriteError, ResultExistsError, one_line
 from glare_core.imageio import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
@@ -423,6 +423,8 @@ def run_batch(
         except Cancelled:
             summary.cancelled = True
             break
+        except ResultExistsError:  # written by another program or run meanwhile
+            summary.skipped.append(item.source)
         except GlareError as error:
             summary.failed.append((item.source, _reason(error, item.source)))
         except Exception as error:  # one bad file must never stop the batch
@@ -464,13 +466,15 @@ def _export(
     image = read_image(item.source, options.max_pixels)
     result = enhance(image.rgb, file_progress, cancel)
     make_folder(item.target.parent, ImageWriteError)
-    write_image(item.target, result, source=image, quality=options.quality)
+    write_image(
+        item.target, result, source=image, quality=options.quality, replace=options.overwrite
+    )
     file_progress(1.0, "written")
 
 
 def _reason(error: GlareError, source: Path) -> str:
     """Why ``source`` failed, without its path in front: it is listed beside the reason."""
-    return one_line(error).removeprefix(f"{source}: ")
+    return one_line(error).removeprefix(f"{one_line(str(source))}: ")
 
 
 def _log_summary(summary: BatchSummary) -> None:

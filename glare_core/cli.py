@@ -13,17 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from glare_core import __version__
 from glare_core.config import PRECISIONS
 from glare_core.denoise import MAX_NOISE_REDUCTION
-from glare_core.errors import GlareError, one_line
+from glare_core.errors import GlareError, one_line, printable
 from glare_core.exposure import MAX_EXPOSURE_STOPS
 from glare_core.help_format import ParagraphHelpFormatter
 from glare_core.limits import (
@@ -456,9 +457,9 @@ def _print_batch_summary(summary: BatchSummary, output: Path) -> None:
         line += f"; skipped {len(summary.skipped)} whose result exists (use --overwrite)"
     if summary.cancelled:
         line += "; cancelled before the end"
-    print(line)
+    print(printable(line))
     for path, reason in summary.failed:
-        print(f"glare: failed: {path}: {reason}", file=sys.stderr)
+        print(f"glare: failed: {printable(path)}: {reason}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- eval
@@ -668,8 +669,23 @@ def _joined_dash_values(argv: Sequence[str]) -> list[str]:
     return joined
 
 
+def run() -> NoReturn:
+    """The ``glare`` program: :func:`main`, then exit with its status."""
+    code = main()
+    if code == EXIT_CANCELLED:
+        # stopped cleanly on a signal: one more SIGTERM (a scheduler's, passed on by a
+        # launcher) must not kill the interpreter while it shuts down, most of a second
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``glare`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
+    # a path of bytes no encoding reads (kept by Python as surrogates) prints escaped
+    # instead of raising after the work is done
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(_joined_dash_values(sys.argv[1:] if argv is None else argv))
     setup_logging(args.verbose)
     handler: Handler = args.handler

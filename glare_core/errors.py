@@ -23,6 +23,11 @@ class ImageWriteError(GlareError):
     """An output image cannot be written."""
 
 
+class ResultExistsError(ImageWriteError):
+    """A result was not written because its file appeared while it was being made, and
+    existing files were not to be replaced."""
+
+
 class DeviceError(GlareError):
     """The requested compute device is not available."""
 
@@ -30,3 +35,9 @@ class DeviceError(GlareError):
 def one_line(error: BaseException | str) -> str:
     """The message of ``error`` on one line, for a terminal, a list row or a log line."""
     return " ".join(str(error).split())
+
+
+def printable(text: object) -> str:
+    """``text`` with its control characters escaped (a newline as ``\\n``), and nothing
+    else changed: a file name printed on one line, spaces and accents as they are."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))

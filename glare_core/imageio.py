@@ -39,7 +39,7 @@ from PIL.ExifTags import IFD, Base
 
 from glare_core.atomic import atomic_write
 from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, from_unsigned, to_unsigned
-from glare_core.errors import ImageReadError, ImageWriteError, one_line
+from glare_core.errors import ImageReadError, ImageWriteError, ResultExistsError, one_line
 from glare_core.exposure import LUMA_WEIGHTS
 from glare_core.limits import DEFAULT_QUALITY
 
@@ -648,11 +648,13 @@ def write_image(
     source: LoadedImage | None = None,
     format: str | None = None,  # noqa: A002 - the agreed interface's name
     quality: int = DEFAULT_QUALITY,
+    replace: bool = True,
 ) -> None:
     """Write ``rgb`` (float HxWx3 in [0, 1]) atomically, in the shape of ``source``.
 
     ``format`` defaults to the one ``path``'s extension names. Raises
-    :class:`ImageWriteError` with a one-line reason.
+    :class:`ImageWriteError` with a one-line reason; with ``replace`` false,
+    :class:`ResultExistsError` where ``path`` exists when the file is complete.
     """
     path = Path(path)
     format_name = _resolve_write_format(path, format)
@@ -661,8 +663,10 @@ def write_image(
     layout = _layout(format_name, source)
     pixels = _compose(rgb, source.alpha if source else None, layout)
     try:
-        with atomic_write(path) as temp:
+        with atomic_write(path, replace=replace) as temp:
             _encode(temp, pixels, format_name, layout, source, quality)
+    except FileExistsError as error:
+        raise ResultExistsError(f"{path}: appeared while it was being made; kept") from error
     except OSError as error:
         raise ImageWriteError(f"{path}: cannot write ({error.strerror or error})") from error
     except (ValueError, TypeError, RuntimeError, cv2.error) as error:

@@ -120,6 +120,46 @@ def test_existing_outputs_are_skipped_unless_overwrite(album: Path, tmp_path: Pa
     assert fingerprints(out)["beach_glare.png"] != before
 
 
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_result_written_by_another_run_meanwhile_is_kept_unless_overwrite(
+    album: Path, tmp_path: Path, monkeypatch, hard_links: bool
+) -> None:
+    """Two batches into one folder (or a user saving there) while a photo is enhanced:
+    the check before the work passed, and the result silently replaced the other file."""
+    if not hard_links:  # FAT and some network shares: the check and move stand in
+        monkeypatch.setattr(os, "link", _no_hard_links)
+    out = tmp_path / "out"
+    other = dark_pixels(seed=9)
+
+    def someone_writes_the_result_meanwhile(rgb, progress, cancel):
+        if not (out / "beach_glare.png").exists():
+            save(out / "beach_glare.png", other)
+        return brighten(rgb, progress, cancel)
+
+    options = BatchOptions()
+    items = plan_batch([album / "beach.png"], out, options)
+    summary = run_batch(items, someone_writes_the_result_meanwhile, options)
+    assert summary.describe() == "0 done, 1 skipped, 0 failed"
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "beach_glare.png")), other)
+    assert partials(out) == []
+    options = BatchOptions(overwrite=True)
+    summary = run_batch(items, someone_writes_the_result_meanwhile, options)
+    assert summary.describe() == "1 done, 0 skipped, 0 failed"
+    assert not np.array_equal(np.asarray(Image.open(out / "beach_glare.png")), other)
+
+
+def _no_hard_links(source: object, target: object) -> None:
+    raise PermissionError(1, "Operation not permitted")
+
+
+def test_a_name_with_a_line_break_fails_on_one_line_without_its_path_twice(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "new\nline.png").write_bytes(b"")
+    summary = run([tmp_path], tmp_path / "out")
+    assert summary.failed == [(tmp_path / "new\nline.png", "empty file (0 bytes)")]
+
+
 def test_format_and_suffix_options(album: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run([album / "beach.png", album / "2023"], out, format="jpg", suffix="-lit")

@@ -431,6 +431,50 @@ def test_a_stop_while_the_model_loads_ends_the_batch_before_its_first_photo(
     assert saved["cancelled"] and saved["done"] == []
 
 
+def test_the_program_stopped_on_a_signal_is_not_killed_by_another_on_its_way_out(
+    monkeypatch,
+) -> None:
+    """A scheduler's SIGTERM passed on by a launcher arrives twice: the second, during the
+    interpreter's shutdown after the clean stop, ended the process with 143 instead of 130."""
+    monkeypatch.setattr(cli, "main", lambda: EXIT_CANCELLED)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.run()
+        assert exit_info.value.code == EXIT_CANCELLED
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    monkeypatch.setattr(cli, "main", lambda: 0)
+    with pytest.raises(SystemExit):
+        cli.run()
+    assert signal.getsignal(signal.SIGTERM) is previous  # a normal end leaves it alone
+
+
+def test_failures_print_one_line_each_and_odd_bytes_in_paths_print_escaped(
+    tmp_path, model_options
+) -> None:
+    """A line break in a name split the failure's line; a folder name of bytes the locale
+    cannot encode raised UnicodeEncodeError, with a traceback, after all the work."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "new\nline.png").write_bytes(b"")
+    out = os.fsdecode(bytes(tmp_path / "out") + b"\xff")
+    command = [sys.executable, "-m", "glare_core", "enhance", str(inputs), "-o", out]
+    finished = subprocess.run(
+        [*command, *model_options],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},  # strict, as a UTF-8 locale's
+        timeout=STARTUP_SECONDS,
+    )
+    assert finished.returncode == 1 and "Traceback" not in finished.stderr
+    assert f"into {tmp_path / 'out'}\\udcff" in finished.stdout
+    failed = [line for line in finished.stderr.splitlines() if "failed" in line]
+    assert failed == [f"glare: failed: {inputs}/new\\nline.png: empty file (0 bytes)"]
+
+
 def test_sigterm_stops_a_batch_cleanly_with_complete_files_and_a_report(
     tmp_path, small_pairs, model_options
 ) -> None:
