@@ -363,9 +363,9 @@ def _batch_progress(bar: Any) -> Callable[[BatchProgress], None]:
 
 
 def _names_a_result_file(output: Path) -> bool:
-    from glare_core.imageio import format_from_extension
+    from glare_core.imageio import names_a_picture
 
-    return not output.is_dir() and format_from_extension(output) is not None
+    return not output.is_dir() and names_a_picture(output)
 
 
 def _plan(inputs: Sequence[Path], output: Path, options: Any) -> list[Any]:
@@ -395,7 +395,8 @@ def _check_result_file_name(output: Path, requested_format: str | None) -> None:
     named = format_from_extension(output)
     if named not in WRITE_FORMATS:
         choices = ", ".join(WRITE_FORMATS)
-        raise GlareError(f"cannot write {named} files ({output.name}); choose one of {choices}")
+        shown = named or output.suffix
+        raise GlareError(f"cannot write {shown} files ({output.name}); choose one of {choices}")
     if requested_format is not None and normalize_format(requested_format) != named:
         raise GlareError(f"--format {requested_format} does not match the result's name {output}")
 

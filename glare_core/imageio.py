@@ -90,6 +90,10 @@ UNREADABLE_EXTENSIONS: dict[str, str] = (
         FORMAT_EXTENSIONS["HEIF"], heic_reader_missing(getattr(sys, "frozen", False))
     )
 )
+#: cameras' raw files, which Pillow does not register
+_CAMERA_RAW_EXTENSIONS = frozenset(
+    {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"}
+)
 #: output format for inputs whose format cannot be written: BMP is lossless, HEIF lossy
 _WRITE_SUBSTITUTES = {"BMP": "PNG", "HEIF": "JPEG"}
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
@@ -204,6 +208,17 @@ def format_from_extension(path: str | Path) -> str | None:
     """The format a file name's extension stands for, or None."""
     suffix = Path(path).suffix.lower()
     return next((name for name, exts in FORMAT_EXTENSIONS.items() if suffix in exts), None)
+
+
+def names_a_picture(path: str | Path) -> bool:
+    """Whether ``path``'s extension is a picture's: one read here, one Pillow knows (GIF,
+    AVIF, ICO...) or a camera's raw file; ``out.gif`` is a file's name, not a folder's."""
+    suffix = Path(path).suffix.lower()
+    return (
+        format_from_extension(path) is not None
+        or suffix in Image.registered_extensions()
+        or suffix in _CAMERA_RAW_EXTENSIONS
+    )
 
 
 def writable_format(name: str) -> str:

@@ -205,6 +205,8 @@ def test_an_output_file_may_not_be_its_own_input(capsys, small_pairs) -> None:
         ("out", ["--suffix", "/../escaped"], "must not contain a path separator"),
         ("photo.png/out", [], "is a file, not a folder"),
         ("result.bmp", [], "cannot write BMP files"),
+        ("result.gif", [], "cannot write .gif files (result.gif)"),  # it became a folder
+        ("result.DNG", [], "cannot write .DNG files (result.DNG)"),
         ("result.tif", ["--format", "png"], "--format png does not match"),
         ("out", ["--report", "."], "is a folder; name a .json file"),
         ("out", ["--report", "photo.png/report.json"], "is a file, not a folder"),
@@ -214,7 +216,8 @@ def test_an_output_file_may_not_be_its_own_input(capsys, small_pairs) -> None:
         ("y" * 300 + "/out", [], "(File name too long)"),
         ("y" * 300 + ".png", [], "(File name too long)"),
     ],
-    ids=["suffix-with-a-path", "folder-under-a-file", "unwritable-format", "format-clash",
+    ids=["suffix-with-a-path", "folder-under-a-file", "unwritable-format",
+         "format-pillow-reads", "camera-raw", "format-clash",
          "report-is-a-folder", "report-under-a-file", "report-named-as-an-image",
          "result-name-too-long", "suffix-starting-with-a-dash", "folder-name-too-long",
          "result-file-name-too-long"],
