@@ -59,6 +59,7 @@ from glare_core.progress import CancelToken, ProgressFn
 from glare_core.resources import sample_photo_path
 from glare_core.session import (
     Controls,
+    Exported,
     ModelChoice,
     OpenedPhoto,
     Session,
@@ -524,7 +525,7 @@ class MainWindow(QMainWindow):
         quality = self.settings.jpeg_quality
         shown = self._shown_file
 
-        def job(progress: ProgressFn, cancel: CancelToken) -> Path:
+        def job(progress: ProgressFn, cancel: CancelToken) -> Exported:
             return session.save(
                 path,
                 controls,
@@ -756,9 +757,12 @@ class MainWindow(QMainWindow):
         self.controls.set_controls(controls)
         self.render_settled(controls)
 
-    def _saved(self, path: Path) -> None:
-        self.settings.last_save_dir = str(Path(path).parent)  # a folder that took a file
-        self.statusBar().showMessage(f"Saved {path}", STATUS_MESSAGE_MS)
+    def _saved(self, exported: Exported) -> None:
+        self.settings.last_save_dir = str(exported.path.parent)  # a folder that took a file
+        if exported.notes:  # metadata left out: kept on screen until the next message
+            self.statusBar().showMessage(f"Saved {exported.path}; {'; '.join(exported.notes)}")
+        else:
+            self.statusBar().showMessage(f"Saved {exported.path}", STATUS_MESSAGE_MS)
         self.shown.emit(SAVE)
 
     # -- drag and drop, closing ---------------------------------------------------------

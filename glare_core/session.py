@@ -50,6 +50,7 @@ from glare_core.errors import GlareError, ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
 from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
+from glare_core.imageio import logger as image_io_logger
 from glare_core.limits import (
     CONTROL_DECIMALS,
     DEFAULT_QUALITY,
@@ -57,6 +58,7 @@ from glare_core.limits import (
     MAX_TEMPERATURE,
     TRAINED_STRENGTH,
 )
+from glare_core.log import collected_warnings
 from glare_core.memory import gives_memory_back
 from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, report
@@ -568,7 +570,7 @@ class Session:
         shown_photo: str | Path | None = None,
         progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
-    ) -> Path:
+    ) -> Exported:
         """Write the full-resolution result with the source's metadata and bit depth.
 
         ``shown_photo``: the file of the photo the user exported from; a
@@ -588,8 +590,20 @@ class Session:
         # the writer refuses to replace its source; the user confirmed it, so detach the path
         metadata = replace(photo, path=None) if replace_source else photo
         make_folder(Path(path).parent, ImageWriteError)
-        write_image(path, rgb, source=metadata, format=image_format, quality=quality)
-        return Path(path)
+        with collected_warnings(image_io_logger.name) as warnings:
+            write_image(path, rgb, source=metadata, format=image_format, quality=quality)
+        # each warning names the photo, which the user knows: what it says of the export stays
+        notes = tuple(warning.removeprefix(f"{photo.path}: ") for warning in warnings)
+        return Exported(Path(path), notes)
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A written result, and what writing it left out (a JPEG has no room for an EXIF or
+    XMP over 64 KB), for the user to be told."""
+
+    path: Path
+    notes: tuple[str, ...] = ()
 
 
 def _needs_resize(cached: Size, wanted: Size) -> bool:

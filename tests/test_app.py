@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
@@ -552,6 +553,32 @@ def test_export_writes_the_full_result_and_never_the_original(
         window.export(photo)
     assert photo.read_bytes() == original
     assert "overwrite" in window.last_error
+
+
+def test_an_export_that_leaves_metadata_out_says_so_in_the_window(
+    qtbot, window: MainWindow, photo: Path, tmp_path: Path
+) -> None:
+    """A JPEG cannot hold an XMP over 64 KB (an editor's history): the result is saved
+    without it, and the window said only "Saved" (the reason went to a log)."""
+    history = b"".join(b"<rdf:li>xmp.did:%032x</rdf:li>" % index for index in range(2000))
+    edited = tmp_path / "photos" / "edited.png"
+    with Image.open(photo) as dark:
+        dark.save(edited, pnginfo=_with_xmp(b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + history))
+    open_and_render(qtbot, window, edited)
+    with wait_shown(qtbot, window, SAVE):
+        window.export(tmp_path / "edited_glare.jpg")
+    message = window.statusBar().currentMessage()
+    assert message.startswith(f"Saved {tmp_path / 'edited_glare.jpg'}; its XMP (")
+    assert message.endswith("does not fit in a JPEG file; the result is saved without it")
+    with wait_shown(qtbot, window, SAVE):
+        window.export(tmp_path / "edited_glare.png")  # a PNG holds it
+    assert window.statusBar().currentMessage() == f"Saved {tmp_path / 'edited_glare.png'}"
+
+
+def _with_xmp(xmp: bytes) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    return info
 
 
 def test_only_a_folder_that_took_an_export_is_suggested_for_the_next(

@@ -23,6 +23,7 @@ from glare_core.resources import RESOURCES_ENV, bundled_weights_path
 from glare_core.session import (
     BatchRequest,
     Controls,
+    Exported,
     ModelChoice,
     NoPhotoError,
     PreviewPolicy,
@@ -183,8 +184,9 @@ def test_full_result_can_be_cancelled(session: Session) -> None:
 def test_save_writes_full_resolution_and_guards_the_original(
     session: Session, photo: Path, tmp_path: Path
 ) -> None:
-    target = session.save(tmp_path / "out.jpg", Controls(), quality=90)
-    saved = read_image(target)
+    exported = session.save(tmp_path / "out.jpg", Controls(), quality=90)
+    assert exported == Exported(tmp_path / "out.jpg", notes=())
+    saved = read_image(exported.path)
     assert saved.format == "JPEG" and saved.rgb.shape == (SMALL[1], SMALL[0], 3)
     original_bytes = photo.read_bytes()
     with pytest.raises(ImageWriteError):
