@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -40,8 +40,6 @@ BATCH_KIND = "batch"
 #: room for a folder path and the failures' reasons on one line each
 DIALOG_MIN_WIDTH = 560
 SECONDS_PER_MINUTE = 60
-#: photo names longer than this are shortened in the progress line
-SHOWN_NAME_CHARACTERS = 48
 
 
 def format_eta(seconds: float | None) -> str:
@@ -51,21 +49,12 @@ def format_eta(seconds: float | None) -> str:
     return f"{minutes}:{rest:02d} left"
 
 
-def _elided(name: str) -> str:
-    """``name`` cut in its middle to :data:`SHOWN_NAME_CHARACTERS`: a word the status line
-    cannot wrap, it ran off the dialog's edge with its extension."""
-    if len(name) <= SHOWN_NAME_CHARACTERS:
-        return name
-    kept = SHOWN_NAME_CHARACTERS - 1
-    return f"{name[: kept - kept // 2]}…{name[-(kept // 2) :]}"
-
-
 def batch_progress_reporter(progress: ProgressFn) -> Callable[[BatchProgress], None]:
     """Turn the batch engine's detailed progress into the worker's (fraction, text)."""
 
     def on_progress(state: BatchProgress) -> None:
         done = (state.index + state.file_fraction) / max(1, state.total)
-        position = f"{state.index + 1}/{state.total} {_elided(state.current.name)}"
+        position = f"{state.index + 1}/{state.total} {state.current.name}"
         progress(done, f"{position} — {format_eta(state.eta_seconds)}")
 
     return on_progress
@@ -234,7 +223,11 @@ class BatchDialog(QDialog):
     def _on_progress(self, kind: str, generation: int, fraction: float, text: str) -> None:
         if self._mine(kind, generation):
             self.progress.set_fraction(fraction)
-            self.status.setText(text)
+            # cut in the middle, the photo's name, to the line's width: a long name is a word
+            # the label cannot wrap, and ran off the dialog's edge with the time left
+            width = self.status.contentsRect().width()
+            elided = self.status.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+            self.status.setText(elided)
 
     def _on_result(self, kind: str, generation: int, summary: BatchSummary) -> None:
         if not self._mine(kind, generation):

@@ -16,7 +16,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from app.batch_dialog import BatchDialog, batch_progress_reporter
+from app.batch_dialog import BATCH_KIND, BatchDialog, batch_progress_reporter
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
@@ -959,14 +959,27 @@ def test_a_long_photo_name_is_cut_in_the_middle(
     assert "…" in shown and shown.startswith("night_market_") and shown.endswith("aa.png")
     assert window.file_label.fontMetrics().horizontalAdvance(shown) <= NAME_WIDTH
     assert window.file_label.toolTip() == str(path)
-    lines = []
-    reporter = batch_progress_reporter(lambda fraction, text: lines.append(text))
-    reporter(BatchProgress(index=0, total=3, current=path, file_fraction=0.5, eta_seconds=61))
-    assert lines == [f"1/3 {name[:24]}…{name[-23:]} — 1:01 left"]
     # 100% is one photo pixel per device pixel, on a high-DPI screen too
     monkeypatch.setattr(window.compare, "devicePixelRatioF", lambda: 2.0)
     QTest.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert window.compare.zoom() == 0.5
+
+
+def test_the_batch_progress_line_cuts_a_long_name_to_its_width(qtbot, window: MainWindow) -> None:
+    """Cut to a number of characters, a name of wide letters still ran off the dialog's edge."""
+    name = "night_market_" + "a" * 103 + ".png"
+    dialog = window.open_batch()
+    lines = []
+    reporter = batch_progress_reporter(lambda fraction, text: lines.append(text))
+    for shown_name in (name, "W" * 120 + ".png"):  # wide letters: fewer fit
+        reporter(BatchProgress(0, 3, Path(shown_name), file_fraction=0.5, eta_seconds=61))
+        dialog._generation = 1  # as a started batch's
+        dialog._on_progress(BATCH_KIND, 1, 0.5, lines[-1])
+        shown = dialog.status.text()
+        assert "…" in shown and shown.startswith("1/3 ") and shown.endswith(" — 1:01 left")
+        assert dialog.status.fontMetrics().horizontalAdvance(shown) <= dialog.status.width()
+    assert lines[0] == f"1/3 {name} — 1:01 left"
+    dialog.close()
 
 
 def test_compare_view_divider_zoom_and_modes(qtbot, window: MainWindow, photo: Path) -> None:
