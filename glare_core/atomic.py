@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,18 +64,24 @@ def atomic_write(target: Path, replace: bool = True) -> Iterator[Path]:
 
 def _move_unless_taken(temp: Path, target: Path) -> None:
     """Give ``temp`` the name ``target`` unless that name exists (FileExistsError)."""
+    if os.name == "nt":
+        os.rename(temp, target)  # Windows refuses an existing name, atomically
+        return
     try:
         os.link(temp, target)  # refuses an existing name, atomically
     except FileExistsError:
         raise
     except OSError:
-        # a file system without hard links (FAT, some network shares): check, then move;
-        # on Windows the move itself refuses an existing name
+        # a file system without hard links (FAT, some network shares): check, then move,
+        # which leaves a moment in which another writer's file could be replaced
         if target.exists():
             raise FileExistsError(errno.EEXIST, "File exists", str(target)) from None
         os.rename(temp, target)
         return
-    temp.unlink()
+    try:
+        temp.unlink()
+    except OSError as error:  # the result is complete under its name; a later write tidies
+        log.warning("could not remove the temporary name %s (%s)", temp, error.strerror)
 
 
 def make_folder(folder: Path, error_type: type[Exception]) -> None:
@@ -119,8 +124,10 @@ def _remove_stale_temps(target: Path) -> None:
         rf"\.{re.escape(_shortened(target.name))}\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}"
         rf"{re.escape(PARTIAL_SUFFIX)}"
     )
-    oldest_kept = time.time() - STALE_AFTER_SECONDS
     try:
+        # the file system's own clock (a network share's may differ from this machine's):
+        # the target was written a moment ago
+        oldest_kept = target.stat().st_mtime - STALE_AFTER_SECONDS
         siblings = list(os.scandir(target.parent))
     except OSError:
         return  # the write is done; tidying up is not worth a failure

@@ -672,6 +672,11 @@ def _joined_dash_values(argv: Sequence[str]) -> list[str]:
 
 def run() -> NoReturn:
     """The ``glare`` program: :func:`main`, then exit with its status."""
+    # a path of bytes no encoding reads (kept by Python as surrogates) prints escaped
+    # instead of raising after the work is done
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     code = main()
     if code == EXIT_CANCELLED:
         # stopped cleanly on a signal: one more SIGTERM (a scheduler's, passed on by a
@@ -682,11 +687,6 @@ def run() -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``glare`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
-    # a path of bytes no encoding reads (kept by Python as surrogates) prints escaped
-    # instead of raising after the work is done
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(_joined_dash_values(sys.argv[1:] if argv is None else argv))
     setup_logging(args.verbose)
     handler: Handler = args.handler

@@ -146,6 +146,9 @@ class FusionDecoderConfig:
     #: initial AMB weights, from the coarsest fused level to the finest
     amb_init: tuple[float, ...] = (-1.0, -0.6)
 
+    def __post_init__(self) -> None:
+        _check_sizes("fusion_decoder", {"deformable_groups": self.deformable_groups}, MAX_WIDTH)
+
 
 @dataclass(frozen=True)
 class DenoiserConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class GlareError(Exception):
     """Base class of every error Glare Studio reports to a user."""
@@ -37,7 +39,15 @@ def one_line(error: BaseException | str) -> str:
     return " ".join(str(error).split())
 
 
+#: Unicode categories that break or hide a line: control characters (a newline, a tab) and
+#: line and paragraph separators
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+
+
 def printable(text: object) -> str:
-    """``text`` with its control characters escaped (a newline as ``\\n``), and nothing
-    else changed: a file name printed on one line, spaces and accents as they are."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    """``text`` with its control characters and line separators escaped (a newline as
+    ``\\n``), and nothing else changed: a file name printed on one line, with its spaces,
+    accents, ideographic spaces and emoji joiners as they are."""
+    return "".join(
+        repr(ch)[1:-1] if unicodedata.category(ch) in _LINE_BREAKING else ch for ch in str(text)
+    )

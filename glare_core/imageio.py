@@ -6,7 +6,7 @@ the right one and moves metadata across:
 * Pillow reads every format and all 8-bit and 16-bit grey pixels. Pillow reduces
   16-bit colour to 8 bits, so 16-bit colour PNG/TIFF pixels are decoded by OpenCV.
   TIFFs Pillow cannot open at all (16-bit grey with alpha, floating-point colour) are
-  decoded by tifffile.
+  decoded by tifffile (:mod:`glare_core.tiff_reader`).
 * EXIF orientation is applied to the pixels (and the alpha) on read, and the EXIF
   kept on :class:`LoadedImage` says orientation 1 so nothing is rotated twice.
 * CMYK is converted to sRGB on read (through its ICC profile when it has one); the
@@ -42,6 +42,13 @@ from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, from_unsigned, to_un
 from glare_core.errors import ImageReadError, ImageWriteError, ResultExistsError, one_line
 from glare_core.exposure import LUMA_WEIGHTS
 from glare_core.limits import DEFAULT_QUALITY
+from glare_core.tiff_reader import (
+    is_associated_alpha,
+    is_tiff,
+    read_first_page,
+    resolution,
+    unpremultiplied,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +97,12 @@ UNREADABLE_EXTENSIONS: dict[str, str] = (
         FORMAT_EXTENSIONS["HEIF"], heic_reader_missing(getattr(sys, "frozen", False))
     )
 )
-#: cameras' raw files, which Pillow does not register
-_CAMERA_RAW_EXTENSIONS = frozenset(
-    {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"}
+#: picture formats neither read nor written here that a user may still name a result with
+#: (other extensions of Pillow's, such as .ps or .h5, name folders as well)
+_OTHER_PICTURE_EXTENSIONS = frozenset(
+    {".gif", ".apng", ".avif", ".jxl", ".jp2", ".j2k", ".ico", ".psd", ".tga", ".qoi", ".jfif"}
+    # cameras' raw files
+    | {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".raf", ".orf", ".rw2", ".pef", ".srw"}
 )
 #: output format for inputs whose format cannot be written: BMP is lossless, HEIF lossy
 _WRITE_SUBSTITUTES = {"BMP": "PNG", "HEIF": "JPEG"}
@@ -118,6 +128,8 @@ _EIGHT_BITS = 8
 #: the TIFF tag that says whether channels are interleaved (1) or stored as planes (2)
 _PLANAR_CONFIGURATION = 284
 _SEPARATE_PLANES = 2
+#: the TIFF tag that says what a channel beyond the colour ones holds (alpha, and which)
+_EXTRA_SAMPLES = 338
 #: the tags of a TIFF's first directory that describe the photo rather than lay out its
 #: pixels: the only ones carried as EXIF, since Pillow reads the whole directory, strip
 #: offsets and sample layout included, and a result written with the source's layout is
@@ -151,17 +163,8 @@ _FLOAT_GREY_MODE = "F"
 #: deep modes that Pillow decodes itself (OpenCV decodes deep colour)
 _DEEP_GREY_MODES = _SIXTEEN_BIT_GREY_MODES | {_FLOAT_GREY_MODE}
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
-#: the first bytes of a TIFF file, little- and big-endian (classic and BigTIFF)
-_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-#: TIFF photometric interpretations tifffile's fallback reads: black is 0, grey or RGB
-_TIFFFILE_COLOUR_MODES = {
-    tifffile.PHOTOMETRIC.MINISBLACK: ("L", "LA"),
-    tifffile.PHOTOMETRIC.RGB: ("RGB", "RGBA"),
-}
 #: the image description tifffile writes: the array's shape, which another layout contradicts
 _TIFFFILE_SHAPE = re.compile(r'\{\s*"shape"\s*:')
-#: sample types tifffile's fallback reads; floating point runs from black at 0 to white at 1
-_TIFFFILE_SAMPLE_KINDS = frozenset("uf")
 #: JPEG quality from which chroma is kept at full resolution (4:4:4)
 _FULL_CHROMA_QUALITY = 90
 #: the most a JPEG marker segment holds after its length, and the name an XMP segment starts with
@@ -211,14 +214,10 @@ def format_from_extension(path: str | Path) -> str | None:
 
 
 def names_a_picture(path: str | Path) -> bool:
-    """Whether ``path``'s extension is a picture's: one read here, one Pillow knows (GIF,
-    AVIF, ICO...) or a camera's raw file; ``out.gif`` is a file's name, not a folder's."""
+    """Whether ``path``'s extension is a picture's: one read here, another common picture
+    format or a camera's raw file; ``out.gif`` is a file's name, not a folder's."""
     suffix = Path(path).suffix.lower()
-    return (
-        format_from_extension(path) is not None
-        or suffix in Image.registered_extensions()
-        or suffix in _CAMERA_RAW_EXTENSIONS
-    )
+    return format_from_extension(path) is not None or suffix in _OTHER_PICTURE_EXTENSIONS
 
 
 def writable_format(name: str) -> str:
@@ -268,14 +267,14 @@ def _open_and_decode(path: Path, max_pixels: int) -> LoadedImage:
     try:
         with Image.open(path) as image:
             _check_format(image, path)
-            _check_pixel_count(image, path, max_pixels)
+            _check_size(path, *image.size, max_pixels)
             return _decode(image, path)
     except ImageReadError:
         raise
     except Image.DecompressionBombError as error:
         raise ImageReadError(f"{path}: refused, too many pixels ({error})") from error
     except UnidentifiedImageError as error:
-        if _is_tiff(path):
+        if is_tiff(path):
             return _decode_with_tifffile(path, max_pixels)
         if missing := UNREADABLE_EXTENSIONS.get(path.suffix.lower()):
             raise ImageReadError(f"{path}: {missing}") from error
@@ -307,14 +306,14 @@ def _format(image: Image.Image) -> str:
 def _check_format(image: Image.Image, path: Path) -> None:
     if _format(image) not in READ_FORMATS:
         raise ImageReadError(f"{path}: {image.format} images are not supported")
-    pictures = getattr(image, "n_frames", 1)
     # an MPO's further pictures are the camera's previews and depth maps, not photos
-    if pictures > 1 and image.format not in _READ_AS:
+    if image.format not in _READ_AS:
+        _note_first_picture_only(path, getattr(image, "n_frames", 1))
+
+
+def _note_first_picture_only(path: Path, pictures: int) -> None:
+    if pictures > 1:
         logger.warning("%s holds %d pages or frames: only the first is enhanced", path, pictures)
-
-
-def _check_pixel_count(image: Image.Image, path: Path, max_pixels: int) -> None:
-    _check_size(path, *image.size, max_pixels)
 
 
 def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
@@ -329,9 +328,13 @@ def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
 def _decode(image: Image.Image, path: Path) -> LoadedImage:
     bit_depth = _source_bit_depth(image)
     if bit_depth == _SIXTEEN_BITS and _has_separate_planes(image):
-        colour, alpha = _planes_from_tifffile(path)  # OpenCV reads them as interleaved
+        # OpenCV reads them as interleaved; the size was checked from Pillow's header
+        picture = read_first_page(path, check_size=lambda width, height: None)
+        colour, alpha = picture.colour, picture.alpha
     elif bit_depth == _SIXTEEN_BITS and image.mode not in _DEEP_GREY_MODES:
         colour, alpha = _planes_from_opencv(path)
+        if alpha is not None and _has_associated_alpha(image):
+            colour = unpremultiplied(colour, alpha)
     else:
         image.load()  # Pillow turns a TIFF upright as it loads it, and drops its orientation
         colour, alpha = _planes_from_pillow(image, path)
@@ -369,77 +372,27 @@ def _upright(
     return rgb, alpha
 
 
-def _is_tiff(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(len(_TIFF_SIGNATURES[0])) in _TIFF_SIGNATURES
-
-
 def _decode_with_tifffile(path: Path, max_pixels: int) -> LoadedImage:
     """A TIFF that Pillow cannot open (16-bit grey with alpha, floating-point colour):
-    its first page's pixels, orientation, descriptive tags, colour profile and XMP."""
-    try:
-        with tifffile.TiffFile(path) as tiff:
-            if not tiff.pages:
-                raise ImageReadError(f"{path}: damaged TIFF (no picture in it)")
-            page = tiff.pages.first
-            mode = _tifffile_mode(page, path)
-            _check_size(path, page.imagewidth, page.imagelength, max_pixels)
-            pixels = page.asarray()
-            tags = {tag.code: tag.value for tag in page.tags.values()}
-    except MemoryError as error:
-        raise ImageReadError(f"{path}: not enough memory to decode it") from error
-    except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError) as error:
-        raise ImageReadError(f"{path}: damaged or unsupported TIFF ({one_line(error)})") from error
-    if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and pixels.ndim == 3:
-        pixels = np.moveaxis(pixels, 0, -1)  # samples first: (channels, height, width)
-    colour, alpha = _tifffile_planes(pixels, mode, page.extrasamples)
-    exif = _descriptive_tags(tags)
+    its first page's pixels, orientation, descriptive tags, resolution, colour profile and
+    XMP."""
+    picture = read_first_page(path, lambda *size: _check_size(path, *size, max_pixels))
+    _note_first_picture_only(path, picture.pages)
+    exif = _descriptive_tags(picture.tags)
     orientation = _orientation(exif, path)
-    rgb, alpha = _upright(colour, alpha, orientation)
+    rgb, alpha = _upright(picture.colour, picture.alpha, orientation)
     return LoadedImage(
         rgb=rgb,
         alpha=alpha,
-        mode=mode,
-        bit_depth=_EIGHT_BITS if pixels.dtype == np.uint8 else _SIXTEEN_BITS,
+        mode=picture.mode,
+        bit_depth=picture.bit_depth,
         format="TIFF",
         exif=_upright_exif(exif, orientation, (rgb.shape[1], rgb.shape[0]), None),
-        icc_profile=tags.get(tifffile.TIFF.TAGS["InterColorProfile"]),
+        icc_profile=picture.tags.get(tifffile.TIFF.TAGS["InterColorProfile"]),
         path=path,
-        xmp=_upright_xmp(tags.get(tifffile.TIFF.TAGS["XMP"])),
+        xmp=_upright_xmp(picture.tags.get(tifffile.TIFF.TAGS["XMP"])),
+        dpi=resolution(picture.tags),
     )
-
-
-def _tifffile_mode(page: tifffile.TiffPage, path: Path) -> str:
-    """The Pillow mode that names ``page``'s layout; refuses layouts read as something else."""
-    modes = _TIFFFILE_COLOUR_MODES.get(page.photometric)
-    if modes is None or page.dtype is None or page.dtype.kind not in _TIFFFILE_SAMPLE_KINDS:
-        kind = getattr(page.photometric, "name", page.photometric)
-        raise ImageReadError(f"{path}: unsupported TIFF ({kind}, {page.dtype} samples)")
-    plain, with_alpha = modes
-    return with_alpha if page.extrasamples else plain
-
-
-def _tifffile_planes(
-    pixels: np.ndarray, mode: str, extra: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Colour and alpha in [0, 1]; premultiplied colour is divided by its alpha."""
-    if pixels.dtype.kind == "f":
-        values = np.clip(np.nan_to_num(pixels.astype(np.float32)), 0.0, 1.0)
-    else:
-        values = from_unsigned(pixels)
-    colour_channels = 1 if mode.startswith("L") else 3
-    if values.ndim == 2:
-        return values, None
-    colour = values[..., :colour_channels]
-    colour = colour[..., 0] if colour_channels == 1 else colour
-    if not extra:
-        return colour, None
-    alpha = values[..., colour_channels]
-    if extra[0] == tifffile.EXTRASAMPLE.ASSOCALPHA:
-        covered = alpha if colour.ndim == 2 else alpha[..., np.newaxis]
-        colour = np.divide(colour, covered, out=np.zeros_like(colour), where=covered > 0)
-        colour = np.clip(colour, 0.0, 1.0)
-    return colour, alpha
 
 
 def _orientation(exif: Image.Exif, path: Path) -> int:
@@ -471,6 +424,11 @@ def _as_tuple(value: object) -> tuple:
     return tuple(value) if isinstance(value, tuple | list) else (value,)
 
 
+def _has_associated_alpha(image: Image.Image) -> bool:
+    """A TIFF whose alpha is premultiplied into its colour (Pillow's 8-bit "RGBa")."""
+    return image.format == "TIFF" and is_associated_alpha(image.tag_v2.get(_EXTRA_SAMPLES))
+
+
 def _has_separate_planes(image: Image.Image) -> bool:
     return image.format == "TIFF" and image.tag_v2.get(_PLANAR_CONFIGURATION) == _SEPARATE_PLANES
 
@@ -484,14 +442,6 @@ def _planes_from_opencv(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         pixels = cv2.cvtColor(
             pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
         )
-    return _colour_and_alpha(from_unsigned(pixels))
-
-
-def _planes_from_tifffile(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    with tifffile.TiffFile(path) as tiff:
-        pixels = tiff.pages[0].asarray()  # samples first: (channels, height, width)
-    if pixels.ndim == 3:
-        pixels = np.moveaxis(pixels, 0, -1)
     return _colour_and_alpha(from_unsigned(pixels))
 
 

@@ -592,8 +592,8 @@ class Session:
         make_folder(Path(path).parent, ImageWriteError)
         with collected_warnings(image_io_logger.name) as warnings:
             write_image(path, rgb, source=metadata, format=image_format, quality=quality)
-        # each warning names the photo, which the user knows: what it says of the export stays
-        notes = tuple(warning.removeprefix(f"{photo.path}: ") for warning in warnings)
+        # each warning names the photo's file, which the user knows by its name
+        notes = tuple(_by_name(warning, photo.path) for warning in warnings)
         return Exported(Path(path), notes)
 
 
@@ -604,6 +604,13 @@ class Exported:
 
     path: Path
     notes: tuple[str, ...] = ()
+
+
+def _by_name(message: str, path: Path | None) -> str:
+    """``message`` without ``path`` in front, and with its file's name where it names it."""
+    if path is None:
+        return message
+    return message.removeprefix(f"{path}: ").replace(str(path), path.name)
 
 
 def _needs_resize(cached: Size, wanted: Size) -> bool:

@@ -29,6 +29,7 @@ from glare_core.cli import (
     main,
 )
 from glare_core.eight_bit import from_uint8
+from glare_core.errors import printable
 from glare_core.exposure import to_linear
 from glare_core.imageio import FORMAT_EXTENSIONS, WRITE_FORMATS, read_image
 from glare_core.progress import STOP_SIGNALS, CancelToken
@@ -454,6 +455,7 @@ def test_the_program_stopped_on_a_signal_is_not_killed_by_another_on_its_way_out
     assert signal.getsignal(signal.SIGTERM) is previous  # a normal end leaves it alone
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="names of any bytes, as Linux keeps them")
 def test_failures_print_one_line_each_and_odd_bytes_in_paths_print_escaped(
     tmp_path, model_options
 ) -> None:
@@ -476,6 +478,11 @@ def test_failures_print_one_line_each_and_odd_bytes_in_paths_print_escaped(
     assert f"into {tmp_path / 'out'}\\udcff" in finished.stdout
     failed = [line for line in finished.stderr.splitlines() if "failed" in line]
     assert failed == [f"glare: failed: {inputs}/new\\nline.png: empty file (0 bytes)"]
+
+
+def test_printed_paths_escape_only_what_breaks_a_line() -> None:
+    name = "夜\u3000景 \u00a0👨\u200d👩 é"  # ideographic and no-break spaces, an emoji joiner
+    assert printable(f"{name}/new\nline\u2028.png") == f"{name}/new\\nline\\u2028.png"
 
 
 def test_sigterm_stops_a_batch_cleanly_with_complete_files_and_a_report(

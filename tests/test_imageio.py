@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -265,15 +266,47 @@ def test_a_16_bit_grey_tiff_with_alpha_keeps_its_16_bits_and_alpha(
         assert written.pages[0].description == ""  # not the source's layout, (2, 6, 9)
 
 
-def test_a_premultiplied_16_bit_grey_tiff_is_divided_by_its_alpha(tmp_path: Path) -> None:
-    grey, alpha = np.full((4, 5), 0.25), np.full((4, 5), 0.5)
-    stored = np.round(np.dstack([grey * alpha, alpha]) * 65535).astype(np.uint16)
+@pytest.mark.parametrize(
+    ("photometric", "channels", "planar"),
+    [("minisblack", 1, "contig"), ("rgb", 3, "contig"), ("rgb", 3, "separate")],
+)
+def test_a_premultiplied_16_bit_tiff_is_divided_by_its_alpha(
+    tmp_path: Path, photometric: str, channels: int, planar: str
+) -> None:
+    """Grey, interleaved colour (OpenCV's) and planes: each was read as stored, or only one."""
+    colour, alpha = np.full((4, 5, channels), 0.25), np.full((4, 5, 1), 0.5)
+    stored = np.round(np.concatenate([colour * alpha, alpha], axis=2) * 65535).astype(np.uint16)
+    stored = stored if planar == "contig" else np.moveaxis(stored, -1, 0)
     tifffile.imwrite(
-        tmp_path / "cut.tif", stored, photometric="minisblack", extrasamples=["assocalpha"]
+        tmp_path / "cut.tif",
+        stored,
+        photometric=photometric,
+        planarconfig=planar,
+        extrasamples=["assocalpha"],
     )
     loaded = read_image(tmp_path / "cut.tif")
     np.testing.assert_allclose(loaded.rgb, 0.25, atol=1e-4)
     np.testing.assert_allclose(loaded.alpha, 0.5, atol=1e-4)
+
+
+def test_a_tiff_read_by_tifffile_keeps_its_resolution_and_takes_no_mask_for_alpha(
+    tmp_path: Path, caplog
+) -> None:
+    """A fourth sample of unspecified meaning (a depth map, a mask) is not transparency."""
+    pixels = np.full((2, 4, 5, 4), 0.3, np.float32)  # two pages
+    tifffile.imwrite(
+        tmp_path / "raw.tif",
+        pixels,
+        photometric="rgb",
+        extrasamples=["unspecified"],
+        resolution=(118.11, 118.11),
+        resolutionunit="CENTIMETER",
+    )
+    with caplog.at_level(logging.WARNING, logger="glare_core.imageio"):
+        loaded = read_image(tmp_path / "raw.tif")
+    assert (loaded.mode, loaded.alpha) == ("RGB", None)
+    assert loaded.dpi == pytest.approx((300.0, 300.0), abs=0.01)
+    assert "raw.tif holds 2 pages or frames: only the first is enhanced" in caplog.text
 
 
 def test_a_floating_point_colour_tiff_is_read_turned_and_written_in_16_bits(
@@ -291,6 +324,22 @@ def test_a_floating_point_colour_tiff_is_read_turned_and_written_in_16_bits(
     write_image(tmp_path / "out.tif", loaded.rgb, source=loaded)
     with tifffile.TiffFile(tmp_path / "out.tif") as written:
         assert written.pages[0].dtype == np.uint16 and written.pages[0].shape == (9, 5, 3)
+
+
+def test_a_tiff_compressed_without_its_codec_says_what_reads_it(tmp_path: Path) -> None:
+    """LZW (Photoshop's default) needs imagecodecs in tifffile: it read as 'damaged'."""
+    if importlib.util.find_spec("imagecodecs") is not None:
+        pytest.skip("imagecodecs is installed: LZW is read")
+    tifffile.imwrite(
+        tmp_path / "scan.tif", np.zeros((6, 9, 2), np.uint16), extrasamples=["unassalpha"]
+    )
+    uncompressed = struct.pack("<HHIHH", 259, 3, 1, 1, 0)  # Compression, SHORT, 1: none
+    data = (tmp_path / "scan.tif").read_bytes()
+    assert data.count(uncompressed) == 1
+    lzw = data.replace(uncompressed, struct.pack("<HHIHH", 259, 3, 1, 5, 0))
+    (tmp_path / "scan.tif").write_bytes(lzw)
+    with pytest.raises(ImageReadError, match=r"scan\.tif: its compression \(LZW\) needs the"):
+        read_image(tmp_path / "scan.tif")
 
 
 def test_a_tiff_no_reader_takes_is_refused_with_its_layout(tmp_path: Path) -> None:
@@ -662,6 +711,26 @@ def test_a_rewrite_removes_what_a_killed_writer_left_once_it_is_stale(tmp_path: 
     write_image(target, from_uint8(random_pixels(4, 6, 3)))
     assert sorted(leftovers(tmp_path)) == [other_target.name, in_progress.name]
     assert read_image(target).rgb.shape == (4, 6, 3)
+
+
+def test_a_result_complete_under_its_name_is_not_a_failure_for_its_temporary_one(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """Windows scanners hold new files open: the temporary name's removal may fail after
+    the result is complete, and the batch counted the photo failed (a rerun skipped it)."""
+    unlink = Path.unlink
+
+    def held_open(path: Path, missing_ok: bool = False) -> None:
+        if is_partial_name(path.name):
+            raise PermissionError(13, "Permission denied")
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", held_open)
+    pixels = random_pixels(4, 6, 3)
+    with caplog.at_level(logging.WARNING, logger="glare_core.atomic"):
+        write_image(tmp_path / "result.png", from_uint8(pixels), replace=False)
+    np.testing.assert_array_equal(to_uint8(read_image(tmp_path / "result.png").rgb), pixels)
+    assert "could not remove the temporary name" in caplog.text
 
 
 def test_heic_is_read_when_pillow_heif_is_installed(tmp_path: Path) -> None:

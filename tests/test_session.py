@@ -198,6 +198,21 @@ def test_save_writes_full_resolution_and_guards_the_original(
         session.save(photo / "out.png", Controls())  # a folder where a file is
 
 
+def test_an_export_names_what_it_left_out_by_the_photos_file_name(
+    enhancer: Enhancer, photo: Path, tmp_path: Path
+) -> None:
+    cut_out = tmp_path / "folder" / "cut-out.png"
+    cut_out.parent.mkdir()
+    pixels = cv2.imread(str(photo))
+    cv2.imwrite(str(cut_out), np.dstack([pixels, np.full(pixels.shape[:2], 128, np.uint8)]))
+    session = Session(enhancer)
+    session.open(cut_out, Controls())
+    exported = session.save(tmp_path / "out.jpg", Controls())
+    assert exported.notes == (
+        "JPEG has no alpha channel: the transparency of cut-out.png is dropped",
+    )
+
+
 def test_a_cancelled_open_leaves_the_photo_that_was_open(
     session: Session, photo: Path, pairs_dir: Path, tmp_path: Path
 ) -> None:
