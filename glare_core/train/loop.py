@@ -351,11 +351,12 @@ class Trainer:
         if len(states) == self.distributed.world_size:
             restore_rng_state(states[rank])
             return
-        log.warning(
-            "checkpoint from %d process(es), now %d: random streams restart from the seed",
-            len(states),
-            self.distributed.world_size,
-        )
+        if self.distributed.is_main:
+            log.warning(
+                "checkpoint from %d process(es), now %d: random streams restart from the seed",
+                len(states),
+                self.distributed.world_size,
+            )
         seed_everything(_process_seed(self.config.seed + self.step, rank))
 
     def save(self) -> Path | None:
@@ -388,7 +389,8 @@ class Trainer:
                 f"differ from the checkpoint's): {one_line(error)[:_REASON_CHARS]}"
             ) from None
         log.info("resumed from %s at step %d", path, self.step)
-        self._log_changed_settings(state["config"])
+        if self.distributed.is_main:  # every rank resumes the same settings: say so once
+            self._log_changed_settings(state["config"])
 
     def _check_resumable(self, state: dict[str, Any], path: Path) -> None:
         saved_stage, step = state["config"].get("stage"), int(state["step"])
