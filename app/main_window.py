@@ -106,6 +106,10 @@ SUPERSEDES = {
 #: kinds whose requests wait behind each other instead of replacing each other: each export
 #: writes a file of its own
 QUEUED_KINDS = (SAVE,)
+#: running requests a request of the key's kind replaces only once they end: a drag sends a
+#: step every DRAG_THROTTLE_MS, sooner than a drag preview renders (60-300 ms on a 4K photo),
+#: and cancelling the running one left the view unchanged until the slider stopped
+LETS_FINISH = {DRAG: (DRAG,)}
 #: kinds that show the progress bar and the cancel button
 LONG_KINDS = (MODEL, OPEN, SCREEN, FULL, VARIANTS, SAVE)
 CANCELLABLE = (OPEN, SCREEN, FULL, VARIANTS, SAVE)
@@ -327,7 +331,13 @@ class MainWindow(QMainWindow):
 
     # -- submitting work --------------------------------------------------------------
     def _submit(self, kind: str, job: Callable[[ProgressFn, CancelToken], object]) -> int:
-        return self.worker.submit(kind, job, SUPERSEDES[kind], queue_up=kind in QUEUED_KINDS)
+        return self.worker.submit(
+            kind,
+            job,
+            SUPERSEDES[kind],
+            queue_up=kind in QUEUED_KINDS,
+            lets_finish=LETS_FINISH.get(kind, ()),
+        )
 
     def _update_view_size(self) -> None:
         ratio = self.compare.devicePixelRatioF()

@@ -80,10 +80,19 @@ class Worker(QObject):
         self._thread.start()
 
     def submit(
-        self, kind: str, job: Job, supersedes: Sequence[str] = (), *, queue_up: bool = False
+        self,
+        kind: str,
+        job: Job,
+        supersedes: Sequence[str] = (),
+        *,
+        queue_up: bool = False,
+        lets_finish: Sequence[str] = (),
     ) -> int:
         """Queue ``job`` (see :class:`RequestQueue`); returns its generation."""
-        return self.queue.submit(kind, job, supersedes, queue_up=queue_up).generation
+        request = self.queue.submit(
+            kind, job, supersedes, queue_up=queue_up, lets_finish=lets_finish
+        )
+        return request.generation
 
     def cancel(self, kinds: Sequence[str] | None = None) -> list[str]:
         """Cancel requests of ``kinds`` (all when None); returns the kinds of queued ones

@@ -712,10 +712,11 @@ class RequestQueue:
     """Thread-safe queue of jobs where newer requests drop stale ones.
 
     Submitting a request of kind K removes queued requests of kind K and of every kind
-    it ``supersedes``, and cancels the running request if it is one of those kinds; with
-    ``queue_up``, requests of kind K wait behind each other instead (exports: each writes a
-    file of its own). Generations increase with every submission, so a consumer can ignore
-    late results.
+    it ``supersedes``, and cancels the running request if it is one of those kinds, unless
+    its kind is in ``lets_finish`` (a drag preview: cancelled by every next step of a drag,
+    none would ever finish while the slider moves); with ``queue_up``, requests of kind K
+    wait behind each other instead (exports: each writes a file of its own). Generations
+    increase with every submission, so a consumer can ignore late results.
     """
 
     def __init__(self) -> None:
@@ -726,13 +727,19 @@ class RequestQueue:
         self._closed = False
 
     def submit(
-        self, kind: str, job: Job, supersedes: Sequence[str] = (), *, queue_up: bool = False
+        self,
+        kind: str,
+        job: Job,
+        supersedes: Sequence[str] = (),
+        *,
+        queue_up: bool = False,
+        lets_finish: Sequence[str] = (),
     ) -> Request:
         stale = set(supersedes) if queue_up else {kind, *supersedes}
         with self._condition:
             self._generation += 1
             request = Request(kind, self._generation, job)
-            self._drop(stale)
+            self._drop(stale, running_spared=set(lets_finish))
             self._pending.append(request)
             self._condition.notify()
             return request
@@ -746,7 +753,12 @@ class RequestQueue:
         with self._condition:
             return self._drop(set(kinds) if kinds is not None else None, set(sparing))
 
-    def _drop(self, kinds: set[str] | None, sparing: AbstractSet[str] = frozenset()) -> list[str]:
+    def _drop(
+        self,
+        kinds: set[str] | None,
+        sparing: AbstractSet[str] = frozenset(),
+        running_spared: AbstractSet[str] = frozenset(),
+    ) -> list[str]:
         def matches(request: Request) -> bool:
             return (kinds is None or request.kind in kinds) and request.kind not in sparing
 
@@ -754,8 +766,9 @@ class RequestQueue:
         for request in dropped:
             request.token.cancel()
         self._pending = [r for r in self._pending if not matches(r)]
-        if self._running is not None and matches(self._running):
-            self._running.token.cancel()
+        running = self._running
+        if running is not None and matches(running) and running.kind not in running_spared:
+            running.token.cancel()
         return [request.kind for request in dropped]
 
     def take(self, timeout: float | None = None) -> Request | None:

@@ -23,6 +23,7 @@ from app.dialogs import SettingsDialog
 from app.images import pixmap_from_rgb8, rgb8_from_qimage
 from app.main_window import (
     DEFAULT_WINDOW,
+    DRAG,
     EXPORT_FILTERS,
     FULL,
     KIND_NAMES,
@@ -48,6 +49,7 @@ from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, TilingConfig
 from glare_core.imageio import read_image
+from glare_core.progress import CancelToken, check
 from glare_core.resources import bundled_weights_path
 from glare_core.session import Controls, ModelChoice, load_enhancer
 from glare_core.train.augment import darker_capture
@@ -183,6 +185,31 @@ def test_dragging_exposure_darkens_the_result_live(qtbot, window: MainWindow, ph
     darker = displayed(window)
     assert window.settings.exposure == pytest.approx(-1.5)
     assert darker.mean() < before.mean() - 10
+
+
+def test_a_drag_faster_than_its_previews_still_shows_them_as_it_moves(
+    qtbot, window: MainWindow, photo: Path, monkeypatch
+) -> None:
+    """On a 4K photo a drag preview takes 60-300 ms and a moving slider asks for one every
+    40 ms: each step cancelled the preview rendering, and none was shown until release."""
+    open_and_render(qtbot, window, photo)
+    render = window.session.drag_preview
+
+    def slow_preview(controls: Controls, cancel: CancelToken | None = None) -> np.ndarray:
+        time.sleep(0.15)  # as a 4K photo's, on two cores
+        check(cancel)
+        return render(controls, cancel=cancel)
+
+    monkeypatch.setattr(window.session, "drag_preview", slow_preview)
+    shown: list[str] = []
+    window.shown.connect(shown.append)
+    slider = window.controls.strength
+    slider.setSliderDown(True)
+    for step in range(25):  # one second of dragging
+        slider.setValue(1.0 - 0.02 * step)
+        qtbot.wait(40)
+    assert shown.count(DRAG) >= 2
+    slider.setSliderDown(False)
 
 
 def test_dragging_photo_colour_recolours_the_result_live(qtbot, window: MainWindow, photo: Path):

@@ -340,6 +340,21 @@ def test_request_queue_drops_stale_requests_and_cancels_the_running_one() -> Non
     assert queue.take() is None
 
 
+def test_a_drag_step_replaces_the_queued_preview_but_lets_the_running_one_finish() -> None:
+    """Every step of a drag cancelled the preview rendering: none finished while it moved."""
+    queue = RequestQueue()
+    first = queue.submit("drag", lambda p, c: 1)
+    running = queue.take()
+    steps = [queue.submit("drag", lambda p, c: 2, lets_finish=("drag",)) for _ in range(3)]
+    assert not first.token.cancelled
+    assert [step.token.cancelled for step in steps] == [True, True, False]
+    assert queue.pending_kinds == ["drag"]
+    queue.submit("open", lambda p, c: None, supersedes=("drag",))  # a new photo: not so
+    assert first.token.cancelled and steps[-1].token.cancelled
+    queue.done(running)
+    queue.close()
+
+
 def test_exports_queue_up_instead_of_replacing_each_other() -> None:
     queue = RequestQueue()
     first = queue.submit("save", lambda p, c: "a.jpg", queue_up=True)
