@@ -257,6 +257,9 @@ class BatchDialog(QDialog):
             self.batch_finished.emit()
 
     def reject(self) -> None:
+        """Esc or the window's close: a running batch is cancelled first (closing mid-batch
+        would orphan it), and the dialog stays to show what was done."""
         if self.running():
-            return  # closing mid-batch would orphan it; cancel first
+            self.cancel_batch()
+            return
         super().reject()
