@@ -387,7 +387,7 @@ class MainWindow(QMainWindow):
             if kind == DRAG:
                 rgb = session.drag_preview(controls, cancel=cancel)
             elif kind == SCREEN:
-                rgb = session.screen_preview(controls, cancel=cancel)
+                rgb = session.screen_preview(controls, progress=progress, cancel=cancel)
             else:
                 rgb = session.full_result(controls, progress=progress, cancel=cancel)
             return to_screen(rgb), time.perf_counter() - started

@@ -963,6 +963,7 @@ class Enhancer:
         seed: int = 0,
         *,
         draft: int = 0,
+        progress: ProgressFn | None = None,
         cancel: CancelToken | None = None,
     ) -> np.ndarray:
         """The result for these controls at the prepared size; cheap when only strength moves.
@@ -978,14 +979,17 @@ class Enhancer:
         check_seed(seed)
         if not 0 <= draft <= MAX_DRAFT:
             raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
+        # a draft follows a slider at the cost of one path; full renders mix as enhance does
+        mixed = bool(prepared.other_share) and not draft
         with self._stopping_on(cancel):
+            report(progress, 0.0, "rendering")
             result = self._rendered(prepared, strength, temperature, seed, draft, cancel)
-            if prepared.other_share and not draft:
-                # a draft follows a slider at the cost of one path; full renders mix as
-                # enhance does
+            if mixed:
+                report(progress, 1 / 2, "rendering the other path")  # as long as the first
                 other_path = prepared.other_path()
                 other = self._rendered(other_path, strength, temperature, seed, 0, cancel)
                 result = mix(result, other, prepared.other_share)
+        report(progress, 1.0, "rendered")
         return self._with_kept_colour(result, prepared.kept_colour)
 
     def _rendered(

@@ -21,6 +21,7 @@ from glare_core.limits import CONTROL_DECIMALS
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.resources import RESOURCES_ENV, bundled_weights_path
 from glare_core.session import (
+    SCREEN_PREPARE_SHARE,
     BatchRequest,
     Controls,
     Exported,
@@ -172,6 +173,18 @@ def test_photo_colour_alone_recolours_the_cached_results(session: Session, monke
     half = session.drag_preview(Controls(photo_colour=0.5, exposure=-1.0))
     assert renders == []
     assert np.abs(half - adjust_exposure(first, -1.0)).mean() > 0.005
+
+
+def test_the_screen_preview_reports_its_progress_through_its_stages(session: Session) -> None:
+    """It sat at 0% for the 15 s a 4K photo's screen preview takes."""
+    reported: list[tuple[float, str]] = []
+    session.screen_preview(Controls(), progress=lambda done, stage: reported.append((done, stage)))
+    fractions = [done for done, _ in reported]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    stages = [stage for _, stage in reported]
+    assert stages[0] == "encoding" and "rendering" in stages
+    shares = SCREEN_PREPARE_SHARE + (1 - SCREEN_PREPARE_SHARE) / 2
+    assert (pytest.approx(shares), "rendering the other path") in reported  # the paths mix
 
 
 def test_full_result_can_be_cancelled(session: Session) -> None:
