@@ -98,7 +98,14 @@ from glare_core.preprocess import (
     to_network_input,
     to_tensor,
 )
-from glare_core.progress import CancelToken, ProgressFn, check, part_of, report
+from glare_core.progress import (
+    CancelToken,
+    ProgressFn,
+    cancelled_by,
+    check,
+    part_of,
+    report,
+)
 from glare_core.resources import bundled_weights_path
 from glare_core.tiling import Box, plan_tiles, runs_whole
 from glare_core.weights import build_model
@@ -428,7 +435,8 @@ class Enhancer:
 
         hooks = [module.register_forward_pre_hook(check_first) for module in self.model.modules()]
         try:
-            yield
+            with cancelled_by(cancel):  # and within the layers that loop long (deform_conv)
+                yield
         finally:
             for hook in hooks:
                 hook.remove()

@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from types import FrameType
 
 #: Called with a fraction in [0, 1] and a short human-readable stage label.
@@ -45,6 +46,26 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise Cancelled("cancelled by the user")
+
+
+#: the token of the network run in progress in this thread (Enhancer._stopping_on), for the
+#: loops inside one layer that run long on a large image (a deformable convolution's taps)
+_RUNNING_TOKEN: ContextVar[CancelToken | None] = ContextVar("running_token", default=None)
+
+
+@contextmanager
+def cancelled_by(cancel: CancelToken | None) -> Iterator[None]:
+    """Inside, :func:`check_running` checks ``cancel``."""
+    reset = _RUNNING_TOKEN.set(cancel)
+    try:
+        yield
+    finally:
+        _RUNNING_TOKEN.reset(reset)
+
+
+def check_running() -> None:
+    """Raise :class:`Cancelled` if the run this thread is in was cancelled; no-op outside one."""
+    check(_RUNNING_TOKEN.get())
 
 
 def clamped(fraction: float) -> float:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glare_core.progress import check_running
+
 
 def _normalized_positions(size: int, like: torch.Tensor) -> torch.Tensor:
     """Pixel centres 0..size-1 in grid_sample's align_corners=False coordinates: (2i+1)/size-1."""
@@ -88,6 +90,7 @@ def modulated_deform_conv2d(
     else:
         out = bias.view(1, -1, 1).expand(batch, out_channels, out_h * out_w).clone()
     for tap in range(taps):
+        check_running()  # a tap takes a tenth of a second at the working size on a CPU
         row, col = divmod(tap, kernel_w)
         sampled = F.grid_sample(
             grouped_x,
