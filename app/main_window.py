@@ -66,7 +66,6 @@ from glare_core.session import (
     VariantAxis,
     is_photo_file,
     load_enhancer,
-    to_screen,
 )
 
 logger = logging.getLogger(__name__)
@@ -390,7 +389,7 @@ class MainWindow(QMainWindow):
                 rgb = session.screen_preview(controls, progress=progress, cancel=cancel)
             else:
                 rgb = session.full_result(controls, progress=progress, cancel=cancel)
-            return to_screen(rgb), time.perf_counter() - started
+            return session.to_screen(rgb), time.perf_counter() - started
 
         return self._submit(kind, job)
 
@@ -429,7 +428,7 @@ class MainWindow(QMainWindow):
             rendered = []
             progress(0.0, f"variant 1/{count}")
             for chosen, rgb in session.variants(controls, axis, count, cancel=cancel):
-                rendered.append((chosen, to_screen(rgb)))
+                rendered.append((chosen, session.to_screen(rgb)))
                 progress(len(rendered) / count, f"variant {min(len(rendered) + 1, count)}/{count}")
             return rendered
 

@@ -63,6 +63,7 @@ from glare_core.memory import gives_memory_back
 from glare_core.photo_colour import photo_chromaticity, with_photo_colour
 from glare_core.progress import CancelToken, ProgressFn, check, part_of, report
 from glare_core.resources import bundled_weights_path
+from glare_core.screen_colour import ScreenColour
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +142,6 @@ def fit_box(size: Size, box: Size) -> Size:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def to_screen(rgb: np.ndarray) -> np.ndarray:
-    """Float RGB in [0, 1] -> contiguous uint8 RGB for the screen."""
-    return np.ascontiguousarray(to_uint8(rgb))
-
-
 class RenderKind(StrEnum):
     """What a render re-runs: only the fusion tail, or the flow sample and all after it."""
 
@@ -215,6 +211,7 @@ class _Unexposed:
 #: the session's attributes that belong to the open photo
 _PHOTO_STATE = (
     "photo",
+    "screen_colour",
     "_drag",
     "_screen",
     "_shown",
@@ -259,6 +256,8 @@ class Session:
         self.controls = Controls()
         self.view_size: Size = DEFAULT_VIEW_SIZE
         self.photo: LoadedImage | None = None
+        #: the open photo's colour profile applied for an sRGB screen
+        self.screen_colour = ScreenColour(None)
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
         #: the photo at the view's size, which the screen preview is finished onto
@@ -308,13 +307,14 @@ class Session:
         # open leaves the session on the photo the view still shows
         previous = self._photo_state()
         self.photo = photo
+        self.screen_colour = ScreenColour(photo.icc_profile, name=Path(path).name)
         self._forget_results()
         drag_preview = None
         noisy_path = False
         try:
             if self.enhancer is not None:
                 report(progress, READ_SHARE_OF_OPEN, "preparing")
-                drag_preview = to_screen(self.drag_preview(controls, cancel=cancel))
+                drag_preview = self.to_screen(self.drag_preview(controls, cancel=cancel))
                 noisy_path = self._takes_noisy_path(controls.noise_reduction)
         except BaseException:
             for name, value in previous.items():
@@ -326,10 +326,15 @@ class Session:
             photo.path,
             (width, height),
             photo.bit_depth,
-            to_screen(photo.rgb),
+            self.to_screen(photo.rgb),
             drag_preview,
             noisy_path,
         )
+
+    def to_screen(self, rgb: np.ndarray) -> np.ndarray:
+        """A picture of the open photo (float RGB in [0, 1], in the photo's colour profile)
+        as contiguous uint8 sRGB for the screen."""
+        return self.screen_colour(to_uint8(rgb))
 
     def _require(self) -> tuple[LoadedImage, Enhancer]:
         if self.photo is None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QColorSpace, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -20,7 +20,7 @@ from app.batch_dialog import BATCH_KIND, BatchDialog, batch_progress_reporter
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import SettingsDialog
-from app.images import pixmap_from_rgb8, rgb8_from_qimage
+from app.images import pixmap_from_rgb8, qimage_from_rgb8, rgb8_from_qimage
 from app.main_window import (
     DEFAULT_WINDOW,
     DRAG,
@@ -129,6 +129,32 @@ def test_open_shows_full_result_from_the_worker(qtbot, window: MainWindow, photo
     assert window.time_label.text().startswith(f"{KIND_NAMES[FULL]}:")
     original = rgb8_from_qimage(window.compare._before.toImage())
     assert np.abs(result.astype(int) - original.astype(int)).mean() > 1
+
+
+def test_a_wide_gamut_photo_looks_as_its_exported_result_will_in_colour_managed_viewers(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """A phone's photo in Display P3 was shown as if its values were sRGB: duller than in
+    any colour-managed viewer, and than its exported result there."""
+    p3 = QColorSpace(QColorSpace.NamedColorSpace.DisplayP3)
+    srgb = QColorSpace(QColorSpace.NamedColorSpace.SRgb)
+
+    def as_viewers_show(path: Path) -> np.ndarray:
+        image = qimage_from_rgb8(np.asarray(Image.open(path).convert("RGB")))
+        image.setColorSpace(p3)
+        return rgb8_from_qimage(image.convertedToColorSpace(srgb))
+
+    photo = tmp_path / "phone.png"
+    source = sorted((pairs_dir / "eval" / "high").glob("*.png"))[1]
+    Image.open(source).resize(SMALL).save(photo, icc_profile=bytes(p3.iccProfile()))
+    shown = open_and_render(qtbot, window, photo).astype(int)
+    before = rgb8_from_qimage(window.compare._before.toImage()).astype(int)
+    assert np.abs(before - as_viewers_show(photo)).max() <= 1
+    assert np.abs(before - np.asarray(Image.open(photo).convert("RGB"))).mean() > 1
+    with wait_shown(qtbot, window, SAVE):
+        window.export(tmp_path / "phone_glare.png")
+    assert Image.open(tmp_path / "phone_glare.png").info["icc_profile"] == bytes(p3.iccProfile())
+    assert np.abs(shown - as_viewers_show(tmp_path / "phone_glare.png")).max() <= 1
 
 
 def write_noisy_photo(pairs_dir: Path, path: Path) -> Path:
