@@ -64,8 +64,14 @@ class FolderField(QWidget):
     def __init__(self, value: str, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.edit = QLineEdit(value)
+        self.edit.setAccessibleName(title)
         self._title = title
+        # the form's label (and its mnemonic) gives the field the focus
+        self.setFocusProxy(self.edit)
         browse = QPushButton("Browse…")
+        browse.setAccessibleName(f"Browse for the {title.lower()}")
+        # Enter in a field starts the batch rather than opening a folder browser
+        browse.setAutoDefault(False)
         browse.clicked.connect(self._browse)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -144,6 +150,7 @@ class BatchDialog(QDialog):
         self.cancel = QPushButton("Cancel")
         self.close_button = QPushButton("Close")
         self.cancel.setEnabled(False)
+        self.start.setDefault(True)
         self.start.clicked.connect(self.start_batch)
         self.cancel.clicked.connect(self.cancel_batch)
         self.close_button.clicked.connect(self.reject)

@@ -12,6 +12,7 @@ from enum import StrEnum
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
@@ -35,6 +36,10 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 SIDE_GAP = 4
 #: the smallest view that still shows a picture and its labels
 MIN_VIEW_SIZE = QSize(200, 150)
+#: an arrow key pans by this share of the view; Shift with Left/Right moves the divider by
+#: this share of the width
+KEY_STEP = 0.1
+FOCUS_FRAME_WIDTH = 2
 
 
 class CompareMode(StrEnum):
@@ -49,6 +54,12 @@ class CompareView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
         self.setMinimumSize(MIN_VIEW_SIZE)
+        # Tab or a click gives it the keys: arrows pan, Shift+Left/Right move the divider
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAccessibleName("Before and after")
+        self.setAccessibleDescription(
+            "Arrow keys pan a zoomed photo; Shift+Left and Shift+Right move the split divider"
+        )
         self._before: QPixmap | None = None
         self._after: QPixmap | None = None
         self._photo_size = QSize()
@@ -155,6 +166,15 @@ class CompareView(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), BACKGROUND)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self._paint_pictures(painter)
+        if self.hasFocus():  # the keys reach the view: say so, as other widgets do
+            pen = QPen(self.palette().highlight().color(), FOCUS_FRAME_WIDTH)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            inset = FOCUS_FRAME_WIDTH / 2
+            painter.drawRect(QRectF(self.rect()).adjusted(inset, inset, -inset, -inset))
+
+    def _paint_pictures(self, painter: QPainter) -> None:
         if self._before is None:
             painter.setPen(LABEL_COLOR)
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
@@ -243,11 +263,8 @@ class CompareView(QWidget):
         if self._dragging_divider:
             self.set_split((position.x() - self.rect().left()) / max(1, self.rect().width()))
         elif self._pan_from is not None:
-            if self._zoom is None:
-                self._zoom = self.zoom()
-            self._center -= (position - self._pan_from) / self.zoom()
+            self._pan_by(position - self._pan_from)
             self._pan_from = position
-            self.update()
         cursor = Qt.CursorShape.SplitHCursor
         if not (self._dragging_divider or self._near_divider(position.x())):
             cursor = Qt.CursorShape.OpenHandCursor
@@ -258,6 +275,27 @@ class CompareView(QWidget):
         self._pan_from = None
         if self.mode is CompareMode.TOGGLE:
             self.set_showing_original(False)
+
+    def _pan_by(self, shift: QPointF) -> None:
+        """Move the pictures by ``shift`` view pixels."""
+        if self._zoom is None:
+            self._zoom = self.zoom()
+        self._center -= shift / self.zoom()
+        self.update()
+
+    # -- keys -------------------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        key, shifted = event.key(), event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        sideways = {Qt.Key.Key_Left: 1, Qt.Key.Key_Right: -1}
+        upways = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1}
+        if shifted and key in sideways and self.mode is CompareMode.SPLIT:
+            self.set_split(self._split - sideways[key] * KEY_STEP)
+        elif key in sideways:
+            self._pan_by(QPointF(sideways[key] * KEY_STEP * self.width(), 0))
+        elif key in upways:
+            self._pan_by(QPointF(0, upways[key] * KEY_STEP * self.height()))
+        else:
+            super().keyPressEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         notches = event.angleDelta().y() / WHEEL_UNIT

@@ -9,6 +9,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractSlider,
+    QAbstractSpinBox,
     QFormLayout,
     QHBoxLayout,
     QPushButton,
@@ -38,20 +39,40 @@ SETTLE_DEBOUNCE_MS = 300
 KEY_PAGES = 10
 
 
-def _slider(minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlider:
+def _slider(name: str, minimum: float, maximum: float, tooltip: str) -> QLabeledDoubleSlider:
     slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
     slider.setRange(minimum, maximum)
     slider.setDecimals(CONTROL_DECIMALS)
     slider.setSingleStep(10.0**-CONTROL_DECIMALS)  # one step of the shown value
     slider.setPageStep((maximum - minimum) / KEY_PAGES)
     slider.setToolTip(tooltip)
+    slider.setAccessibleName(name)  # also the text of its row's label
     # one Tab stop, the bar, which shows its focus and takes the keys (the labelled slider
     # around it took focus too, showing none and ignoring keys)
     slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     keys = _SliderKeys(slider)
     for bar in slider.findChildren(QAbstractSlider):
         bar.installEventFilter(keys)
+        _name_for_screen_readers(bar, name, tooltip, slider)
+    for field in slider.findChildren(QAbstractSpinBox):
+        field.setAccessibleName(f"{name} value")
     return slider
+
+
+def _name_for_screen_readers(
+    bar: QAbstractSlider, name: str, tooltip: str, slider: QLabeledDoubleSlider
+) -> None:
+    """The Tab stop is the bar inside the labelled slider: it carries the name, and its
+    shown value as its description (its own value is an integer the screen reader would
+    read: 0 to 99 whatever the slider shows)."""
+    bar.setAccessibleName(name)
+    bar.setToolTip(tooltip)
+
+    def describe(value: float) -> None:
+        bar.setAccessibleDescription(f"{value:.{CONTROL_DECIMALS}f}")
+
+    slider.valueChanged.connect(describe)
+    describe(slider.value())
 
 
 class _SliderKeys(QObject):
@@ -93,17 +114,20 @@ class ControlsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.strength = _slider(
+            "Strength",
             MIN_STRENGTH,
             MAX_STRENGTH,
             "How much of the original's detail is mixed back in (1 = trained model, "
             "0 = most generated, 2 = most faithful to the photo)",
         )
         self.temperature = _slider(
+            "Temperature",
             0.0,
             MAX_TEMPERATURE,
             "Sampling temperature of the flow: 0 = deterministic, higher = more varied",
         )
         self.noise_reduction = _slider(
+            "Noise reduction",
             0.0,
             MAX_NOISE_REDUCTION,
             "Noise filter on the photo before enhancing: 0 = off, higher = smoother "
@@ -111,12 +135,14 @@ class ControlsPanel(QWidget):
             "photos noisier than usual get proportionally more)",
         )
         self.exposure = _slider(
+            "Exposure (stops)",
             -MAX_EXPOSURE_STOPS,
             MAX_EXPOSURE_STOPS,
             "Brightness of the result in stops: 0 = as the model chose it, -1 = half the "
             "light, +1 = twice the light (what passes white clips)",
         )
         self.photo_colour = _slider(
+            "Photo colour",
             0.0,
             MAX_PHOTO_COLOUR,
             "Colour of the result: 0 = neutral, as the model chose it (colour casts removed), "
@@ -126,6 +152,7 @@ class ControlsPanel(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip("Noise seed (matters when temperature > 0)")
+        self.seed.setAccessibleName("Seed")  # its row holds the button too: no label buddy
         # room for the largest seed's ten digits, which a squeezed row would cut off
         self.seed.setMinimumWidth(self.seed.sizeHint().width())
         self.new_seed = QPushButton("New seed")
@@ -153,12 +180,11 @@ class ControlsPanel(QWidget):
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.new_seed)
         form = QFormLayout(self)
-        form.addRow("Strength", self.strength)
-        form.addRow("Temperature", self.temperature)
-        form.addRow("Seed", seed_row)
-        form.addRow("Noise reduction", self.noise_reduction)
-        form.addRow("Exposure (stops)", self.exposure)
-        form.addRow("Photo colour", self.photo_colour)
+        for slider in (self.strength, self.temperature):
+            form.addRow(slider.accessibleName(), slider)
+        form.addRow(self.seed.accessibleName(), seed_row)
+        for slider in (self.noise_reduction, self.exposure, self.photo_colour):
+            form.addRow(slider.accessibleName(), slider)
 
     @property
     def _live_sliders(self) -> tuple[QLabeledDoubleSlider, ...]:

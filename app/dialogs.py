@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -36,6 +39,11 @@ TILE_SIZE_STEP = 64
 SETTINGS_MIN_WIDTH = 380
 VARIANT_COLUMNS = 2
 VARIANT_ICON = QSize(360, 240)
+#: the variants' pictures shrink to fit a small screen down to this share of their size; a
+#: scroll bar shows the rest
+MIN_VARIANT_SCALE = 0.5
+#: share of the screen's free area a dialog may take (the rest: its frame and title bar)
+SCREEN_SHARE = 0.9
 
 
 def combo(values: tuple[str, ...], current: str) -> QComboBox:
@@ -124,7 +132,8 @@ def describe_controls(controls: Controls) -> str:
 
 
 class VariantsDialog(QDialog):
-    """Preview-size results side by side; clicking one picks its controls."""
+    """Preview-size results side by side; clicking one (or Enter or Space on it) picks its
+    controls."""
 
     picked = Signal(object)  # Controls
 
@@ -133,22 +142,60 @@ class VariantsDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Pick a variant")
-        grid = QGridLayout()
+        tiles = QWidget()
+        grid = QGridLayout(tiles)
         self.buttons: list[QToolButton] = []
         for index, (controls, rgb) in enumerate(variants):
             button = QToolButton()
             button.setIcon(QIcon(pixmap_from_rgb8(rgb)))
-            button.setIconSize(VARIANT_ICON)
             button.setText(describe_controls(controls))
-            button.setToolButtonStyle(button.toolButtonStyle().ToolButtonTextUnderIcon)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.clicked.connect(lambda _=False, chosen=controls: self._pick(chosen))
             grid.addWidget(button, index // VARIANT_COLUMNS, index % VARIANT_COLUMNS)
             self.buttons.append(button)
+        self.scroll = QScrollArea()
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(tiles)
         layout = QVBoxLayout(self)
-        layout.addLayout(grid)
+        layout.addWidget(self.scroll)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         buttons.rejected.connect(self.reject)
+        # Enter is for the variant in focus, not for Cancel
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
         layout.addWidget(buttons)
+        self._fit_screen(tiles, math.ceil(len(variants) / VARIANT_COLUMNS))
+
+    def _fit_screen(self, tiles: QWidget, rows: int) -> None:
+        """Pictures as large as the screen's free area holds them, down to
+        MIN_VARIANT_SCALE of their size, and the tiles scrolled beyond that."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry().size() * SCREEN_SHARE
+        self._set_icon_size(VARIANT_ICON)
+        self.scroll.setMinimumSize(tiles.sizeHint())
+        overflow = self.sizeHint() - available
+        scale = min(
+            1.0,
+            1 - overflow.width() / (VARIANT_COLUMNS * VARIANT_ICON.width()),
+            1 - overflow.height() / (rows * VARIANT_ICON.height()),
+        )
+        self._set_icon_size(VARIANT_ICON * max(scale, MIN_VARIANT_SCALE))
+        room = available - (self.sizeHint() - self.scroll.minimumSize())  # less buttons, margins
+        wanted = tiles.sizeHint()
+        if wanted.height() > room.height():  # the vertical scroll bar takes room beside them
+            wanted.setWidth(wanted.width() + self.scroll.verticalScrollBar().sizeHint().width())
+        self.scroll.setMinimumSize(wanted.boundedTo(room))
+
+    def _set_icon_size(self, size: QSize) -> None:
+        for button in self.buttons:
+            button.setIconSize(size)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        focused = self.focusWidget()
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and focused in self.buttons:
+            focused.click()
+            return
+        super().keyPressEvent(event)
 
     def _pick(self, controls: Controls) -> None:
         self.picked.emit(controls)

@@ -43,6 +43,7 @@ from app.dialogs import SettingsDialog, VariantsDialog
 from app.images import pixmap_from_rgb8
 from app.progress_bar import FractionBar
 from app.settings import SAME_FORMAT, Settings, save_settings
+from app.status_bar import MessageStatusBar
 from app.worker import Worker
 from glare_core.batch import DEFAULT_SUFFIX, result_name
 from glare_core.config import OFFICIAL_CONFIG_SUFFIXES
@@ -245,8 +246,12 @@ class MainWindow(QMainWindow):
         self.variant_count = QSpinBox()
         self.variant_count.setRange(MIN_VARIANTS, MAX_VARIANTS)
         self.variant_count.setValue(DEFAULT_VARIANTS)
+        self.variant_count.setAccessibleName("Number of variants")
+        self.variant_count.setToolTip("Number of variants to render side by side")
         self.variant_axis = QComboBox()
         self.variant_axis.addItems([axis.value for axis in VariantAxis])
+        self.variant_axis.setAccessibleName("Variants differ in")
+        self.variant_axis.setToolTip("What the variants differ in: the seed or the temperature")
         render = QPushButton("Render…")
         render.clicked.connect(self.render_variants)
         layout.addWidget(self.variant_count)
@@ -298,7 +303,8 @@ class MainWindow(QMainWindow):
         self.compare.set_zoom(self.compare.zoom() * factor)
 
     def _build_status_bar(self) -> None:
-        status = self.statusBar()
+        status = MessageStatusBar()
+        self.setStatusBar(status)
         self.file_label, self.size_label = QLabel("No photo"), QLabel()
         self.device_label, self.time_label = QLabel("Model: loading…"), QLabel()
         self.progress = FractionBar()
@@ -599,6 +605,8 @@ class MainWindow(QMainWindow):
     def _set_busy(self, busy: bool, text: str = "") -> None:
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
+        # the last render's time makes room for the progress: a new render is under way
+        self.time_label.setVisible(not busy)
         self.progress.setValue(0)
         self.progress.setFormat(f"{text} %p%" if text else "%p%")
 

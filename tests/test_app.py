@@ -14,12 +14,12 @@ from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
 from PySide6.QtGui import QColorSpace, QDropEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QAbstractSlider, QDialog, QFileDialog, QMessageBox
 
 from app.batch_dialog import BATCH_KIND, BatchDialog, batch_progress_reporter
 from app.compare_view import CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
-from app.dialogs import SettingsDialog
+from app.dialogs import VARIANT_ICON, SettingsDialog, VariantsDialog
 from app.images import pixmap_from_rgb8, qimage_from_rgb8, rgb8_from_qimage
 from app.main_window import (
     DEFAULT_WINDOW,
@@ -66,6 +66,11 @@ def enhancer() -> Enhancer:
     if bundled_weights_path().is_file():
         return Enhancer.load(device="cpu")
     return Enhancer.from_config("compact", device="cpu")
+
+
+def random_picture(index: int, size: tuple[int, int] = (600, 400)) -> np.ndarray:
+    """A stand-in picture for dialogs, the size of a pair's photo."""
+    return np.random.default_rng(index).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
 
 
 def write_photo(pairs_dir: Path, path: Path, size: tuple[int, int] = SMALL, index: int = 0) -> Path:
@@ -726,6 +731,68 @@ def test_variants_report_progress_as_each_one_is_rendered(
     window.variants_dialog.close()
 
 
+def test_eight_variants_fit_the_screen_and_enter_picks_the_one_in_focus(qtbot) -> None:
+    """Eight 600x400 variants made a dialog 1130 px tall, its Cancel off a laptop's screen,
+    and Enter pressed Cancel."""
+    variants = [(Controls(temperature=0.6, seed=seed), random_picture(seed)) for seed in range(8)]
+    dialog = VariantsDialog(variants)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    screen = dialog.screen().availableGeometry()
+    assert dialog.frameGeometry().height() <= screen.height()
+    assert dialog.frameGeometry().width() <= screen.width()
+    assert dialog.buttons[0].iconSize().height() < VARIANT_ICON.height()
+    picked: list[Controls] = []
+    dialog.picked.connect(picked.append)
+    dialog.buttons[5].setFocus()
+    QTest.keyClick(dialog, Qt.Key.Key_Return)
+    assert [controls.seed for controls in picked] == [5]
+    assert dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_the_status_bar_cuts_a_long_message_and_keeps_it_whole_in_its_tooltip(
+    qtbot, window: MainWindow
+) -> None:
+    """Cut by the first permanent label, "Saved /photos/Holiday" ran into the photo's name."""
+    window.resize(720, 540)
+    message = "Saved " + "/holiday" * 20 + "/IMG_2024.png"
+    window.statusBar().showMessage(message)
+    label = window.statusBar().message_label
+    qtbot.waitUntil(lambda: label.text() != message)
+    assert label.text().endswith("…") and label.toolTip() == message
+    assert window.statusBar().currentMessage() == message
+    assert label.geometry().right() < window.file_label.geometry().left()
+    assert window.width() == 720
+    window.statusBar().showMessage("Saved", 50)
+    assert label.text() == "Saved" and label.toolTip() == ""
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == "")
+
+
+def test_the_compare_view_takes_the_keys_for_its_divider_and_pan(
+    qtbot, window: MainWindow, photo: Path
+) -> None:
+    open_and_render(qtbot, window, photo)
+    view = window.compare
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    assert view.split == pytest.approx(0.6)
+    view.set_zoom(view.zoom() * 4)
+    before = rgb8_from_qimage(view.grab().toImage())
+    QTest.keyClick(view, Qt.Key.Key_Left)
+    assert view.split == pytest.approx(0.6)  # the divider stays where it was
+    assert np.abs(rgb8_from_qimage(view.grab().toImage()).astype(int) - before).mean() > 1
+
+
+def test_screen_readers_get_each_controls_name_and_shown_value(window: MainWindow) -> None:
+    panel = window.controls
+    panel.strength.setValue(1.5)
+    bar = panel.strength.findChild(QAbstractSlider)
+    assert bar.focusPolicy() != Qt.FocusPolicy.NoFocus  # the Tab stop
+    assert (bar.accessibleName(), bar.accessibleDescription()) == ("Strength", "1.50")
+    assert panel.seed.accessibleName() == "Seed"
+    assert window.variant_count.accessibleName() == "Number of variants"
+
+
 def test_export_suggests_a_format_it_can_write(
     qtbot, window: MainWindow, photo: Path, tmp_path: Path
 ) -> None:
@@ -813,6 +880,27 @@ def test_batch_dialog_needs_both_folders_and_some_images(
         dialog.start.click()
     assert dialog.status.text().endswith(f"no images found in {no_images}")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes", "stray.png"]
+    dialog.close()
+
+
+def test_enter_in_a_batch_field_starts_the_batch_not_a_folder_browser(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    browsed: list[str] = []
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", lambda *args: browsed.append(args[1]) or ""
+    )
+    write_photo(pairs_dir, tmp_path / "in" / "night.png")
+    dialog = window.open_batch()
+    dialog.input.edit.setText(str(tmp_path / "in"))
+    dialog.output.edit.setText(str(tmp_path / "out"))
+    assert dialog.input.edit.accessibleName() == "Input folder"
+    dialog.show()
+    dialog.input.edit.setFocus()
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        QTest.keyClick(dialog.input.edit, Qt.Key.Key_Return)
+    assert browsed == []
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["night_glare.png"]
     dialog.close()
 
 
