@@ -20,6 +20,7 @@ HEIC/HEIF is readable when the optional ``pillow-heif`` package is installed.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
@@ -38,7 +39,7 @@ from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 from PIL.ExifTags import IFD, Base
 
 from glare_core.atomic import atomic_write
-from glare_core.eight_bit import EIGHT_BIT_MAX, from_uint8, from_unsigned, to_unsigned
+from glare_core.eight_bit import from_uint8, from_unsigned, to_unsigned
 from glare_core.errors import ImageReadError, ImageWriteError, ResultExistsError, one_line
 from glare_core.exposure import LUMA_WEIGHTS
 from glare_core.limits import DEFAULT_QUALITY
@@ -113,8 +114,9 @@ _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
 _READ_AS = {"MPO": "JPEG"}
 
 _SIXTEEN_BIT_MAX = 65535
-#: how far a 16-bit value and Pillow's 8-bit decoding of it (its high byte) may differ
-_EIGHT_BIT_TOLERANCE = 2 / EIGHT_BIT_MAX
+#: an ICC profile's data colour space (header bytes 16-19), as grey and colour files need it
+_ICC_SPACE = slice(16, 20)
+_ICC_GREY, _ICC_COLOUR = b"GRAY", b"RGB "
 _ORIENTATION_TAG = 0x0112
 #: EXIF PixelXDimension and PixelYDimension: the width and height of the picture
 _PIXEL_DIMENSION_TAGS = (0xA002, 0xA003)
@@ -265,7 +267,10 @@ def _log_decoder_warnings(caught: list[warnings.WarningMessage], path: Path) -> 
 
 def _open_and_decode(path: Path, max_pixels: int) -> LoadedImage:
     try:
-        with Image.open(path) as image:
+        # from a handle, not the path: Pillow maps an uncompressed TIFF strip from a path into
+        # memory and then skips turning it upright (Pillow 13: a grey or RGBA TIFF with
+        # orientation 6 came out as stripes)
+        with path.open("rb") as handle, Image.open(handle) as image:
             _check_format(image, path)
             _check_size(path, *image.size, max_pixels)
             return _decode(image, path)
@@ -342,7 +347,11 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
     if image.format == "TIFF":
         exif = _descriptive_tags(exif)
     orientation = _orientation(exif, path)
-    if orientation != _UPRIGHT and image.format == "TIFF" and _upright_as_pillow(colour, image):
+    if (
+        orientation != _UPRIGHT
+        and image.format == "TIFF"
+        and _upright_as_pillow(colour, orientation, image)
+    ):
         orientation = _UPRIGHT
     rgb, alpha = _upright(colour, alpha, orientation)
     # a TIFF's tags are rebuilt from its descriptive ones; other files' EXIF may go as read
@@ -452,18 +461,23 @@ def _colour_and_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None
     return pixels, None
 
 
-def _upright_as_pillow(colour: np.ndarray, image: Image.Image) -> bool:
+def _upright_as_pillow(colour: np.ndarray, orientation: int, image: Image.Image) -> bool:
     """Whether OpenCV has turned a 16-bit TIFF upright by its orientation tag already.
 
     Some versions (5.x) do so as they decode it, whatever the flags say, as Pillow always
-    does; the orientation must be applied once. Pillow decodes the file's 16 bits to 8: when
-    OpenCV's pixels agree with those, they are upright. (A picture that looks the same turned
-    comes out the same either way.)
+    does; the orientation must be applied once. Pillow's decoding of the same file (to 8
+    bits) is upright: OpenCV's pixels are when they lie nearer to it than the same pixels
+    turned. (Nearer, not within a level or two: Pillow un-premultiplies associated alpha at
+    8 bits, levels off where alpha is low. A picture that looks the same turned comes out
+    the same either way.)
     """
     upright = from_uint8(np.asarray(image.convert("RGB")))
-    if colour.shape[:2] != upright.shape[:2]:
-        return False
-    return np.allclose(colour[..., :3], upright, atol=_EIGHT_BIT_TOLERANCE)
+    decoded = _as_rgb(colour)
+    turned = _apply_orientation(decoded, orientation)
+    if decoded.shape[:2] != turned.shape[:2]:  # a quarter turn: the shape tells
+        return decoded.shape[:2] == upright.shape[:2]
+    as_decoded = np.abs(decoded[..., :3] - upright).mean()
+    return bool(as_decoded <= np.abs(turned[..., :3] - upright).mean())
 
 
 def _planes_from_pillow(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -626,6 +640,7 @@ def write_image(
     _check_not_source(path, source)
     _check_pixels(path, rgb, source)
     layout = _layout(format_name, source)
+    source = _with_fitting_profile(source, layout.grey and format_name != "WEBP", format_name)
     pixels = _compose(rgb, source.alpha if source else None, layout)
     try:
         with atomic_write(path, replace=replace) as temp:
@@ -674,6 +689,28 @@ def _layout(format_name: str, source: LoadedImage | None) -> _Layout:
         alpha=keeps_alpha,
         bit_depth=_SIXTEEN_BITS if sixteen_bit and format_name in ("PNG", "TIFF") else _EIGHT_BITS,
     )
+
+
+def _with_fitting_profile(
+    source: LoadedImage | None, grey_file: bool, format_name: str
+) -> LoadedImage | None:
+    """``source``, less a colour profile the result's file cannot carry: a grey profile in a
+    colour file (a WebP, which holds no grey; a grey photo with alpha that Pillow reads as
+    colour) or a colour one in a grey file is invalid, and viewers ignore it or refuse it."""
+    if source is None or not source.icc_profile:
+        return source
+    wanted = _ICC_GREY if grey_file else _ICC_COLOUR
+    space = source.icc_profile[_ICC_SPACE]
+    if space == wanted:
+        return source
+    logger.warning(
+        "%s: its %s colour profile cannot describe a %s %s file; the result is saved without it",
+        source.path,
+        space.decode("ascii", errors="replace").strip() or "unnamed",
+        "grey" if grey_file else "colour",
+        format_name,
+    )
+    return dataclasses.replace(source, icc_profile=None)
 
 
 def _compose(rgb: np.ndarray, alpha: np.ndarray | None, layout: _Layout) -> np.ndarray:

@@ -191,6 +191,54 @@ def test_a_16_bit_tiff_is_turned_upright_once(tmp_path: Path, orientation: int) 
     np.testing.assert_array_equal(as_bytes(loaded.rgb), upright)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("channels", [1, 4])
+def test_an_uncompressed_grey_or_rgba_tiff_is_turned_upright(
+    tmp_path: Path, orientation: int, channels: int
+) -> None:
+    """Pillow maps such a TIFF into memory when opened by path, and then skipped turning it:
+    a quarter turn came out as stripes."""
+    stored = random_pixels(6, 10, channels, seed=orientation)
+    turned = [(ORIENTATION, "H", 1, orientation, True)]
+    photometric = "minisblack" if channels == 1 else "rgb"
+    tifffile.imwrite(tmp_path / "turned.tif", stored, photometric=photometric, extratags=turned)
+    loaded = read_image(tmp_path / "turned.tif")
+    Image.fromarray(stored).save(tmp_path / "same.png", exif=camera_exif(orientation))
+    with Image.open(tmp_path / "same.png") as reference:
+        upright = np.asarray(ImageOps.exif_transpose(reference))
+    got = as_bytes(loaded.rgb)
+    if channels == 1:
+        np.testing.assert_array_equal(got[..., 0], upright)
+    else:
+        np.testing.assert_array_equal(got, upright[..., :3])
+        np.testing.assert_array_equal(as_bytes(loaded.alpha), upright[..., 3])
+
+
+@pytest.mark.parametrize("orientation", [3, 6])
+def test_a_half_transparent_premultiplied_16_bit_tiff_is_turned_upright_once(
+    tmp_path: Path, orientation: int
+) -> None:
+    """Pillow's 8-bit reading of it, which tells whether OpenCV has turned it already, is
+    levels off where alpha is low: it was turned twice."""
+    colour = random_pixels(5, 9, 3).astype(np.float64) / 255
+    alpha = np.full((5, 9, 1), 0.5)
+    stored = np.round(np.concatenate([colour * alpha, alpha], axis=2) * 65535).astype(np.uint16)
+    turned = [(ORIENTATION, "H", 1, orientation, True)]
+    tifffile.imwrite(
+        tmp_path / "cut.tif",
+        stored,
+        photometric="rgb",
+        extrasamples=["assocalpha"],
+        extratags=turned,
+    )
+    Image.fromarray(random_pixels(5, 9, 3)).save(
+        tmp_path / "same.png", exif=camera_exif(orientation)
+    )
+    with Image.open(tmp_path / "same.png") as reference:
+        upright = np.asarray(ImageOps.exif_transpose(reference))
+    np.testing.assert_allclose(as_bytes(read_image(tmp_path / "cut.tif").rgb), upright, atol=1)
+
+
 def test_a_camera_jpeg_with_a_preview_appended_reads_as_its_first_picture(
     tmp_path: Path,
 ) -> None:
@@ -483,6 +531,42 @@ def test_exif_icc_and_dpi_survive_every_output_format(tmp_path: Path, name: str)
         if written.format != "WEBP":  # WebP has no resolution field
             assert written.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     assert exif[ORIENTATION] == 1 and exif[MAKE] == "GlareCam"
+
+
+def grey_profile() -> bytes:
+    from PySide6.QtGui import QColorSpace  # the only maker of a grey profile at hand
+
+    srgb = QColorSpace(QColorSpace.NamedColorSpace.SRgb)
+    grey = QColorSpace(srgb.whitePoint(), QColorSpace.TransferFunction.Gamma, 1.8)
+    return bytes(grey.iccProfile())
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "kept"),
+    [
+        ("L", "out.png", True),
+        ("L", "out.jpg", True),
+        ("L", "out.tif", True),
+        ("L", "out.webp", False),  # WebP holds no grey: the result is colour
+        ("RGB", "out.png", False),  # a grey profile on colour pixels, as some tools write
+    ],
+)
+def test_a_grey_profile_goes_only_into_a_grey_file(
+    tmp_path: Path, caplog, mode: str, name: str, kept: bool
+) -> None:
+    """An RGB file with a grey profile is invalid: libpng warns, Qt and LittleCMS refuse it."""
+    profile = grey_profile()
+    Image.fromarray(random_pixels(6, 8, 1 if mode == "L" else 3)).save(
+        tmp_path / "in.png", icc_profile=profile
+    )
+    loaded = read_image(tmp_path / "in.png")
+    with caplog.at_level(logging.WARNING, logger="glare_core.imageio"):
+        write_image(tmp_path / name, loaded.rgb, source=loaded)
+    with Image.open(tmp_path / name) as written:
+        assert written.info.get("icc_profile") == (profile if kept else None)
+        assert (written.mode == "L") == kept
+    left_out = "its GRAY colour profile cannot describe a colour"
+    assert (left_out in caplog.text) == (not kept)
 
 
 @pytest.mark.parametrize("source", ["in.jpg", "in.png", "in.webp"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
-from PySide6.QtGui import QColorSpace
+from PySide6.QtGui import QColorSpace, QImage
 
 from app.images import qimage_from_rgb8, rgb8_from_qimage
 from glare_core.eight_bit import to_uint8
@@ -71,6 +71,22 @@ def test_a_damaged_profile_is_shown_as_srgb_and_said(caplog) -> None:
     assert not screen.converts
     np.testing.assert_array_equal(screen(COLOURS), COLOURS)
     assert "phone.jpg: colour profile unusable for the screen" in caplog.text
+
+
+@pytest.mark.parametrize("gamma", [1.0, 1.8])
+def test_a_grey_photo_is_shown_through_its_grey_profile_as_qt_converts_it(gamma: float) -> None:
+    srgb = QColorSpace(QColorSpace.NamedColorSpace.SRgb)
+    grey = QColorSpace(srgb.whitePoint(), QColorSpace.TransferFunction.Gamma, gamma)
+    levels = np.arange(0, 256, 5, dtype=np.uint8)[np.newaxis]
+    image = QImage(
+        levels.tobytes(), levels.shape[1], 1, levels.shape[1], QImage.Format.Format_Grayscale8
+    )
+    image.setColorSpace(grey)
+    expected = rgb8_from_qimage(image.convertedToColorSpace(srgb)).astype(int)
+    screen = ScreenColour(bytes(grey.iccProfile()))
+    shown = screen(np.repeat(levels[..., np.newaxis], 3, axis=2))
+    assert screen.converts
+    assert np.abs(shown - expected).max() <= 2
 
 
 def test_a_profile_for_other_than_rgb_pixels_is_not_applied(caplog) -> None:
