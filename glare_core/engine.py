@@ -44,7 +44,9 @@ import dataclasses
 import functools
 import logging
 import math
+import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -184,20 +186,32 @@ def _checked_image(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"integer images must be unsigned (uint8, uint16), not {image.dtype}")
     if np.issubdtype(image.dtype, np.integer):
         return from_unsigned(image)
-    values = image.astype(np.float32, copy=False)
-    finite = np.isfinite(values)
+    # checked before the cast: float64 values past float32's range would turn infinite
+    finite = np.isfinite(image)
     if not finite.all():
         raise ValueError(
-            f"the image holds {values.size - np.count_nonzero(finite)} values that are "
+            f"the image holds {image.size - np.count_nonzero(finite)} values that are "
             "not finite numbers (NaN or infinite)"
         )
-    low, high = float(values.min()), float(values.max())
+    low, high = float(image.min()), float(image.max())
     if low < -FLOAT_OVERSHOOT or high > 1 + FLOAT_OVERSHOOT:
         raise ValueError(
             f"a float image's values must lie in [0, 1], this one's run from {low:g} to "
             f"{high:g}: divide 8-bit values by 255, 16-bit ones by 65535"
         )
-    return np.clip(values, 0.0, 1.0)
+    return np.clip(image.astype(np.float32, copy=False), 0.0, 1.0)
+
+
+#: a lock per network, held by each run of it (re-entered by a run within a run)
+_NETWORK_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = (
+    weakref.WeakKeyDictionary()
+)
+_NETWORK_LOCKS_GUARD = threading.Lock()
+
+
+def _network_lock(model: torch.nn.Module) -> threading.RLock:
+    with _NETWORK_LOCKS_GUARD:
+        return _NETWORK_LOCKS.setdefault(model, threading.RLock())
 
 
 def sample_noise(shape: Sequence[int], seed: int) -> torch.Tensor:
@@ -322,7 +336,13 @@ class PreparedImage:
 
 
 class Enhancer:
-    """A loaded GLARE network on a device, with whole-image, tiled and interactive paths."""
+    """A loaded GLARE network on a device, with whole-image, tiled and interactive paths.
+
+    Safe to share between threads: their runs of the network take turns, as they share the
+    model's recorded image-wide statistics (glare_core/model/global_stats.py) and its
+    cancel hooks; so do enhancers that share a model. Threads that should run at once need
+    an enhancer each, on a model each.
+    """
 
     def __init__(
         self,
@@ -386,7 +406,7 @@ class Enhancer:
         """Weights from a file or files (ours, or an official release's two), or the bundled
         compact model, on ``device`` with ``threads`` CPU threads (None: torch's default)."""
         if tile_size is not None:
-            check_tile_size(tile_size)
+            tile_size = check_tile_size(tile_size)  # 256.0 counts, as the int it stands for
         chosen_device = select_device(device, threads)  # before the weights: fails faster
         model = build_model(weights or bundled_weights_path(), config)
         tiling = default_tiling(model.config)
@@ -425,21 +445,25 @@ class Enhancer:
     def _stopping_on(self, cancel: CancelToken | None) -> Iterator[None]:
         """Inside, the network checks ``cancel`` before each of its modules, so a cancelled
         run stops within one layer: between tiles alone, a photo of the working size (one
-        tile, seconds long) ran to its end after Esc, and closing the app waited for it."""
-        if cancel is None:
-            yield
-            return
-
-        def check_first(module: torch.nn.Module, inputs: tuple) -> None:
-            check(cancel)
-
-        hooks = [module.register_forward_pre_hook(check_first) for module in self.model.modules()]
-        try:
-            with cancelled_by(cancel):  # and within the layers that loop long (deform_conv)
+        tile, seconds long) ran to its end after Esc, and closing the app waited for it.
+        One thread's run at a time: another's tiles read this one's statistics, and its
+        modules this one's hooks (a cancel stopped both, and their pictures were wrong)."""
+        with _network_lock(self.model):
+            if cancel is None:
                 yield
-        finally:
-            for hook in hooks:
-                hook.remove()
+                return
+
+            def check_first(module: torch.nn.Module, inputs: tuple) -> None:
+                check(cancel)
+
+            modules = self.model.modules()
+            hooks = [module.register_forward_pre_hook(check_first) for module in modules]
+            try:
+                with cancelled_by(cancel):  # and within the layers that loop long (deform_conv)
+                    yield
+            finally:
+                for hook in hooks:
+                    hook.remove()
 
     def _noise_reduction(self, requested: float | None) -> float:
         """``requested``, checked; None stands for the enhancer's own setting."""

@@ -672,6 +672,14 @@ def _check_not_source(path: Path, source: LoadedImage | None) -> None:
 def _check_pixels(path: Path, rgb: np.ndarray, source: LoadedImage | None) -> None:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ImageWriteError(f"{path}: expected an HxWx3 RGB array, got shape {rgb.shape}")
+    # 8-bit values read as [0, 1] came out nearly white, and NaN black: both silently
+    if not np.issubdtype(rgb.dtype, np.floating):
+        raise ImageWriteError(
+            f"{path}: expected float values in [0, 1], got {rgb.dtype} "
+            "(divide 8-bit values by 255, 16-bit ones by 65535)"
+        )
+    if not np.isfinite(rgb).all():
+        raise ImageWriteError(f"{path}: the result holds values that are not finite numbers")
     alpha = source.alpha if source else None
     if alpha is not None and alpha.shape != rgb.shape[:2]:
         raise ImageWriteError(

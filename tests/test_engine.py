@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import threading
 from pathlib import Path
 
 import cv2
@@ -285,6 +286,53 @@ def test_a_strip_larger_than_a_tile_shares_statistics_of_its_own_shape(
     whole = Enhancer(compact.model, compact.device, TilingConfig(tile_size=4096), "float32")
     moved = np.abs(tiled.enhance(strip) - whole.enhance(strip)).mean() * EIGHT_BIT_MAX
     assert moved < 8  # 4.5 levels
+
+
+def test_threads_sharing_a_network_get_their_own_pictures_and_cancels(compact, photo) -> None:
+    """A tiled run in one thread and a whole one in another, on one network: the whole run
+    read the tiles' recorded statistics (53 levels off, no error), and a cancel of one run
+    stopped the other."""
+    tiled = Enhancer(compact.model, compact.device, TilingConfig(tile_size=256), "float32")
+    large = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], axis=1))
+    small = np.ascontiguousarray(photo[:48, :64])
+    alone = {"large": tiled.enhance(large), "small": compact.enhance(small)}
+    results: dict[str, list[np.ndarray]] = {"large": [], "small": []}
+    failures: list[BaseException] = []
+    token = CancelToken()
+
+    def run(name: str, enhance) -> None:
+        try:
+            results[name].append(enhance())
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    large_run = threading.Thread(target=run, args=("large", lambda: tiled.enhance(large)))
+    large_run.start()
+    while large_run.is_alive():
+        run("small", lambda: compact.enhance(small))
+    cancelled = threading.Thread(
+        target=run, args=("large", lambda: tiled.enhance(large, cancel=token))
+    )
+    cancelled.start()
+    token.cancel()
+    run("small", lambda: compact.enhance(small))  # no token of its own
+    cancelled.join()
+    for name, pictures in results.items():
+        for picture in pictures:
+            np.testing.assert_array_equal(picture, alone[name])
+    assert len(failures) <= 1 and all(isinstance(error, Cancelled) for error in failures)
+
+
+def test_a_whole_number_tile_size_given_as_a_float_is_taken(photo) -> None:
+    tiled = Enhancer.load(device="cpu", tile_size=256.0)
+    assert tiled.tiling.tile_size == 256 and isinstance(tiled.tiling.tile_size, int)
+    assert tiled.enhance(np.tile(photo, (2, 2, 1))).shape == (384, 512, 3)
+
+
+def test_a_finite_image_too_large_for_float32_is_out_of_range_not_infinite(compact) -> None:
+    huge = np.full((8, 8, 3), 1e300)
+    with pytest.raises(ValueError, match="values must lie in \\[0, 1\\], this one's run from 1e"):
+        compact.enhance(huge)
 
 
 def test_a_cancel_stops_a_run_within_a_layer(compact, photo) -> None:

@@ -885,3 +885,20 @@ def test_a_saved_result_holds_the_8_bit_values_shown_and_scored(tmp_path: Path, 
     write_image(tmp_path / name, rgb)
     with Image.open(tmp_path / name) as written:
         assert np.array_equal(np.asarray(written.convert("RGB")), to_uint8(rgb))
+
+
+@pytest.mark.parametrize(
+    ("pixels", "message"),
+    [
+        (random_pixels(4, 6, 3), "expected float values in \\[0, 1\\], got uint8"),
+        (random_pixels(4, 6, 3).astype(np.uint16), "got uint16"),
+        (np.full((4, 6, 3), np.nan, np.float32), "values that are not finite numbers"),
+    ],
+)
+def test_pixels_that_are_not_a_unit_range_picture_are_refused_not_written(
+    tmp_path: Path, pixels: np.ndarray, message: str
+) -> None:
+    """8-bit values were written nearly white and NaN black, with nothing said."""
+    with pytest.raises(ImageWriteError, match=message):
+        write_image(tmp_path / "out.png", pixels)
+    assert list(tmp_path.iterdir()) == []
