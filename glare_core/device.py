@@ -48,6 +48,8 @@ def select_device(name: str = "auto", threads: int | None = None) -> torch.devic
     chosen = _best_available() if name == "auto" else name
     if not _available(chosen):
         raise DeviceError(f"{chosen} was asked for but is not available on this machine")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise DeviceError(f"the number of threads must be a whole number, not {threads!r}")
     if threads is not None and threads < 1:
         raise DeviceError(f"the number of threads must be at least 1, not {threads}")
     torch.set_num_threads(DEFAULT_THREADS if threads is None else threads)

@@ -80,6 +80,7 @@ from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
 from glare_core.limits import (
     MIN_TILE_SIZE,
     TRAINED_STRENGTH,
+    check_draft,
     check_seed,
     check_strength,
     check_temperature,
@@ -153,9 +154,6 @@ RENDER_CACHE_SIZE = 4
 #: ... and how many bytes of them at most, per path (the newest is always kept): at 1600x1067
 #: one takes 113 MB, and four for each of the two mixed paths took the engine past 3 GB
 RENDER_CACHE_BYTES = 256 * 2**20
-#: most halvings a draft render may apply: padded sizes are multiples of 16, so the
-#: half-resolution features of the tail stay whole pixels down to 1/4
-MAX_DRAFT = 2
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -1009,8 +1007,7 @@ class Enhancer:
         check_strength(strength)
         check_temperature(temperature)
         check_seed(seed)
-        if not 0 <= draft <= MAX_DRAFT:
-            raise ValueError(f"draft must lie in [0, {MAX_DRAFT}], got {draft}")
+        draft = check_draft(draft)
         # a draft follows a slider at the cost of one path; full renders mix as enhance does
         mixed = bool(prepared.other_share) and not draft
         with self._stopping_on(cancel):

@@ -65,5 +65,14 @@ def check_seed(seed: float) -> int:
     return _checked_whole("seed", seed, 0, MAX_SEED)
 
 
+#: most halvings a draft render may apply: padded sizes are multiples of 16, so the
+#: half-resolution features of the tail stay whole pixels down to 1/4
+MAX_DRAFT = 2
+
+
+def check_draft(draft: float) -> int:
+    return _checked_whole("draft", draft, 0, MAX_DRAFT)
+
+
 def check_tile_size(tile_size: float) -> int:
     return _checked_whole("tile size", tile_size, MIN_TILE_SIZE, MAX_TILE_SIZE)

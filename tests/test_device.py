@@ -74,3 +74,10 @@ def test_no_thread_count_goes_back_to_torchs_own(restore_threads) -> None:
 def test_zero_threads_are_refused() -> None:
     with pytest.raises(DeviceError, match="at least 1"):
         select_device("cpu", threads=0)
+
+
+@pytest.mark.parametrize("threads", [2.5, "2", True])
+def test_a_thread_count_that_is_no_whole_number_is_refused(threads) -> None:
+    """2.5 ended in a raw error from inside torch."""
+    with pytest.raises(DeviceError, match="must be a whole number"):
+        select_device("cpu", threads=threads)

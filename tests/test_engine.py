@@ -76,6 +76,16 @@ def test_controls_outside_their_range_are_refused(compact, photo, controls, mess
         compact.render(compact.prepare(photo), **controls)
 
 
+@pytest.mark.parametrize(
+    ("draft", "message"),
+    [(1.5, "draft must be a whole number"), (3, r"draft must lie in \[0, 2\]")],
+)
+def test_draft_levels_that_do_not_exist_are_refused(compact, photo, draft, message) -> None:
+    """1.5 ended in a raw error from inside torch's pooling."""
+    with pytest.raises(ValueError, match=message):
+        compact.render(compact.prepare(photo), draft=draft)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_integer_pixels_are_scaled_by_their_types_maximum(compact, photo, dtype) -> None:
     maximum = np.iinfo(dtype).max
