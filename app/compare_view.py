@@ -36,9 +36,18 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 16.0
 SIDE_GAP = 4
 #: the smallest view that still shows a picture and its labels
 MIN_VIEW_SIZE = QSize(200, 150)
-#: an arrow key pans by this share of the view; Shift with Left/Right moves the divider by
-#: this share of the width
-KEY_STEP = 0.1
+#: an arrow key pans a zoomed photo by this share of the view
+KEY_PAN_SHARE = 0.1
+#: Shift+Left/Right move the split divider by this share of the width
+KEY_DIVIDER_STEP = 0.1
+#: the way each arrow key moves the pictures, and the divider
+_PAN_KEYS = {
+    Qt.Key.Key_Left: QPointF(1, 0),
+    Qt.Key.Key_Right: QPointF(-1, 0),
+    Qt.Key.Key_Up: QPointF(0, 1),
+    Qt.Key.Key_Down: QPointF(0, -1),
+}
+_DIVIDER_KEYS = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
 FOCUS_FRAME_WIDTH = 2
 
 
@@ -277,23 +286,26 @@ class CompareView(QWidget):
             self.set_showing_original(False)
 
     def _pan_by(self, shift: QPointF) -> None:
-        """Move the pictures by ``shift`` view pixels."""
+        """Move the pictures by ``shift`` view pixels, keeping the view's centre on the photo
+        (further, a few key presses pushed it out of sight)."""
         if self._zoom is None:
             self._zoom = self.zoom()
-        self._center -= shift / self.zoom()
+        center = self._center - shift / self.zoom()
+        self._center = QPointF(
+            min(max(center.x(), 0.0), self._photo_size.width()),
+            min(max(center.y(), 0.0), self._photo_size.height()),
+        )
         self.update()
 
     # -- keys -------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         key, shifted = event.key(), event.modifiers() & Qt.KeyboardModifier.ShiftModifier
-        sideways = {Qt.Key.Key_Left: 1, Qt.Key.Key_Right: -1}
-        upways = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1}
-        if shifted and key in sideways and self.mode is CompareMode.SPLIT:
-            self.set_split(self._split - sideways[key] * KEY_STEP)
-        elif key in sideways:
-            self._pan_by(QPointF(sideways[key] * KEY_STEP * self.width(), 0))
-        elif key in upways:
-            self._pan_by(QPointF(0, upways[key] * KEY_STEP * self.height()))
+        if shifted and key in _DIVIDER_KEYS and self.mode is CompareMode.SPLIT:
+            self.set_split(self._split + _DIVIDER_KEYS[key] * KEY_DIVIDER_STEP)
+        elif key in _PAN_KEYS and self._zoom is not None:  # a fitted photo has nowhere to go
+            direction = _PAN_KEYS[key]
+            step = QPointF(self.width(), self.height()) * KEY_PAN_SHARE
+            self._pan_by(QPointF(direction.x() * step.x(), direction.y() * step.y()))
         else:
             super().keyPressEvent(event)
 

@@ -180,11 +180,17 @@ class ControlsPanel(QWidget):
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.new_seed)
         form = QFormLayout(self)
-        for slider in (self.strength, self.temperature):
-            form.addRow(slider.accessibleName(), slider)
-        form.addRow(self.seed.accessibleName(), seed_row)
-        for slider in (self.noise_reduction, self.exposure, self.photo_colour):
-            form.addRow(slider.accessibleName(), slider)
+        rows = (
+            self.strength,
+            self.temperature,
+            (self.seed, seed_row),
+            self.noise_reduction,
+            self.exposure,
+            self.photo_colour,
+        )
+        for row in rows:  # each labelled with its control's accessible name
+            named, shown = row if isinstance(row, tuple) else (row, row)
+            form.addRow(named.accessibleName(), shown)
 
     @property
     def _live_sliders(self) -> tuple[QLabeledDoubleSlider, ...]:

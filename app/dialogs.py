@@ -154,6 +154,7 @@ class VariantsDialog(QDialog):
             grid.addWidget(button, index // VARIANT_COLUMNS, index % VARIANT_COLUMNS)
             self.buttons.append(button)
         self.scroll = QScrollArea()
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes from variant to variant
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(tiles)
@@ -161,10 +162,10 @@ class VariantsDialog(QDialog):
         layout.addWidget(self.scroll)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         buttons.rejected.connect(self.reject)
-        # Enter is for the variant in focus, not for Cancel
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setAutoDefault(False)
         layout.addWidget(buttons)
         self._fit_screen(tiles, math.ceil(len(variants) / VARIANT_COLUMNS))
+        if self.buttons:
+            self.buttons[0].setFocus()
 
     def _fit_screen(self, tiles: QWidget, rows: int) -> None:
         """Pictures as large as the screen's free area holds them, down to

@@ -46,7 +46,11 @@ class ElidedLabel(QLabel):
 
 class MessageStatusBar(QStatusBar):
     """:class:`QStatusBar` with :meth:`showMessage`, :meth:`currentMessage` and
-    :meth:`clearMessage` shown in an :class:`ElidedLabel` left of the permanent widgets."""
+    :meth:`clearMessage` shown in an :class:`ElidedLabel` left of the permanent widgets.
+
+    Python's calls reach these; Qt's own (an action's status tip, which this app's actions
+    do not set) still show in Qt's way, over the label.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +65,7 @@ class MessageStatusBar(QStatusBar):
         """Show ``message``, for ``timeout`` milliseconds (0: until the next one)."""
         self._timeout.stop()
         self.message_label.set_full_text(message)
+        self.messageChanged.emit(message)
         if timeout > 0:
             self._timeout.start(timeout)
 

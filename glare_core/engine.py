@@ -200,11 +200,14 @@ def _checked_image(image: np.ndarray) -> np.ndarray:
     return np.clip(image.astype(np.float32, copy=False), 0.0, 1.0)
 
 
-#: a lock per network, held by each run of it (re-entered by a run within a run)
+#: a lock per network, held by each run of it; re-entrant, so that a progress function
+#: called within a run may run the network again
 _NETWORK_LOCKS: weakref.WeakKeyDictionary[torch.nn.Module, threading.RLock] = (
     weakref.WeakKeyDictionary()
 )
 _NETWORK_LOCKS_GUARD = threading.Lock()
+#: how often a run waiting for another's checks its own cancel
+LOCK_WAIT_SECONDS = 0.05
 
 
 def _network_lock(model: torch.nn.Module) -> threading.RLock:
@@ -440,28 +443,39 @@ class Enhancer:
 
     # -- building blocks ----------------------------------------------------------------
     @contextmanager
-    def _stopping_on(self, cancel: CancelToken | None) -> Iterator[None]:
-        """Inside, the network checks ``cancel`` before each of its modules, so a cancelled
-        run stops within one layer: between tiles alone, a photo of the working size (one
-        tile, seconds long) ran to its end after Esc, and closing the app waited for it.
-        One thread's run at a time: another's tiles read this one's statistics, and its
-        modules this one's hooks (a cancel stopped both, and their pictures were wrong)."""
-        with _network_lock(self.model):
-            if cancel is None:
+    def _running(self, cancel: CancelToken | None) -> Iterator[None]:
+        """A run of the network, one thread's at a time: another's tiles read this one's
+        statistics, and its modules this one's hooks (a cancel stopped both, and their
+        pictures were wrong). Inside, the network checks ``cancel`` before each of its
+        modules, so a cancelled run stops within one layer: between tiles alone, a photo of
+        the working size (one tile, seconds long) ran to its end after Esc, and closing the
+        app waited for it. A run cancelled while it waits for another's ends at once."""
+        lock = _network_lock(self.model)
+        while not lock.acquire(timeout=LOCK_WAIT_SECONDS):
+            check(cancel)
+        try:
+            with self._stopping_on(cancel):
                 yield
-                return
+        finally:
+            lock.release()
 
-            def check_first(module: torch.nn.Module, inputs: tuple) -> None:
-                check(cancel)
+    @contextmanager
+    def _stopping_on(self, cancel: CancelToken | None) -> Iterator[None]:
+        """Inside, the network's modules check ``cancel`` (see :meth:`_running`)."""
+        if cancel is None:
+            yield
+            return
 
-            modules = self.model.modules()
-            hooks = [module.register_forward_pre_hook(check_first) for module in modules]
-            try:
-                with cancelled_by(cancel):  # and within the layers that loop long (deform_conv)
-                    yield
-            finally:
-                for hook in hooks:
-                    hook.remove()
+        def check_first(module: torch.nn.Module, inputs: tuple) -> None:
+            check(cancel)
+
+        hooks = [module.register_forward_pre_hook(check_first) for module in self.model.modules()]
+        try:
+            with cancelled_by(cancel):  # and within the layers that loop long (deform_conv)
+                yield
+        finally:
+            for hook in hooks:
+                hook.remove()
 
     def _noise_reduction(self, requested: float | None) -> float:
         """``requested``, checked; None stands for the enhancer's own setting."""
@@ -635,7 +649,7 @@ class Enhancer:
         try:
             normalized = apply_gain(image, gain)
             enhanced = self._working_copy(normalized)
-            with self._stopping_on(cancel):
+            with self._running(cancel):
                 result = self._mixed_result(
                     enhanced, denoise, stored_luma, controls, seed, progress, cancel
                 )
@@ -965,7 +979,7 @@ class Enhancer:
         share = self._other_path_share(noisy_path, denoise)
         check(cancel)
         report(progress, 0.0, "encoding")
-        with self._stopping_on(cancel):
+        with self._running(cancel):
             prepared = self._encoded(normalized, denoise, stored_luma, noisy_path)
         report(progress, 1.0, "encoded")
         encode_other = None
@@ -1010,7 +1024,7 @@ class Enhancer:
         draft = check_draft(draft)
         # a draft follows a slider at the cost of one path; full renders mix as enhance does
         mixed = bool(prepared.other_share) and not draft
-        with self._stopping_on(cancel):
+        with self._running(cancel):
             report(progress, 0.0, "rendering")
             result = self._rendered(prepared, strength, temperature, seed, draft, cancel)
             if mixed:

@@ -38,6 +38,7 @@ import tifffile
 from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 from PIL.ExifTags import IFD, Base
 
+from glare_core import icc
 from glare_core.atomic import atomic_write
 from glare_core.eight_bit import from_uint8, from_unsigned, to_unsigned
 from glare_core.errors import ImageReadError, ImageWriteError, ResultExistsError, one_line
@@ -114,9 +115,6 @@ _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
 _READ_AS = {"MPO": "JPEG"}
 
 _SIXTEEN_BIT_MAX = 65535
-#: an ICC profile's data colour space (header bytes 16-19), as grey and colour files need it
-_ICC_SPACE = slice(16, 20)
-_ICC_GREY, _ICC_COLOUR = b"GRAY", b"RGB "
 _ORIENTATION_TAG = 0x0112
 #: EXIF PixelXDimension and PixelYDimension: the width and height of the picture
 _PIXEL_DIMENSION_TAGS = (0xA002, 0xA003)
@@ -616,9 +614,10 @@ def _png_text(image: Image.Image) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _Layout:
-    grey: bool
+    grey: bool  #: the result is written as its luma
     alpha: bool
     bit_depth: int
+    grey_file: bool  #: ... in a grey file (a WebP holds colour alone)
 
 
 def write_image(
@@ -640,8 +639,8 @@ def write_image(
     _check_not_source(path, source)
     _check_pixels(path, rgb, source)
     layout = _layout(format_name, source)
-    source = _with_fitting_profile(source, layout.grey and format_name != "WEBP", format_name)
     pixels = _compose(rgb, source.alpha if source else None, layout)
+    source, pixels = _with_fitting_profile(source, pixels, layout, format_name)
     try:
         with atomic_write(path, replace=replace) as temp:
             _encode(temp, pixels, format_name, layout, source, quality)
@@ -696,29 +695,43 @@ def _layout(format_name: str, source: LoadedImage | None) -> _Layout:
         grey=source is not None and source.is_grey,
         alpha=keeps_alpha,
         bit_depth=_SIXTEEN_BITS if sixteen_bit and format_name in ("PNG", "TIFF") else _EIGHT_BITS,
+        grey_file=source is not None and source.is_grey and format_name != "WEBP",
     )
 
 
 def _with_fitting_profile(
-    source: LoadedImage | None, grey_file: bool, format_name: str
-) -> LoadedImage | None:
-    """``source``, less a colour profile the result's file cannot carry: a grey profile in a
-    colour file (a WebP, which holds no grey; a grey photo with alpha that Pillow reads as
-    colour) or a colour one in a grey file is invalid, and viewers ignore it or refuse it."""
-    if source is None or not source.icc_profile:
-        return source
-    wanted = _ICC_GREY if grey_file else _ICC_COLOUR
-    space = source.icc_profile[_ICC_SPACE]
-    if space == wanted:
-        return source
+    source: LoadedImage | None, pixels: np.ndarray, layout: _Layout, format_name: str
+) -> tuple[LoadedImage | None, np.ndarray]:
+    """``source`` and ``pixels``, less a colour profile the result's file cannot carry (a
+    grey profile in a colour file, or a colour one in a grey file: glare_core/icc.py). A grey
+    photo's grey profile in a WebP, which holds no grey, goes into the pixels instead: each
+    level becomes the sRGB colour the profile gives it, so that the file looks as the photo's
+    result does."""
+    if (
+        source is None
+        or not source.icc_profile
+        or icc.describes(source.icc_profile, layout.grey_file)
+    ):
+        return source, pixels
+    left_out = dataclasses.replace(source, icc_profile=None)
+    if layout.grey and icc.describes(source.icc_profile, grey=True):
+        try:
+            curve = icc.grey_curve(source.icc_profile)
+        except (ImageCms.PyCMSError, OSError) as error:
+            logger.warning("%s: grey colour profile unusable (%s)", source.path, error)
+        else:
+            coloured = curve[pixels if pixels.ndim == 2 else pixels[..., 0]]
+            if pixels.ndim == 3:  # grey + alpha
+                coloured = np.concatenate([coloured, pixels[..., 1:]], axis=2)
+            return left_out, coloured
     logger.warning(
         "%s: its %s colour profile cannot describe a %s %s file; the result is saved without it",
         source.path,
-        space.decode("ascii", errors="replace").strip() or "unnamed",
-        "grey" if grey_file else "colour",
+        icc.colour_space(source.icc_profile),
+        "grey" if layout.grey_file else "colour",
         format_name,
     )
-    return dataclasses.replace(source, icc_profile=None)
+    return left_out, pixels
 
 
 def _compose(rgb: np.ndarray, alpha: np.ndarray | None, layout: _Layout) -> np.ndarray:

@@ -12,11 +12,13 @@ take them.
 
 from __future__ import annotations
 
-import io
 import logging
 
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import ImageCms
+
+from glare_core import icc
+from glare_core.eight_bit import EIGHT_BIT_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -25,84 +27,72 @@ PROBE_STEP = 15
 #: a transform that moves no probe colour by more than this many 8-bit levels is taken
 #: for the identity (an sRGB profile's own rounding), and not run
 IDENTITY_TOLERANCE = 1
-EIGHT_BIT_LEVELS = 256
 
 
 def _probe_colours() -> np.ndarray:
-    levels = np.arange(0, EIGHT_BIT_LEVELS, PROBE_STEP, dtype=np.uint8)
+    levels = np.arange(0, EIGHT_BIT_MAX + 1, PROBE_STEP, dtype=np.uint8)
     grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1)
     return grid.reshape(1, -1, 3)
-
-
-def _srgb_transform(
-    source: ImageCms.ImageCmsProfile, mode: str, flags: ImageCms.Flags = ImageCms.Flags.NONE
-) -> ImageCms.ImageCmsTransform:
-    return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), mode, "RGB", flags=flags)
-
-
-def _applied(transform: ImageCms.ImageCmsTransform, pixels: np.ndarray) -> np.ndarray:
-    return np.array(ImageCms.applyTransform(Image.fromarray(pixels), transform))
 
 
 class _ColourTransform:
     """An RGB profile's transform to sRGB, run by LittleCMS on each picture."""
 
-    def __init__(self, source: ImageCms.ImageCmsProfile) -> None:
-        self._transform = _srgb_transform(source, "RGB")
+    def __init__(self, profile: bytes) -> None:
+        self._transform = icc.to_srgb(icc.opened(profile), "RGB")
 
     def moves(self) -> bool:
         probe = _probe_colours()
-        moved = _applied(self._transform, probe)
+        moved = icc.applied(self._transform, probe)
         return np.abs(moved.astype(np.int16) - probe).max() > IDENTITY_TOLERANCE
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        return _applied(self._transform, rgb)
+        return icc.applied(self._transform, rgb)
 
 
 class _GreyTransform:
-    """A grey profile's tone curve to sRGB, as a table of the 256 levels: exact for the
-    grey photo, and applied to each channel of its results (which the network may tint)."""
+    """A grey profile's tone curve to sRGB as a table of the 256 levels: exact for the grey
+    photo, and applied to each channel of its results (which the network may tint)."""
 
-    def __init__(self, source: ImageCms.ImageCmsProfile) -> None:
-        ramp = np.arange(EIGHT_BIT_LEVELS, dtype=np.uint8)[np.newaxis]
-        # unoptimised: LittleCMS's 8-bit shortcut is 7 levels off in a linear curve's shadows
-        exact = _srgb_transform(source, "L", ImageCms.Flags.NOOPTIMIZE)
-        self._table = _applied(exact, ramp)[0]  # level -> sRGB
+    def __init__(self, profile: bytes) -> None:
+        self._table = icc.grey_curve(profile)
 
     def moves(self) -> bool:
-        levels = np.arange(EIGHT_BIT_LEVELS)[:, np.newaxis]
+        levels = np.arange(EIGHT_BIT_MAX + 1)[:, np.newaxis]
         return np.abs(self._table.astype(np.int16) - levels).max() > IDENTITY_TOLERANCE
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         return self._table[rgb, np.arange(3)]
 
 
-#: the transforms for the colour spaces of profiles (ICC data colour space signatures)
-_TRANSFORMS = {"RGB": _ColourTransform, "GRAY": _GreyTransform}
-
-
 class ScreenColour:
     """Converts uint8 RGB in a photo's colour profile to uint8 sRGB for the screen.
 
-    Without a profile, with an sRGB one, or with one LittleCMS cannot use (damaged, or
-    made for CMYK or Lab pixels), pictures pass unchanged.
+    Without a profile, with an sRGB one, with one LittleCMS cannot use (damaged), or with
+    one made for other pixels than the photo's (a grey profile on a colour photo: invalid,
+    and ignored by every viewer), pictures pass unchanged.
     """
 
-    def __init__(self, icc_profile: bytes | None, *, name: str = "photo") -> None:
+    def __init__(self, icc_profile: bytes | None, *, grey: bool, name: str = "photo") -> None:
+        """``grey``: whether the photo is grey (its profile must then be a grey one)."""
         self._transform: _ColourTransform | _GreyTransform | None = None
         if icc_profile:
-            self._transform = self._build(icc_profile, name)
+            self._transform = self._build(icc_profile, grey, name)
 
     @staticmethod
-    def _build(icc_profile: bytes, name: str) -> _ColourTransform | _GreyTransform | None:
+    def _build(
+        icc_profile: bytes, grey: bool, name: str
+    ) -> _ColourTransform | _GreyTransform | None:
+        if not icc.describes(icc_profile, grey):
+            logger.info(
+                "%s: its %s colour profile does not describe its %s pixels: not applied",
+                name,
+                icc.colour_space(icc_profile),
+                "grey" if grey else "colour",
+            )
+            return None
         try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
-            space = source.profile.xcolor_space.strip()
-            if space not in _TRANSFORMS:
-                # the photo was read as RGB through it (CMYK), or it fits no photo
-                logger.info("%s: %s colour profile not applied on screen", name, space)
-                return None
-            transform = _TRANSFORMS[space](source)
+            transform = _GreyTransform(icc_profile) if grey else _ColourTransform(icc_profile)
             if not transform.moves():
                 return None
         except (ImageCms.PyCMSError, OSError, ValueError) as error:
@@ -110,7 +100,7 @@ class ScreenColour:
                 "%s: colour profile unusable for the screen (%s); shown as sRGB", name, error
             )
             return None
-        logger.info("%s: shown through its colour profile (%s)", name, _description(source))
+        logger.info("%s: shown through its colour profile", name)
         return transform
 
     @property
@@ -124,7 +114,3 @@ class ScreenColour:
         if self._transform is None:
             return rgb
         return self._transform(rgb)
-
-
-def _description(profile: ImageCms.ImageCmsProfile) -> str:
-    return ImageCms.getProfileDescription(profile).strip() or "no description"

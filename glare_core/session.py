@@ -257,7 +257,7 @@ class Session:
         self.view_size: Size = DEFAULT_VIEW_SIZE
         self.photo: LoadedImage | None = None
         #: the open photo's colour profile applied for an sRGB screen
-        self.screen_colour = ScreenColour(None)
+        self.screen_colour = ScreenColour(None, grey=False)
         self._drag: _PreparedAt | None = None
         self._screen: _PreparedAt | None = None
         #: the photo at the view's size, which the screen preview is finished onto
@@ -307,7 +307,9 @@ class Session:
         # open leaves the session on the photo the view still shows
         previous = self._photo_state()
         self.photo = photo
-        self.screen_colour = ScreenColour(photo.icc_profile, name=Path(path).name)
+        self.screen_colour = ScreenColour(
+            photo.icc_profile, grey=photo.is_grey, name=Path(path).name
+        )
         self._forget_results()
         drag_preview = None
         noisy_path = False

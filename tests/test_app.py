@@ -14,10 +14,16 @@ from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
 from PySide6.QtGui import QColorSpace, QDropEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractSlider, QDialog, QFileDialog, QMessageBox
+from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QMessageBox,
+)
 
 from app.batch_dialog import BATCH_KIND, BatchDialog, batch_progress_reporter
-from app.compare_view import CompareMode, CompareView
+from app.compare_view import BACKGROUND, CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
 from app.dialogs import VARIANT_ICON, SettingsDialog, VariantsDialog
 from app.images import pixmap_from_rgb8, qimage_from_rgb8, rgb8_from_qimage
@@ -744,10 +750,19 @@ def test_eight_variants_fit_the_screen_and_enter_picks_the_one_in_focus(qtbot) -
     assert dialog.buttons[0].iconSize().height() < VARIANT_ICON.height()
     picked: list[Controls] = []
     dialog.picked.connect(picked.append)
-    dialog.buttons[5].setFocus()
-    QTest.keyClick(dialog, Qt.Key.Key_Return)
+    assert dialog.focusWidget() is dialog.buttons[0]  # not the scroll area around them
+    for _ in range(5):  # from the first variant to the sixth
+        QTest.keyClick(dialog.focusWidget(), Qt.Key.Key_Tab)
+    QTest.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
     assert [controls.seed for controls in picked] == [5]
     assert dialog.result() == QDialog.DialogCode.Accepted
+    again = VariantsDialog(variants[:2])
+    qtbot.addWidget(again)
+    again.show()
+    cancel = again.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Cancel)
+    cancel.setFocus()
+    QTest.keyClick(cancel, Qt.Key.Key_Return)  # Enter on Cancel cancels, as everywhere
+    assert again.result() == QDialog.DialogCode.Rejected and not again.isVisible()
 
 
 def test_the_status_bar_cuts_a_long_message_and_keeps_it_whole_in_its_tooltip(
@@ -773,14 +788,28 @@ def test_the_compare_view_takes_the_keys_for_its_divider_and_pan(
 ) -> None:
     open_and_render(qtbot, window, photo)
     view = window.compare
+
+    def shown() -> np.ndarray:
+        return rgb8_from_qimage(view.grab().toImage()).astype(int)
+
     view.setFocus()
     QTest.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
     assert view.split == pytest.approx(0.6)
+    fitted = shown()
+    QTest.keyClick(view, Qt.Key.Key_Left)  # a fitted photo stays fitted
+    np.testing.assert_array_equal(shown(), fitted)
     view.set_zoom(view.zoom() * 4)
-    before = rgb8_from_qimage(view.grab().toImage())
+    before = shown()
     QTest.keyClick(view, Qt.Key.Key_Left)
     assert view.split == pytest.approx(0.6)  # the divider stays where it was
-    assert np.abs(rgb8_from_qimage(view.grab().toImage()).astype(int) - before).mean() > 1
+    assert np.abs(shown() - before).mean() > 1
+    for _ in range(200):  # far past the photo's edge: its corner stays in the middle
+        QTest.keyClick(view, Qt.Key.Key_Up)
+        QTest.keyClick(view, Qt.Key.Key_Left)
+    beyond_divider = round(view.width() * view.split) + 16  # past its handle too
+    quarter = shown()[view.height() // 2 + 16 :, beyond_divider:]
+    background = [BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue()]
+    assert (quarter != background).any(axis=2).mean() > 0.9  # the photo, not the background
 
 
 def test_screen_readers_get_each_controls_name_and_shown_value(window: MainWindow) -> None:

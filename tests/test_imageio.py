@@ -547,7 +547,6 @@ def grey_profile() -> bytes:
         ("L", "out.png", True),
         ("L", "out.jpg", True),
         ("L", "out.tif", True),
-        ("L", "out.webp", False),  # WebP holds no grey: the result is colour
         ("RGB", "out.png", False),  # a grey profile on colour pixels, as some tools write
     ],
 )
@@ -565,8 +564,22 @@ def test_a_grey_profile_goes_only_into_a_grey_file(
     with Image.open(tmp_path / name) as written:
         assert written.info.get("icc_profile") == (profile if kept else None)
         assert (written.mode == "L") == kept
-    left_out = "its GRAY colour profile cannot describe a colour"
+    left_out = "its GRAY colour profile cannot describe a colour PNG file"
     assert (left_out in caplog.text) == (not kept)
+
+
+def test_a_grey_photos_grey_profile_goes_into_the_pixels_of_a_webp(tmp_path: Path) -> None:
+    """A WebP holds no grey, so no grey profile: without it the result looked as if its
+    levels were sRGB's (12 levels off on average at gamma 1.8)."""
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (16, 1))
+    Image.fromarray(ramp).save(tmp_path / "in.png", icc_profile=grey_profile())
+    loaded = read_image(tmp_path / "in.png")
+    write_image(tmp_path / "out.webp", loaded.rgb, source=loaded, quality=100)
+    with Image.open(tmp_path / "out.webp") as written:
+        assert written.info.get("icc_profile") is None
+        shown = np.asarray(written.convert("L"), float)
+    srgb_levels = 255 * (ramp / 255) ** (1.8 / 2.2)  # gamma 1.8 in sRGB's curve, roughly
+    assert np.abs(shown - srgb_levels).mean() < 3 < np.abs(shown - ramp).mean()
 
 
 @pytest.mark.parametrize("source", ["in.jpg", "in.png", "in.webp"])
