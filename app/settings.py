@@ -15,6 +15,7 @@ from platformdirs import user_config_dir
 from glare_core.atomic import atomic_write_bytes
 from glare_core.batch import DEFAULT_SUFFIX, BatchUsageError, check_suffix
 from glare_core.denoise import check_noise_reduction
+from glare_core.device import DEVICE_NAMES
 from glare_core.exposure import check_exposure_stops
 from glare_core.imageio import WRITE_FORMATS
 from glare_core.limits import (
@@ -36,7 +37,7 @@ APP_NAME = "glare-studio"
 CONFIG_DIR_ENV = "GLARE_STUDIO_CONFIG_DIR"
 SETTINGS_FILE = "settings.json"
 MAX_RECENT_FILES = 10
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = DEVICE_NAMES  #: Apple's MPS too: "auto" picks it on a Mac
 #: the export format that keeps each source's own (or the nearest writable one)
 SAME_FORMAT = "same"
 EXPORT_FORMATS = (SAME_FORMAT, *(name.lower() for name in WRITE_FORMATS))

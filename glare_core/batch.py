@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from glare_core.atomic import atomic_write_bytes, make_folder
-from glare_core.errors import GlareError, ImageWriteError, ResultExistsError, one_line
+from glare_core.errors import GlareError, ImageWriteError, ResultExistsError, one_line, printable
 from glare_core.imageio import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_EXTENSIONS,
@@ -59,8 +60,14 @@ logger = logging.getLogger(__name__)
 EnhanceFn = Callable[[np.ndarray, ProgressFn | None, CancelToken | None], np.ndarray]
 #: format of an input whose extension names none (an explicit file such as ``photo.dat``)
 _FALLBACK_FORMAT = "PNG"
-#: the longest file name most file systems allow (ext4, APFS, NTFS count 255 units)
+#: the longest file name most file systems allow (ext4 and APFS count 255 bytes of UTF-8,
+#: NTFS 255 UTF-16 units)
 MAX_NAME_BYTES = 255
+#: whether names are counted in UTF-16 units (Windows) rather than bytes
+_NAMES_IN_UTF16 = os.name == "nt"
+#: characters Windows forbids in file names (and Cc controls): refused in a suffix on every
+#: system, so that a batch's names are portable and a Windows batch fails before its work
+_NOT_IN_NAMES = frozenset('<>:"|?*')
 #: added to each result's file stem by default
 DEFAULT_SUFFIX = "_glare"
 #: names of files a warning lists before it gives the count of the rest
@@ -259,10 +266,18 @@ def _warn_of_photos_left_in(output: Path, folder: Path, items: Sequence[BatchIte
 
 
 def check_suffix(suffix: str) -> None:
-    """A :class:`BatchUsageError` unless ``suffix`` can end a file's stem: no folders in it."""
-    separators = {"/", os.sep, os.altsep} - {None}
+    """A :class:`BatchUsageError` unless ``suffix`` can end a file's stem on every system:
+    no folders in it, nor characters Windows forbids in names."""
+    separators = {"/", "\\", os.sep, os.altsep} - {None}
     if any(separator in suffix for separator in separators):
         raise BatchUsageError(f"the suffix {suffix!r} must not contain a path separator")
+    forbidden = sorted({c for c in suffix if c in _NOT_IN_NAMES or unicodedata.category(c) == "Cc"})
+    if forbidden:
+        shown = " ".join(printable(character) for character in forbidden)
+        raise BatchUsageError(
+            f"the suffix {suffix!r} must not contain {shown}: file names on Windows "
+            "cannot hold them"
+        )
 
 
 def _check_can_write_in(folder: Path, what: str) -> None:
@@ -321,7 +336,7 @@ def result_name(source: Path, suffix: str, requested: str | None = None) -> str:
 
 
 def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchItem]:
-    unique = list({_path_key(item.source): item for item in items}.values())
+    unique = list({_file_identity(item.source): item for item in items}.values())
     producers = {_path_key(item.target): item.source for item in unique}
     kept: list[BatchItem] = []
     for item in unique:
@@ -349,8 +364,15 @@ def _checked_plan(items: list[BatchItem], options: BatchOptions) -> list[BatchIt
     return kept
 
 
+def _name_length(name: str) -> int:
+    """``name``'s length as this system's file systems count it."""
+    if _NAMES_IN_UTF16:
+        return len(name.encode("utf-16-le")) // 2
+    return len(os.fsencode(name))
+
+
 def _refuse_overlong_name(item: BatchItem) -> None:
-    if len(os.fsencode(item.target.name)) > MAX_NAME_BYTES:  # stat() itself would fail
+    if _name_length(item.target.name) > MAX_NAME_BYTES:  # stat() itself would fail
         raise BatchUsageError(
             f"the result name for {item.source} would be over {MAX_NAME_BYTES} bytes, more "
             "than file systems allow; choose a shorter suffix or rename the photo"
@@ -379,9 +401,22 @@ def _refuse_shared_targets(items: list[BatchItem]) -> None:
 
 
 def _path_key(path: Path) -> str:
-    """What names one file: on Windows and (by default) macOS, names differing in case do."""
+    """What names one file: on Windows and (by default) macOS, names differing in case do,
+    and on macOS a name's composed and decomposed spellings (café with é or e + ´) too."""
     key = os.path.normcase(os.path.realpath(path))  # folds case on Windows only
-    return key.casefold() if sys.platform == _CASE_INSENSITIVE_MAC else key
+    if sys.platform == _CASE_INSENSITIVE_MAC:
+        return unicodedata.normalize("NFD", key).casefold()
+    return key
+
+
+def _file_identity(path: Path) -> object:
+    """Which file an existing ``path`` is, whatever its spelling: two inputs that differ only
+    in case are two photos on a case-sensitive volume (the path key dropped one)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return _path_key(path)
+    return status.st_dev, status.st_ino
 
 
 def _log_walk_error(error: OSError) -> None:

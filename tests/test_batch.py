@@ -283,6 +283,52 @@ def test_on_a_mac_names_differing_in_case_are_one_file(tmp_path: Path, monkeypat
         plan_batch([tmp_path / "in"], tmp_path / "out", options)
 
 
+def test_on_a_mac_a_case_sensitive_volumes_two_photos_are_not_taken_for_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Inputs were told apart by their case-folded names on a Mac: Photo.png and photo.png,
+    two photos on a case-sensitive volume, became one, and the other was dropped unsaid."""
+    save(tmp_path / "in" / "Photo.png", dark_pixels(seed=1))
+    save(tmp_path / "in" / "photo.png", dark_pixels(seed=2))
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(BatchUsageError, match="would both be written to"):
+        plan_batch([tmp_path / "in"], tmp_path / "out", BatchOptions())
+    # one photo named twice is still one photo
+    twice = [tmp_path / "in" / "photo.png", tmp_path / "in" / ".." / "in" / "photo.png"]
+    assert len(plan_batch(twice, tmp_path / "out", BatchOptions())) == 1
+
+
+def test_on_a_mac_the_composed_and_decomposed_spellings_of_a_name_are_one_file(
+    tmp_path: Path, monkeypatch
+) -> None:
+    save(tmp_path / "a" / "caf\u00e9.png", dark_pixels(seed=1))
+    save(tmp_path / "b" / "cafe\u0301.png", dark_pixels(seed=2))
+    assert len(plan_batch([tmp_path / "a", tmp_path / "b"], tmp_path / "out", BatchOptions())) == 2
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(BatchUsageError, match="would both be written to"):
+        plan_batch([tmp_path / "a", tmp_path / "b"], tmp_path / "out", BatchOptions())
+
+
+@pytest.mark.parametrize("suffix", ["_12:30", "_best?", "_a|b", "_tab\t", "_back\\slash"])
+def test_a_suffix_windows_cannot_hold_in_a_name_is_refused_before_any_work(
+    tmp_path: Path, suffix: str
+) -> None:
+    """On Windows such a batch enhanced every photo, then failed to write each one."""
+    save(tmp_path / "in" / "night.png", dark_pixels(seed=1))
+    with pytest.raises(BatchUsageError, match="must not contain"):
+        plan_batch([tmp_path / "in"], tmp_path / "out", BatchOptions(suffix=suffix))
+
+
+def test_on_windows_a_names_length_is_counted_in_utf16_units(tmp_path: Path, monkeypatch):
+    """83 ideographs are 249 bytes of UTF-8 (their result's name 259, past ext4's 255) but
+    83 of NTFS's 255 UTF-16 units."""
+    save(tmp_path / "in" / ("\u591c" * 83 + ".png"), dark_pixels(seed=1))
+    with pytest.raises(BatchUsageError, match="would be over 255 bytes"):
+        plan_batch([tmp_path / "in"], tmp_path / "out", BatchOptions())
+    monkeypatch.setattr(batch, "_NAMES_IN_UTF16", True)  # as on Windows
+    assert len(plan_batch([tmp_path / "in"], tmp_path / "out", BatchOptions())) == 1
+
+
 def test_usage_errors(album: Path, tmp_path: Path) -> None:
     with pytest.raises(BatchUsageError, match="input not found"):
         plan_batch([tmp_path / "nowhere"], tmp_path / "out", BatchOptions())

@@ -584,6 +584,23 @@ def test_unexplained_colour_is_the_share_a_latent_does_not_hold(
     assert float(beyond_mean) > 0.2
 
 
+def test_training_settings_are_read_as_utf8_whatever_the_locale(tmp_path: Path, monkeypatch):
+    """A Windows trainer's cp1252 read D:/Donn\u00e9es as D:/Donn\u00c3\u00a9es; bytes that are
+    no UTF-8 raised a raw UnicodeDecodeError."""
+    settings = tmp_path / "flow.yaml"
+    settings.write_bytes("# r\u00e9glages\nsteps: 7\n".encode())
+    real_read_text = Path.read_text
+    monkeypatch.setattr(  # a locale that is not UTF-8, for calls that name no encoding
+        Path,
+        "read_text",
+        lambda path, encoding=None, **kwargs: real_read_text(path, encoding or "cp1252", **kwargs),
+    )
+    assert load_train_config("flow", settings).steps == 7
+    settings.write_bytes(b"steps: 7\n# \xff\n")
+    with pytest.raises(ConfigError, match="cannot read training settings"):
+        load_train_config("flow", settings)
+
+
 def test_yaml_overrides_the_stage_preset(tmp_path: Path) -> None:
     settings = tmp_path / "flow.yaml"
     settings.write_text("steps: 123\nbetas: [0.8, 0.9]\naugment:\n  synthetic_probability: 0.5\n")

@@ -54,8 +54,10 @@ class InvertibleConv1x1(nn.Module):
         return F.conv2d(x, self.weight[:, :, None, None]), logdet
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        # inverted in float64: the flow is deep and its inverse must be exact
-        inverse = torch.linalg.inv(self.weight.double()).to(z.dtype)
+        # inverted in float64, which the flow's depth needs to stay exact, and on the CPU:
+        # Apple's MPS devices have no float64 (every enhance failed there)
+        weight = self.weight.to("cpu", torch.float64)
+        inverse = torch.linalg.inv(weight).to(z.device, z.dtype)
         return F.conv2d(z, inverse[:, :, None, None])
 
 

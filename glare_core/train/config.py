@@ -227,8 +227,8 @@ def _with_settings_file(
 
 def _read_settings(path: Path) -> dict[str, Any]:
     try:
-        changes = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
+        changes = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read training settings: {error}") from None
     if not isinstance(changes, dict):
         raise ConfigError(f"{path}: expected named settings at the top level")

@@ -200,7 +200,7 @@ def training_log(config: TrainConfig, is_main: bool | None = None) -> Iterator[N
         yield
         return
     make_folder(path.parent, ConfigError)  # the run's output folder
-    handler = logging.FileHandler(path)
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.setLevel(logging.INFO)
     previous_level = train_logger.level
