@@ -33,6 +33,7 @@ from glare_core.batch import (
     BatchUsageError,
     check_suffix,
 )
+from glare_core.engine import Enhancer
 from glare_core.progress import CancelToken, ProgressFn
 from glare_core.session import BatchRequest, Controls, run_batch_request
 
@@ -98,16 +99,19 @@ class BatchDialog(QDialog):
     def __init__(
         self,
         worker: Worker,
-        enhancer_getter: Callable[[], object],
-        controls: Controls,
+        model: Callable[[], Enhancer | str],
+        controls: Callable[[], Controls],
         settings: Settings,
         parent: QWidget | None = None,
     ) -> None:
+        """``model``: the model a batch started now runs with, or why none can start;
+        ``controls``: the window's controls, read as a batch starts (a model that loaded
+        since the dialog opened may have set its own noise reduction)."""
         super().__init__(parent)
         self.setWindowTitle("Batch enhance")
         self.setMinimumWidth(DIALOG_MIN_WIDTH)
         self._worker = worker
-        self._enhancer_getter = enhancer_getter
+        self._model = model
         self._controls = controls
         self._settings = settings
         self._generation: int | None = None
@@ -142,7 +146,7 @@ class BatchDialog(QDialog):
         form.addRow("JPEG/WebP quality", self.quality)
         form.addRow("Existing outputs", self.existing)
         self.progress = FractionBar()
-        self.status = QLabel("Settings: " + describe_controls(self._controls))
+        self.status = QLabel("Settings: " + describe_controls(self._controls()))
         self.status.setWordWrap(True)
         self.failures = QListWidget()
         self.failures.setWordWrap(True)  # reasons and notes run longer than the dialog
@@ -177,9 +181,9 @@ class BatchDialog(QDialog):
         )
 
     def start_batch(self) -> None:
-        enhancer = self._enhancer_getter()
-        if enhancer is None:
-            self.status.setText("No model is loaded: use File > Load weights… first.")
+        enhancer = self._model()
+        if isinstance(enhancer, str):
+            self.status.setText(enhancer)
             return
         source, output = self.input.path(), self.output.path()
         if source is None or output is None:
@@ -190,7 +194,7 @@ class BatchDialog(QDialog):
         except BatchUsageError as error:
             self.status.setText(str(error))
             return
-        request = BatchRequest((source,), output, self.options(), self._controls)
+        request = BatchRequest((source,), output, self.options(), self._controls())
         self._settings.last_batch_input = str(request.inputs[0])
         self._settings.last_batch_output = str(request.output)
         self._settings.batch_suffix = request.options.suffix
@@ -207,7 +211,7 @@ class BatchDialog(QDialog):
         self._generation = self._worker.submit(BATCH_KIND, job)
 
     def cancel_batch(self) -> None:
-        if BATCH_KIND not in self._worker.cancel([BATCH_KIND]):
+        if BATCH_KIND not in self._worker.cancel([BATCH_KIND]).dropped:
             self.status.setText("Cancelling…")
             return
         # it waited behind a render or an export and never started: no signal will follow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +148,15 @@ EXPORT_FILTERS = {
 }
 
 
+@dataclass(frozen=True)
+class _ModelRequest:
+    """A model the user chose, and whether it brings weights of their own (which start at
+    their own noise reduction)."""
+
+    choice: ModelChoice
+    weights_picked: bool
+
+
 class MainWindow(QMainWindow):
     """Open, compare, tune, export; all model work in the one worker thread."""
 
@@ -182,12 +191,14 @@ class MainWindow(QMainWindow):
         self._open_generation = 0
         self._model_generation = 0
         self._long_running: tuple[str, int] | None = None
-        self._user_cancelled = False
+        #: the running request the user cancelled, as (kind, generation), till it ends
+        self._user_cancelled: tuple[str, int] | None = None
         self._dropped_exports = 0
         self._opened_note = ""  # for the status bar once the photo being opened is open
-        # a model the user chose, saved as the one to load next time only once it loads
-        self._pending_model: ModelChoice | None = None
-        self._weights_picked = False  # whether that choice brings weights of the user's
+        #: the models the user chose, by load generation: each is saved as the one to load
+        #: next time once it loads (one that fails would fail again at every start)
+        self._model_requests: dict[int, _ModelRequest] = {}
+        self._loaded_model_generation = 0  # the latest load that has ended
         self._build_widgets()
         self._build_actions()
         self._build_status_bar()
@@ -441,12 +452,16 @@ class MainWindow(QMainWindow):
         self._submit(VARIANTS, job)
 
     def cancel_work(self) -> None:
-        # a model load cannot be cancelled: the flag would call a later replaced render
-        # "cancelled"
-        self._user_cancelled = self.running_kind in CANCELLABLE
+        cancellation = self.worker.cancel(CANCELLABLE)
+        # the request the worker runs now, which may have started since the window last
+        # heard (Esc as a render ends stops the export behind it); a model load cannot be
+        # cancelled
+        running = cancellation.running
+        if running is not None:
+            self._user_cancelled = (running.kind, running.generation)
         # exports queued behind the running work never start: the status bar names them
-        self._dropped_exports = self.worker.cancel(CANCELLABLE).count(SAVE)
-        if self._dropped_exports and not self._user_cancelled:
+        self._dropped_exports += cancellation.dropped.count(SAVE)
+        if self._dropped_exports and self._user_cancelled is None:
             self._show_cancelled([])
 
     # -- user actions -----------------------------------------------------------------
@@ -565,22 +580,51 @@ class MainWindow(QMainWindow):
             self._show_error("Choose one or more weight files and at most one .yml config.")
             return 0
         config = str(configs[0]) if configs else None
-        base = self.settings.model_choice
+        base = self._chosen_model()
         choice = ModelChoice(tuple(weights), config, base.device, base.threads, base.tile_size)
         return self._load_chosen_model(choice, weights_picked=True)
 
     def use_bundled_weights(self) -> int:
         """Back to the bundled model after other weights were loaded (and remembered)."""
-        base = self.settings.model_choice
+        base = self._chosen_model()
         choice = ModelChoice((), None, base.device, base.threads, base.tile_size)
         return self._load_chosen_model(choice, weights_picked=True)
 
     def _load_chosen_model(self, choice: ModelChoice, weights_picked: bool) -> int:
-        self._pending_model, self._weights_picked = choice, weights_picked
-        return self.load_model(choice)
+        loading = self._model_requests.get(self._model_generation)
+        if loading is not None and (loading.choice.weights, loading.choice.config) == (
+            choice.weights,
+            choice.config,
+        ):  # the same weights in new settings: picked all the same
+            weights_picked = weights_picked or loading.weights_picked
+        generation = self.load_model(choice)
+        self._model_requests[generation] = _ModelRequest(choice, weights_picked)
+        return generation
+
+    def model_loading(self) -> bool:
+        """Whether a model load is on its way (the one in use, if any, is about to go)."""
+        return self._loaded_model_generation != self._model_generation
+
+    def _chosen_model(self) -> ModelChoice:
+        """The model the user chose last: the one loading, else the saved one."""
+        request = self._model_requests.get(self._model_generation)
+        return request.choice if request is not None else self.settings.model_choice
+
+    def _model_load_ended(self, generation: int) -> _ModelRequest | None:
+        """The request of the load ``generation``, which ended (None: the model of the
+        settings, loaded at start)."""
+        request = self._model_requests.pop(generation, None)
+        if generation == self._model_generation:
+            self._loaded_model_generation = generation
+            self._model_requests.clear()  # earlier loads superseded before they ran
+        return request
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+        # it starts from the model chosen last, which may still be loading (weights picked a
+        # moment ago were dropped by an OK here)
+        shown = replace(self.settings)
+        shown.remember_model(self._chosen_model())
+        dialog = SettingsDialog(shown, self)
         if dialog.exec():
             chosen = dialog.updated()
             wanted = chosen.model_choice
@@ -588,18 +632,24 @@ class MainWindow(QMainWindow):
             # that fails to load would fail again at every start)
             chosen.remember_model(self.settings.model_choice)
             self.settings = chosen
-            if wanted != chosen.model_choice:
+            if wanted != self._chosen_model():
                 self._load_chosen_model(wanted, weights_picked=False)
 
     def open_batch(self, input_folder: Path | None = None) -> BatchDialog:
         dialog = BatchDialog(
-            self.worker, lambda: self.enhancer, self.controls.controls(), self.settings, self
+            self.worker, self._batch_model, self.controls.controls, self.settings, self
         )
         if input_folder is not None:
             dialog.input.edit.setText(str(input_folder))
         dialog.setModal(True)
         dialog.show()
         return dialog
+
+    def _batch_model(self) -> Enhancer | str:
+        """The model a batch runs with, or why none can start now."""
+        if self.model_loading():  # the batch would run on the model about to go
+            return "The model is still loading: start the batch once it has loaded."
+        return self.enhancer or "No model is loaded: use File > Load weights… first."
 
     # -- worker signals ---------------------------------------------------------------
     def _set_busy(self, busy: bool, text: str = "") -> None:
@@ -630,15 +680,16 @@ class MainWindow(QMainWindow):
         if self._long_running == (kind, generation):
             self._long_running = None
             self._set_busy(False)
+        if self._user_cancelled == (kind, generation):
             # a cancel that came too late for this work (it ends as if none had come; a
             # cancelled one was reported just before): the exports it dropped are still news
-            self._user_cancelled = False
+            self._user_cancelled = None
             if self._dropped_exports:
                 self._show_cancelled([])
 
     def _on_cancelled(self, kind: str, generation: int) -> None:
-        if self._user_cancelled:  # work superseded by newer requests is not news
-            self._user_cancelled = False
+        if self._user_cancelled == (kind, generation):  # superseded work is not news
+            self._user_cancelled = None
             self._show_cancelled([KIND_NAMES.get(kind, kind)])  # a batch names its own kind
         self.cancelled.emit(kind)
 
@@ -660,12 +711,12 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().clearMessage()  # "Opening …" is over: the dialog says why
             # a device or thread count chosen in Settings is not the weights' fault
-            weights_may_fail = self._pending_model is None or self._weights_picked
+            request = self._model_requests.get(generation)
+            weights_may_fail = request is None or request.weights_picked
             self._show_error(message, offer_weights=kind == MODEL and weights_may_fail)
         if kind == MODEL:
-            self._pending_model = None  # never saved as the model to load next time
-            self._weights_picked = False
-            self._show_device()  # the previous model, if any, stays loaded and in use
+            self._model_load_ended(generation)  # never saved as the model to load next time
+            self._show_device()  # the model in use, if any, stays loaded
         self._render_again_after(kind, generation)
         self.failed.emit(kind, message)
 
@@ -698,7 +749,7 @@ class MainWindow(QMainWindow):
 
     def _on_result(self, kind: str, generation: int, value: object) -> None:
         handlers = {
-            MODEL: self._model_loaded,
+            MODEL: lambda enhancer: self._model_loaded(enhancer, generation),
             OPEN: self._photo_opened,
             VARIANTS: self._variants_ready,
             SAVE: self._saved,
@@ -709,20 +760,23 @@ class MainWindow(QMainWindow):
             self._show_render(kind, generation, value)
         # other kinds (a batch) belong to the dialog that submitted them
 
-    def _model_loaded(self, enhancer: Enhancer) -> None:
-        self.enhancer = enhancer
+    def _model_loaded(self, enhancer: Enhancer, generation: int) -> None:
+        self.enhancer = enhancer  # the session's now (a load sets it as it ends)
         self._show_device()
         if self.statusBar().currentMessage().startswith(NO_MODEL_MESSAGE):
             self.statusBar().clearMessage()
-        if self._pending_model is not None:
-            self.settings.remember_model(self._pending_model)
-            self._pending_model = None
-        if self._weights_picked:
-            self._weights_picked = False
+        # the model in use, saved and set up as such even if a later choice is on its way
+        # (that one may fail)
+        request = self._model_load_ended(generation)
+        if request is not None:
+            self.settings.remember_model(request.choice)
+        if request is not None and request.weights_picked:
             # weights the user picked start at their own noise reduction (0 for the official
             # ones, whose results then match the official code's)
             chosen = replace(self.controls.controls(), noise_reduction=enhancer.noise_reduction)
             self.controls.set_controls(chosen)
+        if self.model_loading():
+            return  # the later choice renders once it has loaded (or failed to)
         if self.photo is not None:
             self.render_settled(self.controls.controls())
         self.shown.emit(MODEL)

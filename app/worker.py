@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from glare_core.errors import GlareError
 from glare_core.progress import Cancelled
-from glare_core.session import Job, Request, RequestQueue
+from glare_core.session import Cancellation, Job, Request, RequestQueue
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +94,8 @@ class Worker(QObject):
         )
         return request.generation
 
-    def cancel(self, kinds: Sequence[str] | None = None) -> list[str]:
-        """Cancel requests of ``kinds`` (all when None); returns the kinds of queued ones
-        dropped before they started."""
+    def cancel(self, kinds: Sequence[str] | None = None) -> Cancellation:
+        """Cancel requests of ``kinds`` (all when None)."""
         return self.queue.cancel(kinds)
 
     def finish(self, kinds: Sequence[str]) -> None:

@@ -734,6 +734,16 @@ class Request:
     token: CancelToken = field(default_factory=CancelToken)
 
 
+@dataclass(frozen=True)
+class Cancellation:
+    """What a cancel stopped: the kinds of the queued requests it dropped (they never start,
+    so nothing else tells of them) and the running request it cancelled, if any (which one
+    is running can change before the caller hears of it)."""
+
+    dropped: list[str]
+    running: Request | None
+
+
 class RequestQueue:
     """Thread-safe queue of jobs where newer requests drop stale ones.
 
@@ -772,10 +782,9 @@ class RequestQueue:
 
     def cancel(
         self, kinds: Sequence[str] | None = None, *, sparing: Sequence[str] = ()
-    ) -> list[str]:
+    ) -> Cancellation:
         """Drop queued and cancel running requests of ``kinds`` (all when None), except
-        those of the kinds in ``sparing``; returns the kinds of the queued ones dropped
-        (they never start, so nothing else tells of them)."""
+        those of the kinds in ``sparing``."""
         with self._condition:
             return self._drop(set(kinds) if kinds is not None else None, set(sparing))
 
@@ -784,7 +793,7 @@ class RequestQueue:
         kinds: set[str] | None,
         sparing: AbstractSet[str] = frozenset(),
         running_spared: AbstractSet[str] = frozenset(),
-    ) -> list[str]:
+    ) -> Cancellation:
         def matches(request: Request) -> bool:
             return (kinds is None or request.kind in kinds) and request.kind not in sparing
 
@@ -793,9 +802,11 @@ class RequestQueue:
             request.token.cancel()
         self._pending = [r for r in self._pending if not matches(r)]
         running = self._running
-        if running is not None and matches(running) and running.kind not in running_spared:
+        if running is None or not matches(running) or running.kind in running_spared:
+            running = None
+        else:
             running.token.cancel()
-        return [request.kind for request in dropped]
+        return Cancellation([request.kind for request in dropped], running)
 
     def take(self, timeout: float | None = None) -> Request | None:
         """The next request (blocks); None once closed or after ``timeout`` seconds."""

@@ -11,11 +11,12 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QColorSpace, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractSlider,
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -424,6 +425,43 @@ def test_cancel_too_late_for_the_render_still_names_the_exports_it_dropped(
     with qtbot.waitSignal(window.cancelled, timeout=RENDER_TIMEOUT_MS):
         window.render_settled(Controls(strength=0.7))
     assert "Cancelled" not in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_escape_as_a_render_ends_names_the_export_it_stops(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """Esc pressed as a full-size render ended (the window not yet told) cancelled the
+    export that had just started behind it, and nothing said the file was not written."""
+    window = make_window(qtbot, enhancer)
+    open_and_render(qtbot, window, write_photo(pairs_dir, tmp_path / "dark.png"))
+    session = window.session
+    full_result, save = session.full_result, session.save
+    rendering, saving = threading.Event(), threading.Event()
+
+    def held_full_result(controls, progress=None, cancel=None):
+        rendering.wait(RENDER_TIMEOUT_MS / 1000)
+        return full_result(controls, progress=progress, cancel=cancel)
+
+    def watched_save(*args, cancel, **kwargs):
+        saving.set()
+        deadline = time.monotonic() + RENDER_TIMEOUT_MS / 1000
+        while not cancel.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)  # till the Esc below
+        return save(*args, cancel=cancel, **kwargs)
+
+    session.full_result, session.save = held_full_result, watched_save
+    window.render_settled(Controls(strength=0.5))
+    qtbot.waitUntil(lambda: window.running_kind == FULL, timeout=RENDER_TIMEOUT_MS)
+    target = tmp_path / "result.png"
+    window.export(target)
+    rendering.set()  # the render ends and the export starts, unheard by the window yet
+    assert saving.wait(RENDER_TIMEOUT_MS / 1000) and window.running_kind == FULL
+    with qtbot.waitSignal(window.cancelled, timeout=RENDER_TIMEOUT_MS):
+        window.cancel_work()
+    qtbot.waitUntil(lambda: window.running_kind is None, timeout=RENDER_TIMEOUT_MS)
+    assert window.statusBar().currentMessage() == "Cancelled: Export"
+    assert not target.exists()
     window.close()
 
 
@@ -1018,6 +1056,10 @@ def test_a_device_that_fails_to_load_is_never_saved(
     window.close()
 
 
+def _official_files(fixture_dir: Path) -> list[Path]:
+    return [fixture_dir / name for name in ("net_G.pth", "vqgan.pkl", "config.yml")]
+
+
 def test_official_weights_load_and_give_the_official_output(
     qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path
 ) -> None:
@@ -1029,7 +1071,7 @@ def test_official_weights_load_and_give_the_official_output(
     with wait_shown(qtbot, window, MODEL):
         window.load_model()
     assert window.controls.controls().noise_reduction == COMPACT_NOISE_REDUCTION
-    official = [fixture_dir / name for name in ("net_G.pth", "vqgan.pkl", "config.yml")]
+    official = _official_files(fixture_dir)
     with wait_shown(qtbot, window, MODEL):
         window.load_weights(official)
     assert window.controls.controls().noise_reduction == 0  # the official code has no filter
@@ -1042,6 +1084,124 @@ def test_official_weights_load_and_give_the_official_output(
     assert window.session.enhancer is enhancer
     assert (window.settings.weights, window.settings.weights_config) == ([], None)
     assert window.controls.controls().noise_reduction == enhancer.noise_reduction
+    window.close()
+
+
+class _SlowCheckpoint:
+    """Named weights load for real, the official ones only once the test opens the gate: a
+    slow checkpoint, during which the user chooses again."""
+
+    def __init__(self, enhancer: Enhancer) -> None:
+        self._enhancer = enhancer
+        self.reached = threading.Event()  # a load of the official weights is waiting
+        self.gate = threading.Event()
+
+    def __call__(self, choice: ModelChoice) -> Enhancer:
+        if any(name.endswith("net_G.pth") for name in choice.weights):
+            self.reached.set()
+            self.gate.wait(RENDER_TIMEOUT_MS / 1000)
+        return load_enhancer(choice) if choice.weights else self._enhancer
+
+    def start(self, qtbot, window: MainWindow, weights: list[Path]) -> None:
+        """Load ``weights``, returning once their load waits at the gate."""
+        self.reached.clear()
+        self.gate.clear()
+        window.load_weights(weights)
+        qtbot.waitUntil(self.reached.is_set, timeout=RENDER_TIMEOUT_MS)
+
+    def open(self) -> None:
+        """Let the load through."""
+        self.gate.set()
+
+
+def _window_loading_slowly(qtbot, enhancer: Enhancer) -> tuple[MainWindow, _SlowCheckpoint]:
+    """A window on the bundled model whose official weights load only when let through."""
+    checkpoint = _SlowCheckpoint(enhancer)
+    window = MainWindow(Settings(), enhancer_loader=checkpoint)
+    qtbot.addWidget(window)
+    with wait_shown(qtbot, window, MODEL):
+        window.load_model()
+    return window, checkpoint
+
+
+def test_a_choice_made_while_weights_load_is_the_one_saved_and_shown(
+    qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path, tmp_path: Path
+) -> None:
+    """Each load took the latest choice's pending state: a broken file picked while the
+    official weights loaded was saved for the next start (which then failed to load any
+    model), and the bundled model chosen meanwhile kept the official noise reduction."""
+    official = _official_files(fixture_dir)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not weights" * 10)
+    window, checkpoint = _window_loading_slowly(qtbot, enhancer)
+    checkpoint.start(qtbot, window, official)
+    window.load_weights([broken])  # while the official ones load
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        checkpoint.open()
+    # the official weights loaded and are in use: saved, at their own noise reduction
+    assert window.settings.weights == [str(path) for path in official[:2]]
+    assert window.controls.controls().noise_reduction == 0
+    checkpoint.start(qtbot, window, official)
+    window.use_bundled_weights()  # while the official ones load
+    with wait_shown(qtbot, window, MODEL):  # once the last choice has loaded
+        checkpoint.open()
+    assert window.session.enhancer is enhancer and window.settings.weights == []
+    assert window.controls.controls().noise_reduction == enhancer.noise_reduction
+    checkpoint.start(qtbot, window, official)
+    window.load_weights([broken])
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        checkpoint.open()
+    window.close()
+    assert load_settings().weights == [str(path) for path in official[:2]]  # never the broken
+
+
+def test_settings_changed_while_picked_weights_load_keep_them(
+    qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path
+) -> None:
+    """The dialog started from the saved model: OK on a new tile size loaded the bundled
+    model instead of the weights just picked."""
+    official = _official_files(fixture_dir)
+    window, checkpoint = _window_loading_slowly(qtbot, enhancer)
+    checkpoint.start(qtbot, window, official)
+
+    def set_tile_size() -> None:
+        dialog = QApplication.activeModalWidget()
+        dialog.tile_size.setValue(256)
+        dialog.accept()
+
+    QTimer.singleShot(0, set_tile_size)
+    window.open_settings()
+    with wait_shown(qtbot, window, MODEL):  # once the last choice has loaded
+        checkpoint.open()
+    assert window.settings.weights == [str(path) for path in official[:2]]
+    assert window.settings.tile_size == 256
+    assert window.controls.controls().noise_reduction == 0
+    window.close()
+
+
+def test_a_batch_waits_for_the_model_being_loaded(
+    qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path, pairs_dir: Path, tmp_path
+) -> None:
+    """Started while picked weights loaded, a batch ran on the model about to go, at its
+    noise reduction, and said "Finished"."""
+    official = _official_files(fixture_dir)
+    write_photo(pairs_dir, tmp_path / "in" / "night.png")
+    window, checkpoint = _window_loading_slowly(qtbot, enhancer)
+    window.load_weights(official)
+    dialog = window.open_batch(tmp_path / "in")
+    dialog.output.edit.setText(str(tmp_path / "out"))
+    dialog.start.click()
+    assert dialog.status.text().startswith("The model is still loading")
+    assert not dialog.running() and not (tmp_path / "out").exists()
+    with wait_shown(qtbot, window, MODEL):  # once the last choice has loaded
+        checkpoint.open()
+    with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
+        dialog.start.click()
+    written = read_image(tmp_path / "out" / "night_glare.png").rgb
+    photo = read_image(tmp_path / "in" / "night.png").rgb
+    expected = window.enhancer.enhance(photo, noise_reduction=0)  # the official model's own
+    assert np.abs(written - expected).max() * 255 <= 1
+    dialog.close()
     window.close()
 
 

@@ -382,6 +382,25 @@ def test_exports_queue_up_instead_of_replacing_each_other() -> None:
     queue.close()
 
 
+def test_a_cancel_says_which_running_request_it_stopped_and_which_queued_it_dropped() -> None:
+    """The window could only guess the running request from the last signal it had heard:
+    Esc as a render ended stopped the export just started behind it, and nothing said so."""
+    queue = RequestQueue()
+    render = queue.submit("full", lambda p, c: None)
+    export = queue.submit("save", lambda p, c: None, queue_up=True)
+    queue.submit("drag", lambda p, c: None)
+    queue.done(queue.take())  # the render ends; the export starts
+    assert queue.take() is export
+    cancellation = queue.cancel(["full", "save", "drag"])
+    assert cancellation.running is export and export.token.cancelled
+    assert cancellation.dropped == ["drag"] and not render.token.cancelled
+    spared = queue.cancel(sparing=("save",))
+    assert spared.running is None and spared.dropped == []
+    queue.done(export)
+    assert queue.cancel().running is None
+    queue.close()
+
+
 def test_request_queue_take_blocks_until_a_request_arrives() -> None:
     queue = RequestQueue()
     taken: list[str] = []
