@@ -68,6 +68,7 @@ from glare_core.session import (
     is_photo_file,
     load_enhancer,
 )
+from glare_core.work_queue import REPLACES_ITS_KIND, KindRule
 
 logger = logging.getLogger(__name__)
 
@@ -94,22 +95,19 @@ KIND_NAMES = {
     SAVE: "Export",
 }
 RENDERS = (DRAG, SCREEN, FULL, VARIANTS)
-SUPERSEDES = {
-    MODEL: RENDERS,  # a photo being opened opens with the new model
-    OPEN: RENDERS,
-    DRAG: RENDERS,
-    SCREEN: (FULL, VARIANTS),
-    FULL: (),
-    VARIANTS: (),
-    SAVE: (),
+#: what a new request of each of the window's kinds does to the others
+KIND_RULES = {
+    MODEL: KindRule(supersedes=RENDERS),  # a photo being opened opens with the new model
+    OPEN: KindRule(supersedes=RENDERS),
+    # a drag sends a step every DRAG_THROTTLE_MS, sooner than a drag preview renders
+    # (60-300 ms on a 4K photo): cancelling the running one left the view unchanged until the
+    # slider stopped, so a step replaces it only once it ends
+    DRAG: KindRule(supersedes=RENDERS, lets_finish=(DRAG,)),
+    SCREEN: KindRule(supersedes=(FULL, VARIANTS)),
+    FULL: REPLACES_ITS_KIND,
+    VARIANTS: REPLACES_ITS_KIND,
+    SAVE: KindRule(queue_up=True),  # each export writes a file of its own
 }
-#: kinds whose requests wait behind each other instead of replacing each other: each export
-#: writes a file of its own
-QUEUED_KINDS = (SAVE,)
-#: running requests a request of the key's kind replaces only once they end: a drag sends a
-#: step every DRAG_THROTTLE_MS, sooner than a drag preview renders (60-300 ms on a 4K photo),
-#: and cancelling the running one left the view unchanged until the slider stopped
-LETS_FINISH = {DRAG: (DRAG,)}
 #: kinds that show the progress bar and the cancel button
 LONG_KINDS = (MODEL, OPEN, SCREEN, FULL, VARIANTS, SAVE)
 CANCELLABLE = (OPEN, SCREEN, FULL, VARIANTS, SAVE)
@@ -347,13 +345,7 @@ class MainWindow(QMainWindow):
 
     # -- submitting work --------------------------------------------------------------
     def _submit(self, kind: str, job: Callable[[ProgressFn, CancelToken], object]) -> int:
-        return self.worker.submit(
-            kind,
-            job,
-            SUPERSEDES[kind],
-            queue_up=kind in QUEUED_KINDS,
-            lets_finish=LETS_FINISH.get(kind, ()),
-        )
+        return self.worker.submit(kind, job, KIND_RULES[kind])
 
     def _update_view_size(self) -> None:
         ratio = self.compare.devicePixelRatioF()
@@ -703,7 +695,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Cancelled: {', '.join(parts)}", STATUS_MESSAGE_MS)
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:
-        if kind not in SUPERSEDES:
+        if kind not in KIND_RULES:
             return  # a batch's failure is shown by its dialog
         if kind in (DRAG, SCREEN):
             self.statusBar().showMessage(f"Preview failed: {message}", STATUS_MESSAGE_MS)
@@ -722,7 +714,7 @@ class MainWindow(QMainWindow):
 
     def _render_again_after(self, kind: str, generation: int) -> None:
         """An open or a model load that failed had cancelled the renders of the photo still
-        shown (SUPERSEDES): it gets them again, unless a newer open or load is on its way,
+        shown (KIND_RULES): it gets them again, unless a newer open or load is on its way,
         which renders anyway. (One the user cancelled leaves them cancelled, as asked.)"""
         latest = {OPEN: self._open_generation, MODEL: self._model_generation}
         if latest.get(kind) == generation and self._ready():
@@ -871,6 +863,6 @@ class MainWindow(QMainWindow):
         self.settings.remember_controls(self.controls.controls())
         save_settings(self.settings, self._settings_file)
         self.hide()  # gone at once, while the exports the user asked for are still written
-        self.worker.finish(QUEUED_KINDS)
+        self.worker.finish((SAVE,))
         self.worker.stop()
         super().closeEvent(event)

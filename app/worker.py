@@ -9,7 +9,14 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from glare_core.errors import GlareError
 from glare_core.progress import Cancelled
-from glare_core.session import Cancellation, Job, Request, RequestQueue
+from glare_core.work_queue import (
+    REPLACES_ITS_KIND,
+    Cancellation,
+    Job,
+    KindRule,
+    Request,
+    RequestQueue,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,20 +86,9 @@ class Worker(QObject):
         self._thread.started.connect(self.runner.run)
         self._thread.start()
 
-    def submit(
-        self,
-        kind: str,
-        job: Job,
-        supersedes: Sequence[str] = (),
-        *,
-        queue_up: bool = False,
-        lets_finish: Sequence[str] = (),
-    ) -> int:
-        """Queue ``job`` (see :class:`RequestQueue`); returns its generation."""
-        request = self.queue.submit(
-            kind, job, supersedes, queue_up=queue_up, lets_finish=lets_finish
-        )
-        return request.generation
+    def submit(self, kind: str, job: Job, rule: KindRule = REPLACES_ITS_KIND) -> int:
+        """Queue ``job`` (see :class:`KindRule`); returns its generation."""
+        return self.queue.submit(kind, job, rule).generation
 
     def cancel(self, kinds: Sequence[str] | None = None) -> Cancellation:
         """Cancel requests of ``kinds`` (all when None)."""
