@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -146,7 +146,8 @@ class BatchDialog(QDialog):
         form.addRow("JPEG/WebP quality", self.quality)
         form.addRow("Existing outputs", self.existing)
         self.progress = FractionBar()
-        self.status = QLabel("Settings: " + describe_controls(self._controls()))
+        self.status = QLabel()
+        self.show_settings()
         self.status.setWordWrap(True)
         self.failures = QListWidget()
         self.failures.setWordWrap(True)  # reasons and notes run longer than the dialog
@@ -219,6 +220,13 @@ class BatchDialog(QDialog):
         self._generation = None
         self._set_running(False)
         self.batch_finished.emit()
+
+    @Slot(str)
+    def show_settings(self, _shown: str = "") -> None:
+        """The controls a batch started now runs at, until a batch has news of its own (a
+        model that loads while the dialog is open sets its own noise reduction)."""
+        if not self.running() and self.summary is None:
+            self.status.setText("Settings: " + describe_controls(self._controls()))
 
     def running(self) -> bool:
         return self._generation is not None

@@ -32,7 +32,7 @@ from app.settings import (
 )
 from glare_core.engine import ATTENTION_TILE_SIZE, TilingConfig
 from glare_core.limits import MAX_TILE_SIZE, MIN_TILE_SIZE, QUALITY_RANGE
-from glare_core.session import Controls
+from glare_core.session import Controls, ModelChoice
 
 TILE_SIZE_STEP = 64
 #: wide enough that a spin box shows "automatic" beside its arrows
@@ -80,17 +80,22 @@ def quality_spin(value: int) -> QSpinBox:
 class SettingsDialog(QDialog):
     """Device, threads, tile size and export defaults."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, model: ModelChoice | None = None, parent: QWidget | None = None
+    ) -> None:
+        """``model``: the model whose device, threads and tile size the dialog starts from,
+        the one the user chose last (which may still be loading); the saved one by default."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(SETTINGS_MIN_WIDTH)
-        self._settings = settings
-        self.device = combo(DEVICES, settings.device)
-        self.threads = _spin(0, MAX_THREADS, settings.threads, special="automatic")
+        self._model = model or settings.model_choice
+        self.device = combo(DEVICES, self._model.device)
+        self.threads = _spin(0, MAX_THREADS, self._model.threads or 0, special="automatic")
         # one step below the smallest tile stands for "automatic", which Qt shows as text
         automatic = MIN_TILE_SIZE - TILE_SIZE_STEP
-        shown = settings.tile_size if settings.tile_size != AUTOMATIC_TILE_SIZE else automatic
-        self.tile_size = _spin(automatic, MAX_TILE_SIZE, shown, special="automatic")
+        self.tile_size = _spin(
+            automatic, MAX_TILE_SIZE, self._model.tile_size or automatic, special="automatic"
+        )
         self.tile_size.setSingleStep(TILE_SIZE_STEP)
         self.tile_size.setToolTip(
             "Largest piece processed at once; smaller uses less memory. Automatic: "
@@ -106,15 +111,20 @@ class SettingsDialog(QDialog):
         form.addRow("JPEG/WebP quality", self.quality)
         form.addRow(_buttons(self))
 
-    def updated(self) -> Settings:
+    def chosen_model(self) -> ModelChoice:
+        """The model the dialog started from, on the device, threads and tile size set."""
         return dataclasses.replace(
-            self._settings,
+            self._model,
             device=self.device.currentText(),
-            threads=self.threads.value(),
-            tile_size=self._chosen_tile_size(),
-            default_format=self.default_format.currentText(),
-            jpeg_quality=self.quality.value(),
+            threads=self.threads.value() or None,
+            tile_size=self._chosen_tile_size() or None,
         )
+
+    def apply_export_defaults(self, settings: Settings) -> None:
+        """The export defaults set, into ``settings`` (the live ones, which work that ended
+        while the dialog was open may have changed)."""
+        settings.default_format = self.default_format.currentText()
+        settings.jpeg_quality = self.quality.value()
 
     def _chosen_tile_size(self) -> int:
         """The tile size set, raised to the smallest one where a number below it was typed."""

@@ -112,6 +112,7 @@ KIND_RULES = {
 LONG_KINDS = (MODEL, OPEN, SCREEN, FULL, VARIANTS, SAVE)
 CANCELLABLE = (OPEN, SCREEN, FULL, VARIANTS, SAVE)
 STATUS_MESSAGE_MS = 8000
+MODEL_LOADING_LABEL = "Model: loading…"
 #: shown when a photo opens that takes the noisy-photo path (glare_core.config.NoisyPathConfig)
 NOISY_PHOTO_MESSAGE = (
     "Noisy, grainy or very dark photo: the learned denoiser cleans it first "
@@ -315,7 +316,7 @@ class MainWindow(QMainWindow):
         status = MessageStatusBar()
         self.setStatusBar(status)
         self.file_label, self.size_label = QLabel("No photo"), QLabel()
-        self.device_label, self.time_label = QLabel("Model: loading…"), QLabel()
+        self.device_label, self.time_label = QLabel(MODEL_LOADING_LABEL), QLabel()
         self.progress = FractionBar()
         self.progress.setMaximumWidth(PROGRESS_BAR_WIDTH)
         self.progress.setTextVisible(True)
@@ -362,8 +363,8 @@ class MainWindow(QMainWindow):
             session.set_enhancer(enhancer)
             return enhancer
 
-        self.device_label.setText("Model: loading…")
         self._model_generation = self._submit(MODEL, job)
+        self._show_device()
         return self._model_generation
 
     def open_photo(self, path: str | Path, *, note: str = "") -> int:
@@ -614,17 +615,15 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         # it starts from the model chosen last, which may still be loading (weights picked a
         # moment ago were dropped by an OK here)
-        shown = replace(self.settings)
-        shown.remember_model(self._chosen_model())
-        dialog = SettingsDialog(shown, self)
+        shown = self._chosen_model()
+        dialog = SettingsDialog(self.settings, shown, self)
         if dialog.exec():
-            chosen = dialog.updated()
-            wanted = chosen.model_choice
+            dialog.apply_export_defaults(self.settings)
             # the model's own settings are saved once a model loads with them (a device
-            # that fails to load would fail again at every start)
-            chosen.remember_model(self.settings.model_choice)
-            self.settings = chosen
-            if wanted != self._chosen_model():
+            # that fails to load would fail again at every start); unchanged, none loads (a
+            # load that failed while the dialog was open would fail again)
+            wanted = dialog.chosen_model()
+            if wanted != shown:
                 self._load_chosen_model(wanted, weights_picked=False)
 
     def open_batch(self, input_folder: Path | None = None) -> BatchDialog:
@@ -633,6 +632,7 @@ class MainWindow(QMainWindow):
         )
         if input_folder is not None:
             dialog.input.edit.setText(str(input_folder))
+        self.shown.connect(dialog.show_settings)
         dialog.setModal(True)
         dialog.show()
         return dialog
@@ -721,8 +721,11 @@ class MainWindow(QMainWindow):
             self.render_settled(self.controls.controls())
 
     def _show_device(self) -> None:
-        """The loaded model's device in the status bar, or that none is loaded."""
-        if self.enhancer is None:
+        """The loaded model's device in the status bar, or that one is on its way (the
+        model in use is about to go), or that none is loaded."""
+        if self.model_loading():
+            self.device_label.setText(MODEL_LOADING_LABEL)
+        elif self.enhancer is None:
             self.device_label.setText("Model: none")
         else:
             self.device_label.setText(f"Device: {self.enhancer.device.type.upper()}")
@@ -754,12 +757,12 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, enhancer: Enhancer, generation: int) -> None:
         self.enhancer = enhancer  # the session's now (a load sets it as it ends)
-        self._show_device()
-        if self.statusBar().currentMessage().startswith(NO_MODEL_MESSAGE):
-            self.statusBar().clearMessage()
         # the model in use, saved and set up as such even if a later choice is on its way
         # (that one may fail)
         request = self._model_load_ended(generation)
+        self._show_device()
+        if self.statusBar().currentMessage().startswith(NO_MODEL_MESSAGE):
+            self.statusBar().clearMessage()
         if request is not None:
             self.settings.remember_model(request.choice)
         if request is not None and request.weights_picked:

@@ -48,7 +48,10 @@ class RenderWorker(QObject):
             try:
                 self._execute(request)
             finally:
+                # off the queue before "finished" is heard: a cancel the window sends after
+                # hearing it must not find this request still running
                 self._queue.done(request)
+            self.finished.emit(request.kind, request.generation)
 
     def _execute(self, request: Request) -> None:
         kind, generation = request.kind, request.generation
@@ -70,7 +73,6 @@ class RenderWorker(QObject):
             self.error.emit(kind, generation, describe_error(exc))
         else:
             self.result.emit(kind, generation, value)
-        self.finished.emit(kind, generation)
 
 
 class Worker(QObject):

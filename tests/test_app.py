@@ -35,6 +35,7 @@ from app.main_window import (
     FULL,
     KIND_NAMES,
     MODEL,
+    MODEL_LOADING_LABEL,
     NAME_WIDTH,
     NOISY_PHOTO_MESSAGE,
     OPEN,
@@ -63,6 +64,8 @@ from glare_core.train.augment import darker_capture
 
 SMALL = (64, 48)  # width, height
 RENDER_TIMEOUT_MS = 60_000
+#: how long a test waits to see that something does not happen (a load, a render)
+SETTLE_MS = 500
 #: a photo big enough, with tiles small enough, that a full render takes many steps
 LONG_PHOTO = (640, 480)
 LONG_TILING = TilingConfig(tile_size=128, context=16, min_tile_size=128)
@@ -462,6 +465,42 @@ def test_escape_as_a_render_ends_names_the_export_it_stops(
     qtbot.waitUntil(lambda: window.running_kind is None, timeout=RENDER_TIMEOUT_MS)
     assert window.statusBar().currentMessage() == "Cancelled: Export"
     assert not target.exists()
+    window.close()
+
+
+def test_escape_just_after_a_render_ended_leaves_later_cancels_reported(
+    qtbot,
+    enhancer: Enhancer,
+    config_dir: Path,
+    fixture_dir: Path,
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch,
+) -> None:
+    """The window heard a render end before the worker let go of it: Esc then took the
+    render for running, waited for it to end (it had), and said nothing of the exports
+    later cancels dropped."""
+    window, checkpoint = _window_loading_slowly(qtbot, enhancer)
+    open_and_render(qtbot, window, photo)
+    queue = window.worker.queue
+    done = queue.done
+
+    def late_done(request) -> None:  # the worker thread paused as it leaves a render
+        if request.kind == FULL:
+            time.sleep(SETTLE_MS / 1000)
+        done(request)
+
+    monkeypatch.setattr(queue, "done", late_done)
+    with wait_shown(qtbot, window, FULL):
+        window.render_settled(Controls(strength=0.5))
+    qtbot.waitUntil(lambda: window.running_kind is None, timeout=RENDER_TIMEOUT_MS)
+    window.cancel_work()
+    checkpoint.start(qtbot, window, _official_files(fixture_dir))
+    window.export(tmp_path / "result.png")  # waits behind the model load
+    window.cancel_work()
+    assert window.statusBar().currentMessage() == "Cancelled: 1 waiting export (not written)"
+    with wait_shown(qtbot, window, MODEL):
+        checkpoint.open()
     window.close()
 
 
@@ -1088,30 +1127,29 @@ def test_official_weights_load_and_give_the_official_output(
 
 
 class _SlowCheckpoint:
-    """Named weights load for real, the official ones only once the test opens the gate: a
-    slow checkpoint, during which the user chooses again."""
+    """Named weights load for real, the official ones only as the test lets them through
+    one by one: a slow checkpoint, during which the user chooses again."""
 
     def __init__(self, enhancer: Enhancer) -> None:
         self._enhancer = enhancer
         self.reached = threading.Event()  # a load of the official weights is waiting
-        self.gate = threading.Event()
+        self._passes = threading.Semaphore(0)
 
     def __call__(self, choice: ModelChoice) -> Enhancer:
         if any(name.endswith("net_G.pth") for name in choice.weights):
             self.reached.set()
-            self.gate.wait(RENDER_TIMEOUT_MS / 1000)
+            self._passes.acquire(timeout=RENDER_TIMEOUT_MS / 1000)
         return load_enhancer(choice) if choice.weights else self._enhancer
 
     def start(self, qtbot, window: MainWindow, weights: list[Path]) -> None:
-        """Load ``weights``, returning once their load waits at the gate."""
+        """Load ``weights``, returning once their load waits."""
         self.reached.clear()
-        self.gate.clear()
         window.load_weights(weights)
         qtbot.waitUntil(self.reached.is_set, timeout=RENDER_TIMEOUT_MS)
 
-    def open(self) -> None:
-        """Let the load through."""
-        self.gate.set()
+    def open(self, loads: int = 1) -> None:
+        """Let ``loads`` loads of the official weights through."""
+        self._passes.release(loads)
 
 
 def _window_loading_slowly(qtbot, enhancer: Enhancer) -> tuple[MainWindow, _SlowCheckpoint]:
@@ -1159,7 +1197,8 @@ def test_settings_changed_while_picked_weights_load_keep_them(
     qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path
 ) -> None:
     """The dialog started from the saved model: OK on a new tile size loaded the bundled
-    model instead of the weights just picked."""
+    model instead of the weights just picked. And while the later load ran, the status bar
+    named the device of the model about to go."""
     official = _official_files(fixture_dir)
     window, checkpoint = _window_loading_slowly(qtbot, enhancer)
     checkpoint.start(qtbot, window, official)
@@ -1171,11 +1210,70 @@ def test_settings_changed_while_picked_weights_load_keep_them(
 
     QTimer.singleShot(0, set_tile_size)
     window.open_settings()
+    checkpoint.reached.clear()
+    checkpoint.open()  # the weights load as picked; then again at the new tile size
+    qtbot.waitUntil(checkpoint.reached.is_set, timeout=RENDER_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.enhancer is not enhancer, timeout=RENDER_TIMEOUT_MS)
+    # the model in use is about to go: the status bar said "Device: CPU" (the batch dialog,
+    # "The model is still loading")
+    assert window.device_label.text() == MODEL_LOADING_LABEL
     with wait_shown(qtbot, window, MODEL):  # once the last choice has loaded
         checkpoint.open()
+    assert window.device_label.text() == "Device: CPU"
     assert window.settings.weights == [str(path) for path in official[:2]]
     assert window.settings.tile_size == 256
     assert window.controls.controls().noise_reduction == 0
+    window.close()
+
+
+def test_settings_ok_keeps_what_work_saved_while_the_dialog_was_open(
+    qtbot, enhancer: Enhancer, config_dir: Path, photo: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """OK put back the settings as they were when the dialog opened: the folder of an export
+    and the photo opened meanwhile were forgotten."""
+    window = make_window(qtbot, enhancer)
+    target = tmp_path / "exports" / "result.png"
+    target.parent.mkdir()
+
+    def exec_while_work_ends(dialog: SettingsDialog) -> int:
+        with wait_shown(qtbot, window, FULL):
+            window.open_photo(photo)
+        with wait_shown(qtbot, window, SAVE):
+            window.export(target)
+        dialog.quality.setValue(80)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(SettingsDialog, "exec", exec_while_work_ends)
+    window.open_settings()
+    assert window.settings.jpeg_quality == 80
+    assert window.settings.last_save_dir == str(target.parent)
+    assert window.settings.recent_files == [str(photo.resolve())]
+    window.close()
+
+
+def test_settings_ok_loads_no_weights_that_failed_while_the_dialog_was_open(
+    qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The dialog showed the weights being loaded; they failed, and OK with no model setting
+    changed loaded them again, to fail again."""
+    window, checkpoint = _window_loading_slowly(qtbot, enhancer)
+    broken = tmp_path / "net_G.pth"  # held as the official weights are, then fails
+    broken.write_bytes(b"not weights" * 10)
+    checkpoint.start(qtbot, window, [broken])
+    failures: list[str] = []
+    window.failed.connect(lambda kind, message: failures.append(kind))
+
+    def exec_while_the_load_fails(dialog: SettingsDialog) -> int:
+        checkpoint.reached.clear()
+        checkpoint.open()
+        qtbot.waitUntil(lambda: failures == [MODEL], timeout=RENDER_TIMEOUT_MS)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(SettingsDialog, "exec", exec_while_the_load_fails)
+    window.open_settings()
+    qtbot.wait(SETTLE_MS)
+    assert not checkpoint.reached.is_set() and failures == [MODEL]
+    assert not window.model_loading() and window.session.enhancer is enhancer
     window.close()
 
 
@@ -1195,6 +1293,8 @@ def test_a_batch_waits_for_the_model_being_loaded(
     assert not dialog.running() and not (tmp_path / "out").exists()
     with wait_shown(qtbot, window, MODEL):  # once the last choice has loaded
         checkpoint.open()
+    # the settings line showed the noise reduction of the model gone
+    assert dialog.status.text().endswith("noise reduction 0")
     with qtbot.waitSignal(dialog.batch_finished, timeout=RENDER_TIMEOUT_MS):
         dialog.start.click()
     written = read_image(tmp_path / "out" / "night_glare.png").rgb
@@ -1270,11 +1370,11 @@ def test_the_tile_size_is_automatic_unless_one_is_set(qtbot) -> None:
     dialog = SettingsDialog(Settings())
     qtbot.addWidget(dialog)
     assert dialog.tile_size.text() == "automatic"
-    assert dialog.updated().tile_size == 0 and dialog.updated().model_choice.tile_size is None
+    assert dialog.chosen_model().tile_size is None
     dialog.tile_size.setValue(512)
-    assert dialog.updated().model_choice.tile_size == 512
+    assert dialog.chosen_model().tile_size == 512
     dialog.tile_size.setValue(200)  # typed below the smallest tile
-    assert dialog.updated().tile_size == 256
+    assert dialog.chosen_model().tile_size == 256
     assert SettingsDialog(Settings(tile_size=768)).tile_size.value() == 768
 
 

@@ -5,7 +5,8 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="$ROOT/.venv"
 # Installed on its own, first: on this project's machines the pinned version resolves to the local
-# CPU build; unpinned, pip could pick a multi-gigabyte CUDA build.
+# CPU build for Python 3.11 (the first Python tried below; for 3.12 and 3.13, which work as well,
+# there it resolves to PyPI's CUDA build); unpinned, pip could pick a multi-gigabyte CUDA build.
 TORCH_SPEC="torch==2.13.0"
 # Where PyTorch publishes its CPU builds; on Linux, PyPI's torch is the CUDA build.
 CPU_TORCH_INDEX="https://download.pytorch.org/whl/cpu"
