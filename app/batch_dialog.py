@@ -147,6 +147,7 @@ class BatchDialog(QDialog):
         form.addRow("Existing outputs", self.existing)
         self.progress = FractionBar()
         self.status = QLabel()
+        self._status_provisional = True
         self.show_settings()
         self.status.setWordWrap(True)
         self.failures = QListWidget()
@@ -184,16 +185,16 @@ class BatchDialog(QDialog):
     def start_batch(self) -> None:
         enhancer = self._model()
         if isinstance(enhancer, str):
-            self.status.setText(enhancer)
+            self._say(enhancer, provisional=True)  # till the model loads
             return
         source, output = self.input.path(), self.output.path()
         if source is None or output is None:
-            self.status.setText(f"Choose the {'input' if source is None else 'output'} folder.")
+            self._say(f"Choose the {'input' if source is None else 'output'} folder.")
             return
         try:
             check_suffix(self.suffix.text())  # before it is remembered for the next batch
         except BatchUsageError as error:
-            self.status.setText(str(error))
+            self._say(str(error))
             return
         request = BatchRequest((source,), output, self.options(), self._controls())
         self._settings.last_batch_input = str(request.inputs[0])
@@ -207,26 +208,31 @@ class BatchDialog(QDialog):
         self.failures.clear()
         self.summary = None
         self.progress.setValue(0)
-        self.status.setText("Starting…")
+        self._say("Starting…")
         self._set_running(True)
         self._generation = self._worker.submit(BATCH_KIND, job)
 
     def cancel_batch(self) -> None:
         if BATCH_KIND not in self._worker.cancel([BATCH_KIND]).dropped:
-            self.status.setText("Cancelling…")
+            self._say("Cancelling…")
             return
         # it waited behind a render or an export and never started: no signal will follow
-        self.status.setText("Batch cancelled before it started.")
+        self._say("Batch cancelled before it started.")
         self._generation = None
         self._set_running(False)
         self.batch_finished.emit()
 
-    @Slot(str)
-    def show_settings(self, _shown: str = "") -> None:
-        """The controls a batch started now runs at, until a batch has news of its own (a
-        model that loads while the dialog is open sets its own noise reduction)."""
-        if not self.running() and self.summary is None:
-            self.status.setText("Settings: " + describe_controls(self._controls()))
+    @Slot()
+    def show_settings(self) -> None:
+        """The controls a batch started now runs at, in place of the line that said them or
+        of a refusal to start while a model loaded (a model that loads while the dialog is
+        open sets its own noise reduction); never in place of other news."""
+        if self._status_provisional:
+            self._say("Settings: " + describe_controls(self._controls()), provisional=True)
+
+    def _say(self, text: str, *, provisional: bool = False) -> None:
+        self.status.setText(text)
+        self._status_provisional = provisional
 
     def running(self) -> bool:
         return self._generation is not None
@@ -246,7 +252,7 @@ class BatchDialog(QDialog):
             # the label cannot wrap, and ran off the dialog's edge with the time left
             width = self.status.contentsRect().width()
             elided = self.status.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, width)
-            self.status.setText(elided)
+            self._say(elided)
 
     def _on_result(self, kind: str, generation: int, summary: BatchSummary) -> None:
         if not self._mine(kind, generation):
@@ -257,17 +263,15 @@ class BatchDialog(QDialog):
         self.failures.addItems(summary.notes)
         if not summary.cancelled:
             self.progress.set_fraction(1.0)
-        self.status.setText(
-            ("Cancelled: " if summary.cancelled else "Finished: ") + summary.counts()
-        )
+        self._say(("Cancelled: " if summary.cancelled else "Finished: ") + summary.counts())
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:
         if self._mine(kind, generation):
-            self.status.setText(f"Batch failed: {message}")
+            self._say(f"Batch failed: {message}")
 
     def _on_cancelled(self, kind: str, generation: int) -> None:
         if self._mine(kind, generation):
-            self.status.setText("Batch cancelled.")
+            self._say("Batch cancelled.")
 
     def _on_finished(self, kind: str, generation: int) -> None:
         if self._mine(kind, generation):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -167,6 +167,8 @@ class MainWindow(QMainWindow):
     failed = Signal(str, str)
     #: a kind whose request was cancelled
     cancelled = Signal(str)
+    #: a model load ended, loaded (its controls set) or failed; another may be on its way
+    model_load_ended = Signal()
 
     def __init__(
         self,
@@ -632,7 +634,7 @@ class MainWindow(QMainWindow):
         )
         if input_folder is not None:
             dialog.input.edit.setText(str(input_folder))
-        self.shown.connect(dialog.show_settings)
+        self.model_load_ended.connect(dialog.show_settings)
         dialog.setModal(True)
         dialog.show()
         return dialog
@@ -709,6 +711,7 @@ class MainWindow(QMainWindow):
         if kind == MODEL:
             self._model_load_ended(generation)  # never saved as the model to load next time
             self._show_device()  # the model in use, if any, stays loaded
+            self.model_load_ended.emit()
         self._render_again_after(kind, generation)
         self.failed.emit(kind, message)
 
@@ -770,6 +773,7 @@ class MainWindow(QMainWindow):
             # ones, whose results then match the official code's)
             chosen = replace(self.controls.controls(), noise_reduction=enhancer.noise_reduction)
             self.controls.set_controls(chosen)
+        self.model_load_ended.emit()
         if self.model_loading():
             return  # the later choice renders once it has loaded (or failed to)
         if self.photo is not None:
@@ -864,8 +868,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.settings.geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
         self.settings.remember_controls(self.controls.controls())
-        save_settings(self.settings, self._settings_file)
         self.hide()  # gone at once, while the exports the user asked for are still written
         self.worker.finish((SAVE,))
+        # their results, queued for this window, before the settings are saved: the folder
+        # of an export written as the window closed is the next one's
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+        save_settings(self.settings, self._settings_file)
         self.worker.stop()
         super().closeEvent(event)

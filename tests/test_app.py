@@ -796,6 +796,8 @@ def test_closing_the_window_finishes_the_export_asked_for(
     window.export(target)
     window.close()  # at once: the export was queued, not written
     assert read_image(target).rgb.shape == (LONG_PHOTO[1], LONG_PHOTO[0], 3)
+    # and the next export dialog opens where it went (the settings were saved before it)
+    assert load_settings().last_save_dir == str(tmp_path)
 
 
 def test_variants_report_progress_as_each_one_is_rendered(
@@ -1152,6 +1154,11 @@ class _SlowCheckpoint:
         self._passes.release(loads)
 
 
+def _broken_weights(path: Path) -> Path:
+    path.write_bytes(b"not weights" * 10)
+    return path
+
+
 def _window_loading_slowly(qtbot, enhancer: Enhancer) -> tuple[MainWindow, _SlowCheckpoint]:
     """A window on the bundled model whose official weights load only when let through."""
     checkpoint = _SlowCheckpoint(enhancer)
@@ -1169,8 +1176,7 @@ def test_a_choice_made_while_weights_load_is_the_one_saved_and_shown(
     official weights loaded was saved for the next start (which then failed to load any
     model), and the bundled model chosen meanwhile kept the official noise reduction."""
     official = _official_files(fixture_dir)
-    broken = tmp_path / "broken.safetensors"
-    broken.write_bytes(b"not weights" * 10)
+    broken = _broken_weights(tmp_path / "broken.safetensors")
     window, checkpoint = _window_loading_slowly(qtbot, enhancer)
     checkpoint.start(qtbot, window, official)
     window.load_weights([broken])  # while the official ones load
@@ -1257,8 +1263,7 @@ def test_settings_ok_loads_no_weights_that_failed_while_the_dialog_was_open(
     """The dialog showed the weights being loaded; they failed, and OK with no model setting
     changed loaded them again, to fail again."""
     window, checkpoint = _window_loading_slowly(qtbot, enhancer)
-    broken = tmp_path / "net_G.pth"  # held as the official weights are, then fails
-    broken.write_bytes(b"not weights" * 10)
+    broken = _broken_weights(tmp_path / "net_G.pth")  # held as the official ones, then fails
     checkpoint.start(qtbot, window, [broken])
     failures: list[str] = []
     window.failed.connect(lambda kind, message: failures.append(kind))
@@ -1301,6 +1306,32 @@ def test_a_batch_waits_for_the_model_being_loaded(
     photo = read_image(tmp_path / "in" / "night.png").rgb
     expected = window.enhancer.enhance(photo, noise_reduction=0)  # the official model's own
     assert np.abs(written - expected).max() * 255 <= 1
+    dialog.close()
+    window.close()
+
+
+def test_the_batch_settings_line_follows_each_model_load_and_gives_way_to_news(
+    qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path, tmp_path: Path
+) -> None:
+    """Picked weights that loaded before a later choice failed left the line at the noise
+    reduction of the model gone; and any render that ended put the line back over the
+    dialog's own news ("Choose the output folder.", "Batch cancelled before it started.")."""
+    official = _official_files(fixture_dir)
+    broken = _broken_weights(tmp_path / "broken.safetensors")
+    window, checkpoint = _window_loading_slowly(qtbot, enhancer)
+    checkpoint.start(qtbot, window, official)
+    window.load_weights([broken])  # while the official ones load
+    dialog = window.open_batch(tmp_path)
+    assert dialog.status.text().endswith(f"noise reduction {enhancer.noise_reduction:g}")
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        checkpoint.open()
+    assert dialog.status.text().endswith("noise reduction 0")  # the official model's, in use
+    dialog.start.click()
+    assert dialog.status.text() == "Choose the output folder."
+    checkpoint.start(qtbot, window, official)
+    with wait_shown(qtbot, window, MODEL):
+        checkpoint.open()
+    assert dialog.status.text() == "Choose the output folder."
     dialog.close()
     window.close()
 
