@@ -200,6 +200,9 @@ class MainWindow(QMainWindow):
         #: next time once it loads (one that fails would fail again at every start)
         self._model_requests: dict[int, _ModelRequest] = {}
         self._loaded_model_generation = 0  # the latest load that has ended
+        #: set as the window closes: only the exports' news is heard from then on
+        self._closing = False
+        self._unwritten_exports: list[str] = []  # why each export that failed then failed
         self._build_widgets()
         self._build_actions()
         self._build_status_bar()
@@ -697,6 +700,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Cancelled: {', '.join(parts)}", STATUS_MESSAGE_MS)
 
     def _on_error(self, kind: str, generation: int, message: str) -> None:
+        if self._closing:
+            if kind == SAVE:  # told once the window has closed (a box on it would go with it)
+                self._unwritten_exports.append(message)
+            return
         if kind not in KIND_RULES:
             return  # a batch's failure is shown by its dialog
         if kind in (DRAG, SCREEN):
@@ -746,6 +753,8 @@ class MainWindow(QMainWindow):
         self.error_box = box
 
     def _on_result(self, kind: str, generation: int, value: object) -> None:
+        if self._closing and kind != SAVE:
+            return  # a model that loads now is not the one saved, nor are its controls
         handlers = {
             MODEL: lambda enhancer: self._model_loaded(enhancer, generation),
             OPEN: self._photo_opened,
@@ -869,10 +878,19 @@ class MainWindow(QMainWindow):
         self.settings.geometry = bytes(self.saveGeometry().toBase64()).decode("ascii")
         self.settings.remember_controls(self.controls.controls())
         self.hide()  # gone at once, while the exports the user asked for are still written
+        self._closing = True
         self.worker.finish((SAVE,))
         # their results, queued for this window, before the settings are saved: the folder
         # of an export written as the window closed is the next one's
         QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
         save_settings(self.settings, self._settings_file)
         self.worker.stop()
+        if self._unwritten_exports:  # the app quits once the user has read it
+            QMessageBox.warning(None, "Glare Studio", _unwritten(self._unwritten_exports))
         super().closeEvent(event)
+
+
+def _unwritten(reasons: list[str]) -> str:
+    """What a window that closed as exports failed tells."""
+    heading = "An export was" if len(reasons) == 1 else f"{len(reasons)} exports were"
+    return f"{heading} not written as Glare Studio closed:\n" + "\n".join(reasons)

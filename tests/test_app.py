@@ -1336,6 +1336,38 @@ def test_the_batch_settings_line_follows_each_model_load_and_gives_way_to_news(
     window.close()
 
 
+def test_an_export_that_fails_as_the_window_closes_is_told_once_it_has_closed(
+    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Its error box opened on the closing window and went with it as the app quit: nothing
+    said the file was not written."""
+    window = make_window(qtbot, enhancer)
+    open_and_render(qtbot, window, write_photo(pairs_dir, tmp_path / "a.png"))
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: told.append(text))
+    (tmp_path / "a file").write_text("not a folder")
+    window.export(tmp_path / "a file" / "result.png")
+    window.close()
+    assert len(told) == 1 and told[0].startswith("An export was not written")
+    assert "a file" in told[0]
+
+
+def test_weights_that_load_as_the_window_closes_are_not_saved_half_set_up(
+    qtbot, enhancer: Enhancer, config_dir: Path, fixture_dir: Path
+) -> None:
+    """Picked weights whose load ended as the window closed were saved as the next start's
+    model, at the noise reduction of the model before them (the official ones at 4, as the
+    app never runs them)."""
+    window, checkpoint = _window_loading_slowly(qtbot, enhancer)
+    checkpoint.start(qtbot, window, _official_files(fixture_dir))
+    letting_through = threading.Timer(SETTLE_MS / 1000, checkpoint.open)
+    letting_through.start()  # the load ends while the window waits for its exports
+    window.close()
+    letting_through.join()
+    saved = load_settings()
+    assert saved.weights == [] and saved.noise_reduction == enhancer.noise_reduction
+
+
 def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config_dir: Path):
     window = make_window(qtbot, enhancer)
     chosen = Controls(1.4, 0.3, seed=9, noise_reduction=7.5, exposure=0.7, photo_colour=0.4)
