@@ -638,6 +638,8 @@ class MainWindow(QMainWindow):
         if input_folder is not None:
             dialog.input.edit.setText(str(input_folder))
         self.model_load_ended.connect(dialog.show_settings)
+        # gone once closed: each dialog listens to the worker and to model loads
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.setModal(True)
         dialog.show()
         return dialog

@@ -1368,6 +1368,14 @@ def test_weights_that_load_as_the_window_closes_are_not_saved_half_set_up(
     assert saved.weights == [] and saved.noise_reduction == enhancer.noise_reduction
 
 
+def test_a_closed_batch_dialog_goes(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """Each batch dialog stayed, hidden, for as long as the window, listening to the worker
+    and to model loads."""
+    for _ in range(3):
+        window.open_batch(tmp_path).close()
+    qtbot.waitUntil(lambda: not window.findChildren(BatchDialog), timeout=RENDER_TIMEOUT_MS)
+
+
 def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config_dir: Path):
     window = make_window(qtbot, enhancer)
     chosen = Controls(1.4, 0.3, seed=9, noise_reduction=7.5, exposure=0.7, photo_colour=0.4)
