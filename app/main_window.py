@@ -203,6 +203,9 @@ class MainWindow(QMainWindow):
         #: set as the window closes: only the exports' news is heard from then on
         self._closing = False
         self._unwritten_exports: list[str] = []  # why each export that failed then failed
+        # each export's file by generation, for a failure told after the window has closed
+        # (its message may name only the folder); forgotten once the queue has passed it
+        self._export_files: dict[int, Path] = {}
         self._build_widgets()
         self._build_actions()
         self._build_status_bar()
@@ -564,7 +567,9 @@ class MainWindow(QMainWindow):
                 cancel=cancel,
             )
 
-        return self._submit(SAVE, job)
+        generation = self._submit(SAVE, job)
+        self._export_files[generation] = Path(path)
+        return generation
 
     def choose_weights(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Load GLARE weights", "", WEIGHTS_FILTER)
@@ -676,6 +681,8 @@ class MainWindow(QMainWindow):
             self.progress.setFormat(f"{stage} %p%")
 
     def _on_finished(self, kind: str, generation: int) -> None:
+        # the queue runs in order: the exports before this one have ended or were dropped
+        self._export_files = {g: p for g, p in self._export_files.items() if g > generation}
         if self._long_running == (kind, generation):
             self._long_running = None
             self._set_busy(False)
@@ -704,7 +711,7 @@ class MainWindow(QMainWindow):
     def _on_error(self, kind: str, generation: int, message: str) -> None:
         if self._closing:
             if kind == SAVE:  # told once the window has closed (a box on it would go with it)
-                self._unwritten_exports.append(message)
+                self._unwritten_exports.append(f"{self._export_files[generation].name}: {message}")
             return
         if kind not in KIND_RULES:
             return  # a batch's failure is shown by its dialog

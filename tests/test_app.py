@@ -1336,20 +1336,39 @@ def test_the_batch_settings_line_follows_each_model_load_and_gives_way_to_news(
     window.close()
 
 
-def test_an_export_that_fails_as_the_window_closes_is_told_once_it_has_closed(
-    qtbot, enhancer: Enhancer, config_dir: Path, pairs_dir: Path, tmp_path: Path, monkeypatch
+@pytest.mark.parametrize(
+    ("names", "heading"),
+    [
+        (["result.png"], "An export was"),
+        (["first.png", "second.jpg"], "2 exports were"),
+    ],
+)
+def test_exports_that_fail_as_the_window_closes_are_told_by_file_once_it_has_closed(
+    qtbot,
+    enhancer: Enhancer,
+    config_dir: Path,
+    pairs_dir: Path,
+    tmp_path: Path,
+    monkeypatch,
+    names: list[str],
+    heading: str,
 ) -> None:
-    """Its error box opened on the closing window and went with it as the app quit: nothing
-    said the file was not written."""
+    """Their error box opened on the closing window and went with it as the app quit:
+    nothing said the file was not written. Then each failure's message named the folder
+    only: two exports into one bad folder read as the same line twice."""
     window = make_window(qtbot, enhancer)
     open_and_render(qtbot, window, write_photo(pairs_dir, tmp_path / "a.png"))
     told: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: told.append(text))
     (tmp_path / "a file").write_text("not a folder")
-    window.export(tmp_path / "a file" / "result.png")
+    for name in names:
+        window.export(tmp_path / "a file" / name)
     window.close()
-    assert len(told) == 1 and told[0].startswith("An export was not written")
-    assert "a file" in told[0]
+    assert len(told) == 1
+    lines = told[0].splitlines()
+    assert lines[0] == f"{heading} not written as Glare Studio closed:"
+    assert [line.split(": ")[0] for line in lines[1:]] == names
+    assert all("a file" in line for line in lines[1:])
 
 
 def test_weights_that_load_as_the_window_closes_are_not_saved_half_set_up(
