@@ -31,6 +31,14 @@ GENERATOR_RENAMES = (
     (r"\.affine\.fFeatures\.", ".coupling.feature_net."),
     (r"^deformable_decoder\.", "fusion_decoder."),
 )
+#: how the official files' names read back from ours, for messages: the renames undone
+GENERATOR_NAMES = (
+    (r"^cond_encoder\.", "RRDB."),
+    (r"^flow\.steps\.", "flowUpsamplerNet.layers."),
+    (r"\.coupling\.affine_net\.", ".affine.fAffine."),
+    (r"\.coupling\.feature_net\.", ".affine.fFeatures."),
+    (r"^fusion_decoder\.", "deformable_decoder."),
+)
 GENERATOR_UNUSED = re.compile(
     r"^(deformable_decoder\.(conv_out|scale|bias|enc)\.|flowUpsamplerNet\.f\.)"
 )
@@ -62,6 +70,15 @@ def rename_official_generator(state: Mapping[str, torch.Tensor]) -> dict[str, to
 
 def rename_official_vqgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {f"vqgan.{k}": v for k, v in state.items() if not VQGAN_UNUSED.match(k)}
+
+
+def official_name(key: str) -> str:
+    """Our ``key`` as the official files name it, and which of the two holds it."""
+    if key.startswith("vqgan."):
+        return f"{key.removeprefix('vqgan.')} (vqgan.pkl)"
+    for pattern, replacement in GENERATOR_NAMES:
+        key = re.sub(pattern, replacement, key)
+    return f"{key} (net_G.pth)"
 
 
 def _indices(state: Mapping[str, torch.Tensor], pattern: str) -> list[int]:
@@ -124,15 +141,18 @@ def _flow_shape(state: Mapping[str, torch.Tensor]) -> FlowConfig:
 def infer_official_config(state: Mapping[str, torch.Tensor]) -> GlareConfig:
     """The architecture of a renamed official (or our own) state dict, from its shapes."""
     try:
-        dcn = state["fusion_decoder.warp.0.dcn.conv_offset.weight"]
-        kernel_taps = state["fusion_decoder.warp.0.dcn.weight"].shape[-1] ** 2
-        codebook = state["vqgan.quantize.embedding.weight"]
-        cond_channels = state["cond_encoder.cond_conv.0.weight"].shape[0]
-    except KeyError as exc:
+        return _shapes_config(state)
+    except KeyError as exc:  # a tensor whose shape tells a width, missing from the file
         raise WeightsError(
-            f"cannot infer the architecture: {exc.args[0]} is missing "
-            "(give both net_G.pth and vqgan.pkl, or a --config)"
+            f"cannot infer the architecture: {official_name(exc.args[0])} is missing "
+            "(or name a --config)"
         ) from None
+
+
+def _shapes_config(state: Mapping[str, torch.Tensor]) -> GlareConfig:
+    dcn = state["fusion_decoder.warp.0.dcn.conv_offset.weight"]
+    kernel_taps = state["fusion_decoder.warp.0.dcn.weight"].shape[-1] ** 2
+    codebook = state["vqgan.quantize.embedding.weight"]
     return GlareConfig(
         name="official-checkpoint",
         vqgan=VQGANConfig(
@@ -142,7 +162,7 @@ def infer_official_config(state: Mapping[str, torch.Tensor]) -> GlareConfig:
         ),
         cond_encoder=CondEncoderConfig(
             autoencoder=_autoencoder_shape(state, "cond_encoder.encoder.", "down"),
-            cond_channels=cond_channels,
+            cond_channels=state["cond_encoder.cond_conv.0.weight"].shape[0],
         ),
         flow=_flow_shape(state),
         fusion_decoder=FusionDecoderConfig(

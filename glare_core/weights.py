@@ -48,6 +48,8 @@ EXPORT_NAME = "glare.safetensors"
 #: the two files of an official GLARE release, by their names there
 OFFICIAL_GENERATOR = "net_G.pth"
 OFFICIAL_VQGAN = "vqgan.pkl"
+#: the parts of :class:`GlareNet` that name our tensors (what a file of ours holds)
+GLARE_PARTS = ("vqgan", "cond_encoder", "flow", "fusion_decoder", "noisy_path")
 #: keys under which training programs store a state dict (BasicSR, whose official GLARE
 #: files use "params"; Lightning and plain scripts); the first found is unwrapped first
 WRAPPERS = ("params_ema", "params", "state_dict", "model", "net_g")
@@ -215,16 +217,21 @@ def read_state(
         elif config is None and is_official_vqgan(tensors):
             _note_official_part(official_parts, OFFICIAL_VQGAN, path)
             state.update(rename_official_vqgan(tensors))
-        elif as_safetensors:
+        elif as_safetensors and (config is not None or _names_our_parts(tensors)):
             state.update(tensors)
         else:
             raise WeightsError(
-                f"{path}: neither an official GLARE net_G nor VQGAN checkpoint "
-                f"(first keys: {', '.join(list(tensors)[:3])})"
+                f"{path}: neither Glare Studio weights nor an official GLARE net_G or VQGAN "
+                f"checkpoint (first keys: {', '.join(list(tensors)[:3])})"
             )
     if len(official_parts) == 1 and embedded is None:
         _refuse_half_an_official_release(official_parts)
     return state, embedded
+
+
+def _names_our_parts(tensors: Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``tensors`` use our names (a Glare Studio file whose config was stripped)."""
+    return any(key.split(".", 1)[0] in GLARE_PARTS for key in tensors)
 
 
 def _note_official_part(given: dict[str, Path], part: str, path: Path) -> None:
@@ -273,6 +280,14 @@ def check_state(
         raise WeightsError(f"{source} do not fit {architecture}: " + "; ".join(problems))
 
 
+def _inferred_config(state: Mapping[str, torch.Tensor], paths: Sequence[Path]) -> GlareConfig:
+    """The architecture the tensors' shapes give, or why they give none, naming the files."""
+    try:
+        return infer_official_config(state)
+    except WeightsError as exc:
+        raise WeightsError(f"{', '.join(path.name for path in paths)}: {exc}") from None
+
+
 def build_model(
     paths: str | Path | Sequence[str | Path], config: str | Path | GlareConfig | None = None
 ) -> GlareNet:
@@ -284,7 +299,7 @@ def build_model(
     elif config is not None:
         cfg = load_config(config)
     else:
-        cfg = embedded or infer_official_config(state)
+        cfg = embedded or _inferred_config(state, paths)
     names = ", ".join(path.name for path in paths)
     architecture = cfg.name if config is None or isinstance(config, GlareConfig) else config
     model = _built(

@@ -262,3 +262,41 @@ def test_saved_weights_are_readable_as_any_new_file_is(bundled, tmp_path) -> Non
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o644
     assert read_state(path)[1] == model.config
+
+
+@pytest.mark.parametrize(
+    ("part", "key"),
+    [
+        ("net_G.pth", "RRDB.encoder.down.0.block.0.conv1.weight"),
+        ("net_G.pth", "deformable_decoder.warp.0.dcn.conv_offset.weight"),
+        ("net_G.pth", "deformable_decoder.conv_in.weight"),
+        ("net_G.pth", "flowUpsamplerNet.layers.2.affine.fFeatures.0.weight"),
+        ("vqgan.pkl", "decoder.conv_in.weight"),
+        ("vqgan.pkl", "decoder.up.0.block.0.conv1.weight"),
+    ],
+)
+def test_an_official_file_missing_a_tensor_that_tells_a_width_is_refused_by_name(
+    fixture_dir, tmp_path, part, key
+) -> None:
+    """Most of these crashed with a KeyError naming our key (the app showed it as the whole
+    message); the others named our key too, and no file."""
+    edited = tmp_path / f"edited-{part}"
+    state = torch.load(fixture_dir / part, map_location="cpu", weights_only=True)
+    tensors = dict(state.get("params", state))
+    del tensors[key]
+    torch.save(tensors, edited)
+    other = "vqgan.pkl" if part == "net_G.pth" else "net_G.pth"
+    with pytest.raises(WeightsError) as caught:
+        build_model([edited, fixture_dir / other])
+    assert str(caught.value) == (
+        f"edited-{part}, {other}: cannot infer the architecture: "
+        f"{key} ({part}) is missing (or name a --config)"
+    )
+
+
+def test_a_safetensors_file_of_another_network_is_refused_as_such(tmp_path) -> None:
+    """It was read as weights of ours and refused for a missing tensor, naming no file."""
+    other = tmp_path / "classifier.safetensors"
+    save_file({"0.weight": torch.zeros(8, 3, 3, 3), "0.bias": torch.zeros(8)}, str(other))
+    with pytest.raises(WeightsError, match=r"classifier.safetensors: neither Glare Studio weights"):
+        build_model(other)
