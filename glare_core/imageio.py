@@ -360,7 +360,7 @@ def _decode(image: Image.Image, path: Path) -> LoadedImage:
         mode=image.mode,
         bit_depth=bit_depth,
         format=_format(image),
-        exif=_upright_exif(exif, orientation, (rgb.shape[1], rgb.shape[0]), as_stored),
+        exif=_upright_exif(exif, (rgb.shape[1], rgb.shape[0]), as_stored),
         icc_profile=None if image.mode == "CMYK" else image.info.get("icc_profile"),
         path=path,
         xmp=_upright_xmp(image.info.get("xmp")),
@@ -394,7 +394,7 @@ def _decode_with_tifffile(path: Path, max_pixels: int) -> LoadedImage:
         mode=picture.mode,
         bit_depth=picture.bit_depth,
         format="TIFF",
-        exif=_upright_exif(exif, orientation, (rgb.shape[1], rgb.shape[0]), None),
+        exif=_upright_exif(exif, (rgb.shape[1], rgb.shape[0]), None),
         icc_profile=picture.tags.get(tifffile.TIFF.TAGS["InterColorProfile"]),
         path=path,
         xmp=_upright_xmp(picture.tags.get(tifffile.TIFF.TAGS["XMP"])),
@@ -550,9 +550,7 @@ def _descriptive_tags(directory: Image.Exif | dict[int, object]) -> Image.Exif:
     return kept
 
 
-def _upright_exif(
-    exif: Image.Exif, orientation: int, size: tuple[int, int], as_stored: bytes | None
-) -> bytes | None:
+def _upright_exif(exif: Image.Exif, size: tuple[int, int], as_stored: bytes | None) -> bytes | None:
     """The EXIF a result of ``size`` (width, height, upright) carries: orientation 1, its own
     pixel dimensions, and no thumbnail (the original's, dark, would stand for the result in
     file browsers). Pillow writes EXIF without its thumbnail directory; an upright photo
@@ -561,7 +559,8 @@ def _upright_exif(
         return None
     resized = _with_pixel_dimensions(exif, size)
     if (
-        orientation == _UPRIGHT
+        # the tag as stored: one no camera writes (read as upright) is written as 1 too
+        exif.get(_ORIENTATION_TAG, _UPRIGHT) == _UPRIGHT
         and as_stored is not None
         and not resized
         and not exif.get_ifd(IFD.IFD1)

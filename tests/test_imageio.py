@@ -419,6 +419,21 @@ def test_an_orientation_no_camera_writes_is_taken_as_upright(tmp_path: Path, cap
     assert "EXIF orientation 'x' is not one of 1 to 8" in caplog.text
 
 
+@pytest.mark.parametrize("orientation", [0, 9])
+def test_a_result_carries_orientation_1_where_its_photo_held_one_no_camera_writes(
+    tmp_path: Path, orientation: int
+) -> None:
+    """The photo was taken as upright and its EXIF kept byte for byte, the bad tag with it:
+    the result carried 0 or 9 where every result carries 1."""
+    Image.fromarray(random_pixels(5, 9, 3)).save(
+        tmp_path / "odd.jpg", exif=camera_exif(orientation)
+    )
+    photo = read_image(tmp_path / "odd.jpg")
+    write_image(tmp_path / "result.jpg", photo.rgb, source=photo)
+    with Image.open(tmp_path / "result.jpg") as result:
+        assert result.getexif()[ORIENTATION] == 1
+
+
 def test_pillows_warnings_on_a_damaged_exif_are_logged_with_the_photos_name(
     tmp_path: Path, caplog, recwarn
 ) -> None:
