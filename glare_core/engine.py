@@ -76,7 +76,7 @@ from glare_core.exposure import (
     exposure_gain,
     mean_luma,
 )
-from glare_core.guided_upsample import fit_pixels, guided_upsample, resize_rgb
+from glare_core.guided_upsample import fit_pixels, fit_scale, guided_upsample, resize_rgb
 from glare_core.limits import (
     MIN_TILE_SIZE,
     TRAINED_STRENGTH,
@@ -149,6 +149,8 @@ def default_tiling(config: GlareConfig) -> TilingConfig:
     return TilingConfig(tile_size=ATTENTION_TILE_SIZE) if attends else TilingConfig()
 
 
+#: halvings of the scale that fit a strip's padded copy to the working size (to 2^-30)
+STRIP_FIT_STEPS = 30
 #: how many (temperature, seed) results a prepared image keeps for instant re-use ...
 RENDER_CACHE_SIZE = 4
 #: ... and how many bytes of them at most, per path (the newest is always kept): at 1600x1067
@@ -729,11 +731,33 @@ class Enhancer:
         return normalized if working is None else resize_rgb(normalized, working)
 
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
-        """The (width, height) :meth:`enhance` runs the network at; None for full size."""
+        """The (width, height) :meth:`enhance` runs the network at; None for full size.
+
+        The network's work is its padded input's: a photo only a few pixels high is padded
+        to many times its pixels (a 1 x 100,000 strip to 16 x 100,016). So the limit is
+        the padded pixels of a square photo of ``input.max_working_pixels``, which every
+        photo of about that many pixels, of any usual shape, keeps to."""
         max_pixels = self.config.input.max_working_pixels
-        if self.full_resolution or max_pixels is None or width * height <= max_pixels:
+        if self.full_resolution or max_pixels is None:
             return None
-        return fit_pixels((width, height), max_pixels)
+        side = math.isqrt(max_pixels)
+        budget = self._network_pixels(side, side)
+        if width * height <= max_pixels and self._network_pixels(width, height) <= budget:
+            return None
+        size = fit_pixels((width, height), max_pixels)
+        if self._network_pixels(*size) <= budget:
+            return size
+        # a strip: the largest shrink whose padded copy fits (the pixels only ever grow with
+        # the scale, so halving the interval finds it)
+        low, high = 0.0, math.sqrt(max_pixels / (width * height))
+        for _ in range(STRIP_FIT_STEPS):
+            middle = (low + high) / 2
+            fits = self._network_pixels(*fit_scale((width, height), middle)) <= budget
+            low, high = (middle, high) if fits else (low, middle)
+        return fit_scale((width, height), low)
+
+    def _network_pixels(self, width: int, height: int) -> int:
+        return math.prod(self._padded_size(height, width))
 
     def _mixed_result(
         self,

@@ -36,7 +36,12 @@ MIN_MEAN_LUMA = 1e-4
 def fit_pixels(size: tuple[int, int], max_pixels: int) -> tuple[int, int]:
     """``size`` (width, height) shrunk (never enlarged) to at most ``max_pixels``, aspect kept."""
     width, height = size
-    scale = min(1.0, (max_pixels / (width * height)) ** 0.5)
+    return fit_scale(size, min(1.0, (max_pixels / (width * height)) ** 0.5))
+
+
+def fit_scale(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """``size`` (width, height) times ``scale``, each side at least one pixel."""
+    width, height = size
     # rounded down: rounded to the nearest, 1200x834 stayed 1200x834 for a million pixels, and
     # a photo a little over the working size was run at full size and guided onto itself
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))

@@ -477,6 +477,28 @@ def test_large_photos_run_at_the_working_size_and_come_back_full_size(pairs_dir)
     assert np.abs(seeded[0] - result).mean() > 1e-3
 
 
+def test_a_strip_runs_no_more_network_pixels_than_a_square_photo_of_the_working_size(
+    pairs_dir,
+) -> None:
+    """A strip a pixel or two high is padded to 16 rows: a 1 x 100,000 one (0.1 MP) ran the
+    network on 1.6 MP, a 1 x 2,000,000 one on 22.6 MP (7 GB, over 5 minutes)."""
+    bundled = preset("compact")
+    working = 300 * 200
+    config = dataclasses.replace(
+        bundled, input=dataclasses.replace(bundled.input, max_working_pixels=working)
+    )
+    enhancer = Enhancer.load(config=config, device="cpu", precision="float32")
+    sizes = _network_input_sizes(enhancer)
+    row = read_image(pairs_dir / "eval" / "low" / "148.png").rgb[200:202]  # 2 x 600
+    strip = np.concatenate([row] * 30, axis=1)  # 2 x 18,000: 36,000 pixels
+    result = enhancer.enhance(strip)
+    side = 256  # a 244 x 244 photo (60,000 pixels) padded to 16
+    assert sizes and all(height * width <= side * side for height, width in sizes)
+    assert result.shape == strip.shape
+    # a photo of a usual shape at about the working size still runs at full size
+    assert enhancer.working_size(240, 240) is None
+
+
 def test_cancel_stops_between_tiles(compact, photo) -> None:
     token = CancelToken()
     tiling = TilingConfig(tile_size=128, context=32)
