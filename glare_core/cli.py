@@ -453,7 +453,9 @@ def _enhance_batch(args: argparse.Namespace, cancel: CancelToken) -> int:
 
 
 def _print_batch_summary(summary: BatchSummary, output: Path) -> None:
-    line = f"enhanced {len(summary.done)} image(s) into {output}"
+    # an OUTPUT naming the result's file is not a folder things went into
+    folder = output.parent if _names_a_result_file(output) else output
+    line = f"enhanced {len(summary.done)} image(s) into {folder}"
     if summary.skipped:
         line += f"; skipped {len(summary.skipped)} whose result exists (use --overwrite)"
     if summary.cancelled:

@@ -331,6 +331,8 @@ def test_enhance_skips_existing_results_unless_told_to_overwrite(
 
     code, stdout, _ = _run(capsys, "enhance", source, "-o", target, *model_options)
     assert code == EXIT_OK and "skipped 1" in stdout
+    # the folder the result is in ("enhanced 0 image(s) into .../bright.png" read as a folder)
+    assert stdout.startswith(f"enhanced 0 image(s) into {tmp_path};")
 
     code, stdout, _ = _run(
         capsys, "enhance", source, "-o", target, "--overwrite", "--strength", "2", *model_options
