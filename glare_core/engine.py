@@ -149,6 +149,9 @@ def default_tiling(config: GlareConfig) -> TilingConfig:
     return TilingConfig(tile_size=ATTENTION_TILE_SIZE) if attends else TilingConfig()
 
 
+#: a photo whose padded copy holds more than this many times its own pixels is a strip
+#: (photos of usual shapes at a megapixel gain 3-6%, a strip a pixel high 16 times)
+STRIP_PADDING_GROWTH = 2.0
 #: halvings of the scale that fit a strip's padded copy to the working size (to 2^-30)
 STRIP_FIT_STEPS = 30
 #: how many (temperature, seed) results a prepared image keeps for instant re-use ...
@@ -731,25 +734,31 @@ class Enhancer:
         return normalized if working is None else resize_rgb(normalized, working)
 
     def working_size(self, width: int, height: int) -> tuple[int, int] | None:
-        """The (width, height) :meth:`enhance` runs the network at; None for full size.
-
-        The network's work is its padded input's: a photo only a few pixels high is padded
-        to many times its pixels (a 1 x 100,000 strip to 16 x 100,016). So the limit is
-        the padded pixels of a square photo of ``input.max_working_pixels``, which every
-        photo of about that many pixels, of any usual shape, keeps to."""
+        """The (width, height) :meth:`enhance` runs the network at; None for full size."""
         max_pixels = self.config.input.max_working_pixels
         if self.full_resolution or max_pixels is None:
             return None
+        size = self.fitted_size(width, height, max_pixels)
+        return None if size == (width, height) else size
+
+    def fitted_size(self, width: int, height: int, max_pixels: int) -> tuple[int, int]:
+        """(width, height) shrunk (never enlarged) to about ``max_pixels`` of network work:
+        to ``max_pixels``, aspect kept, and a strip further.
+
+        The network's work is its padded input's: a strip only a few pixels high is padded to
+        many times its pixels (a 1 x 100,000 one to 16 x 100,016), and each of those costs
+        more than a photo's (its convolutions run along rows a few pixels high). So a photo
+        whose padded copy would hold over :data:`STRIP_PADDING_GROWTH` times its pixels, and
+        more than a square photo of ``max_pixels`` padded, is shrunk until it holds no more."""
+        size = fit_pixels((width, height), max_pixels)
         side = math.isqrt(max_pixels)
         budget = self._network_pixels(side, side)
-        if width * height <= max_pixels and self._network_pixels(width, height) <= budget:
-            return None
-        size = fit_pixels((width, height), max_pixels)
-        if self._network_pixels(*size) <= budget:
+        network = self._network_pixels(*size)
+        if network <= STRIP_PADDING_GROWTH * math.prod(size) or network <= budget:
             return size
-        # a strip: the largest shrink whose padded copy fits (the pixels only ever grow with
-        # the scale, so halving the interval finds it)
-        low, high = 0.0, math.sqrt(max_pixels / (width * height))
+        # the padded pixels only ever grow with the scale: halving the interval finds the
+        # largest scale that fits
+        low, high = 0.0, min(1.0, math.sqrt(max_pixels / (width * height)))
         for _ in range(STRIP_FIT_STEPS):
             middle = (low + high) / 2
             fits = self._network_pixels(*fit_scale((width, height), middle)) <= budget

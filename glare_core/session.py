@@ -45,7 +45,7 @@ from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, PreparedImage, render_key
 from glare_core.errors import GlareError, ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
-from glare_core.guided_upsample import fit_pixels, resize_rgb
+from glare_core.guided_upsample import resize_rgb
 from glare_core.imageio import LoadedImage, read_image, write_image
 from glare_core.imageio import logger as image_io_logger
 from glare_core.limits import (
@@ -379,9 +379,10 @@ class Session:
 
     def drag_size(self, kind: RenderKind | None = None) -> Size:
         """The drag preview's size for a render of ``kind`` (default: a strength change)."""
+        _, enhancer = self._require()
         cost = self.seconds_per_pixel.get(kind or RenderKind.STRENGTH)
         wanted = self.policy.drag_pixels(self.view_size, cost)
-        return fit_pixels(self.photo_size, wanted)
+        return enhancer.fitted_size(*self.photo_size, wanted)
 
     @property
     def drag_features_size(self) -> Size | None:

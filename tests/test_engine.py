@@ -19,7 +19,7 @@ from glare_core.config import RetrievalConfig, preset
 from glare_core.eight_bit import EIGHT_BIT_MAX
 from glare_core.engine import Enhancer, TilingConfig, default_tiling
 from glare_core.errors import WeightsError
-from glare_core.guided_upsample import resize_rgb
+from glare_core.guided_upsample import fit_pixels, resize_rgb
 from glare_core.imageio import read_image
 from glare_core.limits import MAX_TEMPERATURE, MIN_TILE_SIZE
 from glare_core.model.glare import GlareNet
@@ -483,20 +483,24 @@ def test_a_strip_runs_no_more_network_pixels_than_a_square_photo_of_the_working_
     """A strip a pixel or two high is padded to 16 rows: a 1 x 100,000 one (0.1 MP) ran the
     network on 1.6 MP, a 1 x 2,000,000 one on 22.6 MP (7 GB, over 5 minutes)."""
     bundled = preset("compact")
-    working = 300 * 200
+    working = 100 * 100
     config = dataclasses.replace(
         bundled, input=dataclasses.replace(bundled.input, max_working_pixels=working)
     )
     enhancer = Enhancer.load(config=config, device="cpu", precision="float32")
     sizes = _network_input_sizes(enhancer)
     row = read_image(pairs_dir / "eval" / "low" / "148.png").rgb[200:202]  # 2 x 600
-    strip = np.concatenate([row] * 30, axis=1)  # 2 x 18,000: 36,000 pixels
+    strip = np.concatenate([row] * 3, axis=1)  # 2 x 1,800, padded to 16 x 1,808
     result = enhancer.enhance(strip)
-    side = 256  # a 244 x 244 photo (60,000 pixels) padded to 16
+    side = 112  # a 100 x 100 photo padded to 16
     assert sizes and all(height * width <= side * side for height, width in sizes)
     assert result.shape == strip.shape
-    # a photo of a usual shape at about the working size still runs at full size
-    assert enhancer.working_size(240, 240) is None
+    # photos of usual shapes keep their size at a megapixel, though padded they hold more
+    # than a square megapixel padded (1008 x 1008)
+    megapixel = 1_000_000
+    for width, height in [(1152, 864), (1224, 816), (4000, 3000), (6000, 4000)]:
+        expected = fit_pixels((width, height), megapixel)
+        assert enhancer.fitted_size(width, height, megapixel) == expected
 
 
 def test_cancel_stops_between_tiles(compact, photo) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import cv2
@@ -14,9 +15,10 @@ from glare_core.config import preset
 from glare_core.engine import Enhancer, TilingConfig
 from glare_core.errors import ImageWriteError, WeightsError
 from glare_core.exposure import adjust_exposure
-from glare_core.guided_upsample import resize_rgb
-from glare_core.imageio import read_image
+from glare_core.guided_upsample import fit_pixels, resize_rgb
+from glare_core.imageio import read_image, write_image
 from glare_core.limits import CONTROL_DECIMALS
+from glare_core.preprocess import official_padding
 from glare_core.progress import Cancelled, CancelToken
 from glare_core.resources import RESOURCES_ENV, bundled_weights_path
 from glare_core.session import (
@@ -30,7 +32,6 @@ from glare_core.session import (
     RenderKind,
     Session,
     VariantAxis,
-    fit_pixels,
     load_enhancer,
     run_batch_request,
     variant_controls,
@@ -285,6 +286,26 @@ def test_variants_of_one_set_share_one_size(enhancer: Enhancer, pairs_dir: Path)
             session.seconds_per_pixel[kind] = 1e-3
     assert session.drag_size() != sizes[0][1::-1]  # else this test proves nothing
     assert sizes == [sizes[0]] * 3
+
+
+def test_a_strips_drag_preview_runs_no_more_network_pixels_than_a_square_ones(
+    enhancer: Enhancer, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """The drag preview of a 1 x 100,000 strip ran the network on 1.6 MP (padded to 16
+    rows), more than the strip's export, as the strip was opened."""
+    row = read_image(sorted((pairs_dir / "eval" / "low").glob("*.png"))[0]).rgb[200:201]
+    write_image(tmp_path / "strip.png", np.concatenate([row] * 50, axis=1))  # 1 x 30,000
+    session = Session(enhancer, PreviewPolicy(max_drag_pixels=40_000, min_drag_pixels=1_000))
+    session.view_size = (800, 600)
+    session.open(tmp_path / "strip.png", Controls())
+    side = math.isqrt(session.policy.drag_pixels(session.view_size, None))
+
+    def padded_pixels(width: int, height: int) -> int:
+        padding = official_padding(height, width, enhancer.config.input.pad_multiple)
+        return (width + padding.left + padding.right) * (height + padding.top + padding.bottom)
+
+    assert session.drag_features_size is not None
+    assert padded_pixels(*session.drag_features_size) <= padded_pixels(side, side)
 
 
 def test_strength_and_sampling_drags_keep_their_own_cost(session: Session) -> None:
