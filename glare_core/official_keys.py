@@ -92,7 +92,8 @@ def _autoencoder_shape(
     """Widths, depths and attention of an encoder (``down``) or decoder (``up``)."""
     levels = _indices(state, rf"^{re.escape(prefix)}{levels_name}\.(\d+)\.")
     if not levels:
-        raise WeightsError(f"no {prefix}{levels_name}.* tensors: cannot infer the architecture")
+        tensors = official_name(f"{prefix}{levels_name}.*")
+        raise WeightsError(f"no {tensors} tensors: cannot infer the architecture")
     widths = [state[f"{prefix}{levels_name}.{lv}.block.0.conv1.weight"].shape[0] for lv in levels]
     blocks = len(_indices(state, rf"^{re.escape(prefix)}{levels_name}\.0\.block\.(\d+)\."))
     attention = tuple(
@@ -115,6 +116,9 @@ def _autoencoder_shape(
 
 def _flow_shape(state: Mapping[str, torch.Tensor]) -> FlowConfig:
     steps = _indices(state, r"^flow\.steps\.(\d+)\.")
+    if not steps:
+        tensors = official_name("flow.steps.*")
+        raise WeightsError(f"no {tensors} tensors: cannot infer the architecture")
     coupled = [any(k.startswith(f"flow.steps.{i}.coupling.") for k in state) for i in steps]
     runs: list[tuple[bool, int]] = []
     for flag in coupled:

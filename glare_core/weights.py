@@ -48,8 +48,8 @@ EXPORT_NAME = "glare.safetensors"
 #: the two files of an official GLARE release, by their names there
 OFFICIAL_GENERATOR = "net_G.pth"
 OFFICIAL_VQGAN = "vqgan.pkl"
-#: the parts of :class:`GlareNet` that name our tensors (what a file of ours holds)
-GLARE_PARTS = ("vqgan", "cond_encoder", "flow", "fusion_decoder", "noisy_path")
+#: the parts of :class:`GlareNet` that every file of ours holds tensors of
+GLARE_PARTS = frozenset({"vqgan", "cond_encoder", "flow", "fusion_decoder"})
 #: keys under which training programs store a state dict (BasicSR, whose official GLARE
 #: files use "params"; Lightning and plain scripts); the first found is unwrapped first
 WRAPPERS = ("params_ema", "params", "state_dict", "model", "net_g")
@@ -230,8 +230,9 @@ def read_state(
 
 
 def _names_our_parts(tensors: Mapping[str, torch.Tensor]) -> bool:
-    """Whether ``tensors`` use our names (a Glare Studio file whose config was stripped)."""
-    return any(key.split(".", 1)[0] in GLARE_PARTS for key in tensors)
+    """Whether ``tensors`` use our names (a Glare Studio file whose config was stripped):
+    those of every part ("flow." or "vqgan." alone are common names of other networks')."""
+    return GLARE_PARTS <= {key.split(".", 1)[0] for key in tensors}
 
 
 def _note_official_part(given: dict[str, Path], part: str, path: Path) -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -295,8 +296,35 @@ def test_an_official_file_missing_a_tensor_that_tells_a_width_is_refused_by_name
 
 
 def test_a_safetensors_file_of_another_network_is_refused_as_such(tmp_path) -> None:
-    """It was read as weights of ours and refused for a missing tensor, naming no file."""
-    other = tmp_path / "classifier.safetensors"
-    save_file({"0.weight": torch.zeros(8, 3, 3, 3), "0.bias": torch.zeros(8)}, str(other))
-    with pytest.raises(WeightsError, match=r"classifier.safetensors: neither Glare Studio weights"):
-        build_model(other)
+    """It was read as weights of ours and refused for a missing tensor, naming no file (and
+    one whose names began "flow." was still taken for ours)."""
+    for name, tensors in [
+        ("classifier", {"0.weight": torch.zeros(8, 3, 3, 3), "0.bias": torch.zeros(8)}),
+        ("normalizing_flow", {"flow.0.weight": torch.zeros(8, 3, 3, 3)}),
+    ]:
+        other = tmp_path / f"{name}.safetensors"
+        save_file(tensors, str(other))
+        with pytest.raises(WeightsError, match=rf"{name}.safetensors: neither Glare Studio"):
+            build_model(other)
+
+
+@pytest.mark.parametrize(
+    ("part", "prefix", "tensors"),
+    [
+        ("net_G.pth", "RRDB.encoder.down.", "RRDB.encoder.down.* (net_G.pth)"),
+        ("net_G.pth", "deformable_decoder.up.", "deformable_decoder.up.* (net_G.pth)"),
+        ("net_G.pth", "flowUpsamplerNet.layers.", "flowUpsamplerNet.layers.* (net_G.pth)"),
+        ("vqgan.pkl", "decoder.up.", "decoder.up.* (vqgan.pkl)"),
+    ],
+)
+def test_an_official_file_missing_a_whole_part_is_refused_by_its_official_name(
+    fixture_dir, tmp_path, part, prefix, tensors
+) -> None:
+    """They were named by our prefixes ("no cond_encoder.encoder.down.* tensors")."""
+    edited = tmp_path / part
+    state = torch.load(fixture_dir / part, map_location="cpu", weights_only=True)
+    named = state.get("params", state)
+    torch.save({key: value for key, value in named.items() if not key.startswith(prefix)}, edited)
+    other = "vqgan.pkl" if part == "net_G.pth" else "net_G.pth"
+    with pytest.raises(WeightsError, match=re.escape(f"no {tensors} tensors")):
+        build_model([edited, fixture_dir / other])
