@@ -338,11 +338,32 @@ def test_each_process_restores_its_own_gpus_generator(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("setting", "value"),
     [("steps", 0), ("batch_size", 0), ("crop_size", -8), ("log_every", 0), ("keep_checkpoints", 0),
-     ("warmup_steps", -3), ("validate_every", -1), ("lr", 0.0), ("seed", -1)],
+     ("warmup_steps", -3), ("validate_every", -1), ("lr", 0.0), ("seed", -1),
+     ("weight_decay", -1.0), ("betas", (0.9, 1.5)), ("min_lr_ratio", -2.0)],
 )  # fmt: skip
 def test_settings_that_would_fail_late_are_refused_up_front(setting: str, value: float) -> None:
+    """Bad betas and a negative weight decay failed in a traceback once the model and data
+    were built; a negative min_lr_ratio trained the last steps uphill."""
     with pytest.raises(ConfigError, match=f"training setting {setting} must"):
         TrainConfig(**{setting: value})
+
+
+@pytest.mark.parametrize("value", [-0.1, 3.0])
+def test_an_augmentation_share_outside_0_to_1_is_refused(tmp_path: Path, value: float) -> None:
+    """It trained as if it were 0 or 1, saying nothing."""
+    (tmp_path / "run.yaml").write_text(f"augment:\n  noise_probability: {value}\n")
+    with pytest.raises(ConfigError, match="noise_probability must be from 0 to 1"):
+        load_train_config("vqgan", tmp_path / "run.yaml")
+
+
+def test_a_settings_file_may_not_name_another_stage(tmp_path: Path) -> None:
+    """A vqgan run given 'stage: flux' trained, recorded itself as stage flux and then
+    refused to resume as vqgan."""
+    (tmp_path / "run.yaml").write_text("stage: flux\n")
+    with pytest.raises(ConfigError, match="names stage 'flux', but this is a run of stage vqgan"):
+        load_train_config("vqgan", tmp_path / "run.yaml")
+    (tmp_path / "run.yaml").write_text("stage: vqgan\nsteps: 5\n")
+    assert load_train_config("vqgan", tmp_path / "run.yaml").steps == 5
 
 
 def test_time_budget_checkpoints_and_keeps_the_newest(
@@ -710,17 +731,16 @@ def test_resume_without_a_config_continues_with_the_runs_own_settings(
     # options given now win, and what belongs to this process is not taken from the run
     config = resumed("--out", str(tmp_path), "--resume", "--steps", "9", "--seed", "4")
     assert (config.steps, config.seed, config.device, config.max_minutes) == (9, 4, "auto", 0)
-    # a --config names the settings itself; a checkpoint of another stage is the trainer's
-    # to refuse
+    # a --config names the settings itself
     (tmp_path / "run.yaml").write_text("steps: 7\n")
     config = resumed("--out", str(tmp_path), "--resume", "--config", str(tmp_path / "run.yaml"))
     assert (config.steps, config.seed) == (7, 0)
-    other_stage = train_cli.build_config(
-        parser.parse_args(["train", "flow", "--out", str(tmp_path), "--resume"])
-    )
-    assert other_stage == dataclasses.replace(
-        load_train_config("flow"), out_dir=str(tmp_path), resume=True
-    )
+    # a checkpoint of another stage is refused as such (the stage's preset, taken instead,
+    # was refused for the init_weights it lacks)
+    with pytest.raises(ConfigError, match="checkpoint of stage vqgan, not flow"):
+        train_cli.build_config(
+            parser.parse_args(["train", "flow", "--out", str(tmp_path), "--resume"])
+        )
 
 
 DISTRIBUTED_SCRIPT = """

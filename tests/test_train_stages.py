@@ -7,6 +7,7 @@ import functools
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,7 @@ from glare_core.config import COMPACT_EXPOSURE, RetrievalConfig, preset
 from glare_core.engine import Enhancer
 from glare_core.errors import ConfigError
 from glare_core.exposure import UNBOUNDED, ExposureRange, mean_luma
+from glare_core.imageio import read_image, write_image
 from glare_core.model.glare import GlareNet
 from glare_core.resources import bundled_weights_path
 from glare_core.train import stages
@@ -183,6 +185,72 @@ def test_a_data_folder_without_eval_pairs_trains_only_without_validation(
     with pytest.raises(ConfigError, match=r"eval, which is missing: .*'validate_every: 0'"):
         stages.train_vqgan(config)
     assert stages.train_vqgan(dataclasses.replace(config, validate_every=0)).step == 1
+
+
+def _data_with_odd_eval(pairs_dir: Path, root: Path) -> Path:
+    """Two train pairs, and one eval pair at 150 x 100 (sides no multiple of 16)."""
+    for side in ("low", "high"):
+        train = root / "train" / side
+        train.mkdir(parents=True)
+        for name in ("2.png", "3.png"):
+            (train / name).symlink_to(pairs_dir / "train" / side / name)
+        evaluated = root / "eval" / side
+        evaluated.mkdir(parents=True)
+        image = read_image(sorted((pairs_dir / "eval" / side).glob("*.png"))[0]).rgb
+        write_image(evaluated / "1.png", cv2.resize(image, (150, 100)))
+    return root
+
+
+@pytest.mark.parametrize("stage", ["vqgan", "flow"])
+def test_validation_scores_eval_images_of_any_size(stage, pairs_dir, tmp_path) -> None:
+    """Stages 1 and 2 ran the network on them unpadded: the first validation, far into a
+    run, failed ("image sizes differ"), and so did every resume."""
+    earlier_stages = tmp_path / "vqgan.safetensors"
+    save_weights(GlareNet(preset("compact")), preset("compact"), earlier_stages)
+    config = TrainConfig(
+        stage=stage,
+        init_weights=(str(earlier_stages),) if stage == "flow" else (),
+        steps=1,
+        batch_size=1,
+        crop_size=32,
+        validate_every=1,
+        progress_bar=False,
+        out_dir=str(tmp_path / stage),
+        data_root=str(_data_with_odd_eval(pairs_dir, tmp_path / "data")),
+    )
+    assert getattr(stages, f"train_{stage}")(config).validation["psnr"] > 0
+
+
+def test_a_crop_the_network_cannot_take_is_refused_before_training(pairs_dir, tmp_path) -> None:
+    """A crop of 62 failed at the first step, in a traceback (sizes 60 and 62)."""
+    config = TrainConfig(
+        stage="vqgan",
+        crop_size=62,
+        progress_bar=False,
+        out_dir=str(tmp_path / "run"),
+        data_root=str(pairs_dir),
+    )
+    with pytest.raises(ConfigError, match="crop_size must be a multiple of 16 .* not 62"):
+        stages.train_vqgan(config)  # its 20,000 steps would not end within the test
+
+
+def test_earlier_weights_of_another_network_are_refused_in_one_line(pairs_dir, tmp_path) -> None:
+    """They ended in a traceback with a line per tensor of another shape."""
+    earlier_stages = tmp_path / "vqgan.safetensors"
+    save_weights(GlareNet(preset("compact")), preset("compact"), earlier_stages)
+    config = TrainConfig(
+        stage="flow",
+        init_weights=(str(earlier_stages),),
+        model_changes={"vqgan": {"codebook_size": 256}},
+        progress_bar=False,
+        out_dir=str(tmp_path / "run"),
+        data_root=str(pairs_dir),
+    )
+    with pytest.raises(ConfigError) as refused:
+        stages.train_flow(config)
+    message = str(refused.value)
+    assert message.startswith(f"{earlier_stages} does not fit the network this run builds")
+    assert "\n" not in message
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ Images are float32 ``HxWx3`` arrays in [0, 1].
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -33,9 +34,14 @@ import cv2
 import numpy as np
 
 from glare_core.eight_bit import EIGHT_BIT_MAX, as_stored, from_uint8, to_uint8
+from glare_core.errors import ConfigError
 from glare_core.exposure import to_display, to_linear
 
 CHANNELS = 3
+
+
+#: how the shares of crops an augmentation applies to end their names
+PROBABILITY_SUFFIX = "_probability"
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,15 @@ class AugmentConfig:
     hue_rotation: float = math.pi
     #: the saturation (distance from the grey axis) is scaled log-uniformly in this range
     saturation_range: tuple[float, float] = (0.8, 2.0)
+
+    def __post_init__(self) -> None:
+        """A share above 1 or below 0 trained as if it were 1 or 0, saying nothing."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name.endswith(PROBABILITY_SUFFIX) and not 0 <= value <= 1:
+                raise ConfigError(
+                    f"augmentation setting {field.name} must be from 0 to 1, not {value!r}"
+                )
 
     @classmethod
     def disabled(cls) -> AugmentConfig:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from glare_core.atomic import atomic_write, is_partial_name
-from glare_core.errors import GlareError
+from glare_core.errors import ConfigError, GlareError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,15 @@ def remove_partial_checkpoints(out_dir: Path) -> None:
         if is_partial_name(path.name) and path.name.startswith(f".{CHECKPOINT_PREFIX}"):
             log.info("removing an unfinished checkpoint write: %s", path.name)
             path.unlink(missing_ok=True)
+
+
+def check_stage(path: Path, saved: dict[str, Any], stage: str) -> None:
+    """Refuse the checkpoint at ``path`` (its ``saved`` config) to a run of another stage."""
+    if saved.get("stage") != stage:
+        raise ConfigError(
+            f"{path} is a checkpoint of stage {saved.get('stage')}, not {stage}: "
+            "choose the output folder of a run of this stage"
+        )
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -126,14 +126,14 @@ def _with_saved_settings(config: TrainConfig, out_dir: Path) -> TrainConfig:
     """``config`` with the settings of the run saved in ``out_dir``'s newest checkpoint, but
     for those of this process (device, time budget, ...): ``--resume`` without ``--config``
     continues the run as it was set up, not as the stage's preset would be."""
-    from glare_core.train.checkpoint import latest_checkpoint, load_checkpoint
+    from glare_core.train.checkpoint import check_stage, latest_checkpoint, load_checkpoint
 
     path = latest_checkpoint(out_dir)
     if path is None:
         return config
     saved = load_checkpoint(path)["config"]
-    if saved.get("stage") != config.stage:
-        return config  # the trainer refuses it, naming both stages
+    # now: the stage's own preset, taken instead, would be refused for what it lacks
+    check_stage(path, saved, config.stage)
     fields = {field.name for field in dataclasses.fields(TrainConfig)} - set(PROCESS_SETTINGS)
     return override(config, {name: value for name, value in saved.items() if name in fields})
 

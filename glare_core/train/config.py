@@ -130,6 +130,7 @@ class TrainConfig:
             "validate_images",
             "max_minutes",
             "grad_clip",
+            "weight_decay",
         )
         for name in at_least_one:
             if (value := getattr(self, name)) < 1:
@@ -139,6 +140,15 @@ class TrainConfig:
                 raise ConfigError(f"training setting {name} must not be negative, not {value!r}")
         if not self.lr > 0:
             raise ConfigError(f"training setting lr must be above 0, not {self.lr!r}")
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise ConfigError(
+                f"training setting betas must each be from 0 up to (not including) 1, not "
+                f"{list(self.betas)!r}"
+            )
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(
+                f"training setting min_lr_ratio must be from 0 to 1, not {self.min_lr_ratio!r}"
+            )
         if not 0 <= self.seed <= MAX_TRAIN_SEED:
             raise ConfigError(
                 f"training setting seed must be from 0 to {MAX_TRAIN_SEED}, not {self.seed!r}"
@@ -219,6 +229,11 @@ def _with_settings_file(
     if path.resolve() in extended_by:
         raise ConfigError(f"{path}: extends itself through {EXTENDS_KEY}")
     changes = _read_settings(path)
+    if changes.get("stage", config.stage) != config.stage:  # it would mislabel the run
+        raise ConfigError(
+            f"{path}: names stage {changes['stage']!r}, but this is a run of stage "
+            f"{config.stage} (the command chooses the stage: glare train STAGE)"
+        )
     base = changes.pop(EXTENDS_KEY, None)
     if base is not None:
         config = _with_settings_file(config, path.parent / base, (*extended_by, path.resolve()))

@@ -41,6 +41,7 @@ from glare_core.errors import ConfigError, GlareError, one_line
 from glare_core.progress import quit_hint, stop_requests
 from glare_core.train.checkpoint import (
     capture_rng_state,
+    check_stage,
     checkpoint_path,
     latest_checkpoint,
     load_checkpoint,
@@ -63,6 +64,16 @@ SECONDS_PER_MINUTE = 60.0
 FINISHED, STOPPED_BY_SIGNAL, OUT_OF_TIME = "finished", "signal", "time budget"
 #: how much of torch's (long) reason a checkpoint does not load for goes in the error
 _REASON_CHARS = 300
+
+
+def unfit_weights_error(source: str, error: BaseException) -> ConfigError:
+    """Why the tensors of ``source`` (torch's ``error`` as they loaded) do not load into the
+    network a run builds, in one line."""
+    return ConfigError(
+        f"{source} does not fit the network this run builds (its model or model_changes "
+        f"differ from those it was made with): {one_line(error)[:_REASON_CHARS]}"
+    )
+
 
 ValidateFn = Callable[[], dict[str, float]]
 OptimizerFactory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
@@ -384,21 +395,14 @@ class Trainer:
         try:
             self.load_state_dict(state)
         except (RuntimeError, ValueError) as error:  # tensors of other shapes or names
-            raise ConfigError(
-                f"{path} does not fit the network this run builds (its model or model_changes "
-                f"differ from the checkpoint's): {one_line(error)[:_REASON_CHARS]}"
-            ) from None
+            raise unfit_weights_error(str(path), error) from None
         log.info("resumed from %s at step %d", path, self.step)
         if self.distributed.is_main:  # every rank resumes the same settings: say so once
             self._log_changed_settings(state["config"])
 
     def _check_resumable(self, state: dict[str, Any], path: Path) -> None:
-        saved_stage, step = state["config"].get("stage"), int(state["step"])
-        if saved_stage != self.config.stage:
-            raise ConfigError(
-                f"{path} is a checkpoint of stage {saved_stage}, not {self.config.stage}: "
-                "choose the output folder of a run of this stage"
-            )
+        check_stage(path, state["config"], self.config.stage)
+        step = int(state["step"])
         if step > self.config.steps:
             raise ConfigError(
                 f"{path} is at step {step}, past the {self.config.steps} steps asked for: "

@@ -53,6 +53,7 @@ from glare_core.train.data import (
     ImagePair,
     NormalLightCrops,
     PairedCrops,
+    Predictor,
     denoising_pair,
     load_pairs,
     score_pairs,
@@ -64,6 +65,7 @@ from glare_core.train.loop import (
     TrainResult,
     seed_everything,
     training_log,
+    unfit_weights_error,
 )
 from glare_core.train.losses import chroma_loss, ssim_loss, unexplained_colour
 from glare_core.train.whiten import whiten_latent
@@ -299,9 +301,13 @@ def _initial_model(config: TrainConfig) -> GlareNet:
     of earlier stages if given."""
     seed_everything(config.seed)
     model = GlareNet(model_config(config))
+    _check_crop_size(config, model)
     if config.init_weights:
         state, _ = read_state(config.init_weights)
-        missing = set(model.load_state_dict(state, strict=False).missing_keys)
+        try:  # strict=False lets later stages' tensors be missing, not others' shapes differ
+            missing = set(model.load_state_dict(state, strict=False).missing_keys)
+        except RuntimeError as error:
+            raise unfit_weights_error(", ".join(config.init_weights), error) from None
         log.info("started from %s", ", ".join(config.init_weights))
         copied = start_noisy_decoder_as_glares(model, missing)
         if copied:
@@ -309,6 +315,30 @@ def _initial_model(config: TrainConfig) -> GlareNet:
         for name in start_as_identity(model, missing - copied):
             log.info("%s is new: it starts as the identity", name)
     return model
+
+
+def _check_crop_size(config: TrainConfig, model: GlareNet) -> None:
+    """The network takes sides that are multiples of its ``input.pad_multiple`` (photos are
+    padded to one): a crop of another size failed at its first step, in a traceback."""
+    multiple = model.config.input.pad_multiple
+    if config.crop_size % multiple:
+        raise ConfigError(
+            f"training setting crop_size must be a multiple of {multiple} (the sides model "
+            f"{config.model} takes), not {config.crop_size}"
+        )
+
+
+def _padded(predict: Predictor, multiple: int) -> Predictor:
+    """``predict`` for an image of any size: run on the image padded (edge pixels repeated)
+    to sides that are multiples of ``multiple``, and cropped back. Validation images that
+    are not failed at the first validation, far into a run, and again on each resume."""
+
+    def run(image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        padded = F.pad(image, (0, -width % multiple, 0, -height % multiple), mode="replicate")
+        return predict(padded)[..., :height, :width]
+
+    return run
 
 
 #: where the noisy-photo path's fusion decoder lives in a GlareNet's state dict
@@ -436,7 +466,8 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
 
     def validate() -> dict[str, float]:
         device = next(model.parameters()).device
-        return score_pairs(eval_pairs, reconstruct, device) if eval_pairs else {}
+        predict = _padded(reconstruct, model.config.input.pad_multiple)
+        return score_pairs(eval_pairs, predict, device) if eval_pairs else {}
 
     return _run(config, model, spec, batches, validate, {"codebook": spec.upkeep})
 
@@ -457,7 +488,8 @@ def train_flow(config: TrainConfig) -> TrainResult:
 
     def validate() -> dict[str, float]:
         device = next(model.parameters()).device
-        return score_pairs(eval_pairs, generated_image, device) if eval_pairs else {}
+        predict = _padded(generated_image, model.config.input.pad_multiple)
+        return score_pairs(eval_pairs, predict, device) if eval_pairs else {}
 
     batches = _paired_crops(config, model)
     return _run(config, model, spec, batches, validate)
