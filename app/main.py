@@ -13,7 +13,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.main_window import FULL, MainWindow
+from app.main_window import FULL, MODEL, OPEN, MainWindow
 from app.settings import APP_NAME, load_settings
 from glare_core.resources import app_icon_path
 
@@ -25,7 +25,8 @@ SCREENSHOT_DELAY_MS = 200
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=APP_NAME, description="Enhance dark photos with GLARE.")
-    parser.add_argument("photo", nargs="?", type=Path, help="photo to open")
+    # several (a file manager's "Open with" passes each selected file): the first opens
+    parser.add_argument("photos", nargs="*", type=Path, help="photo to open")
     # for docs and checks: save a screenshot of the window after the first full result, quit
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -44,12 +45,19 @@ def install_excepthook(window: MainWindow) -> None:
 
 
 def save_screenshot_after_full(window: MainWindow, path: Path) -> None:
-    def on_shown(kind: str) -> None:
-        if kind == FULL:
+    """Grab the window once the first full result shows, or once the photo or the model
+    has failed (no result will come then: the window as it is, and quit)."""
+
+    asked: list[bool] = []
+
+    def grab_soon() -> None:
+        if not asked:  # once: a model that fails and a photo that fails both say so
+            asked.append(True)
             # let the view repaint with the new pixmap before grabbing
             QTimer.singleShot(SCREENSHOT_DELAY_MS, lambda: _grab_and_quit(window, path))
 
-    window.shown.connect(on_shown)
+    window.shown.connect(lambda kind: grab_soon() if kind == FULL else None)
+    window.failed.connect(lambda kind, message: grab_soon() if kind in (OPEN, MODEL) else None)
 
 
 def _grab_and_quit(window: MainWindow, path: Path) -> None:
@@ -71,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         save_screenshot_after_full(window, args.screenshot)
     window.show()
     window.load_model()
-    window.open_initial(args.photo)
+    window.open_initial(args.photos)
     return app.exec()
 
 

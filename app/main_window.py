@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from app.worker import Worker
 from glare_core.batch import DEFAULT_SUFFIX, result_name
 from glare_core.config import OFFICIAL_CONFIG_SUFFIXES
 from glare_core.engine import Enhancer
+from glare_core.errors import DeviceError
 from glare_core.imageio import (
     FORMAT_EXTENSIONS,
     SUPPORTED_EXTENSIONS,
@@ -125,6 +126,8 @@ PANEL_WIDTH = 350
 DEFAULT_WINDOW = QSize(1400, 900)
 #: the most of the screen's free area a first window takes
 FIRST_WINDOW_SHARE = 0.9
+#: ends the message of a model load that failed for its device: where to choose another
+DEVICE_HINT = ". Choose another device in File > Settings…"
 DEFAULT_VARIANTS = 4
 MIN_VARIANTS = 2  # one variant is the result itself
 MAX_VARIANTS = 8
@@ -346,9 +349,11 @@ class MainWindow(QMainWindow):
         runner.finished.connect(self._on_finished)
 
     def _restore_geometry(self) -> None:
-        if self.settings.geometry:
-            self.restoreGeometry(QByteArray.fromBase64(self.settings.geometry.encode("ascii")))
-        else:  # on a small screen, what fits of it: no window manager shrinks it everywhere
+        saved = QByteArray.fromBase64(self.settings.geometry.encode("ascii"))
+        # Qt refuses a geometry saved on a screen of another size, or damaged, and leaves the
+        # window at its smallest: then it opens as on a first run
+        if not (self.settings.geometry and self.restoreGeometry(saved)):
+            # on a small screen, what fits of it: no window manager shrinks it everywhere
             room = self.screen().availableGeometry().size() * FIRST_WINDOW_SHARE
             self.resize(DEFAULT_WINDOW.boundedTo(room))
 
@@ -367,7 +372,10 @@ class MainWindow(QMainWindow):
 
         def job(progress: ProgressFn, cancel: CancelToken) -> Enhancer:
             progress(0.0, "loading the model")
-            enhancer = loader(choice)
+            try:
+                enhancer = loader(choice)
+            except DeviceError as exc:  # the settings' device, not the weights, is at fault
+                raise DeviceError(f"{exc}{DEVICE_HINT}") from exc
             session.set_enhancer(enhancer)
             return enhancer
 
@@ -389,10 +397,11 @@ class MainWindow(QMainWindow):
         self._open_generation = self._submit(OPEN, job)
         return self._open_generation
 
-    def open_initial(self, path: str | Path | None) -> None:
-        """The photo from the command line, else the bundled sample (if present)."""
-        if path is not None:
-            self.open_photo(path)
+    def open_initial(self, paths: Sequence[str | Path]) -> None:
+        """The first photo from the command line (the status bar says the others were not
+        opened), else the bundled sample (if present)."""
+        if paths:
+            self.open_photo(paths[0], note=_others_not_opened(len(paths) - 1))
         elif sample_photo_path().is_file():
             self.open_photo(sample_photo_path())
 
@@ -722,7 +731,8 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()  # "Opening …" is over: the dialog says why
             # a device or thread count chosen in Settings is not the weights' fault
             request = self._model_requests.get(generation)
-            weights_may_fail = request is None or request.weights_picked
+            picked = request is None or request.weights_picked  # None: the saved model's
+            weights_may_fail = picked and not message.endswith(DEVICE_HINT)
             self._show_error(message, offer_weights=kind == MODEL and weights_may_fail)
         if kind == MODEL:
             self._model_load_ended(generation)  # never saved as the model to load next time
@@ -870,14 +880,7 @@ class MainWindow(QMainWindow):
         if folders and not photos:
             self.open_batch(folders[0])
             return
-        others = len(dropped) - 1
-        note = (
-            f"{others} other dropped item{'s' if others > 1 else ''} not opened: one photo at "
-            "a time (File > Batch… enhances a folder)."
-            if others
-            else ""
-        )
-        self.open_photo((photos or dropped)[0], note=note)
+        self.open_photo((photos or dropped)[0], note=_others_not_opened(len(dropped) - 1))
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
@@ -897,6 +900,17 @@ class MainWindow(QMainWindow):
         if self._unwritten_exports:  # the app quits once the user has read it
             QMessageBox.warning(None, "Glare Studio", _unwritten(self._unwritten_exports))
         super().closeEvent(event)
+
+
+def _others_not_opened(others: int) -> str:
+    """What the status bar says of the items given beside the photo that opens."""
+    if not others:
+        return ""
+    plural = "s" if others > 1 else ""
+    return (
+        f"{others} other item{plural} not opened: one photo at a time (File > Batch… enhances "
+        "a folder)."
+    )
 
 
 def _unwritten(reasons: list[str]) -> str:

@@ -76,6 +76,9 @@ class Settings:
     noise_reduction: float = _DEFAULT_CONTROLS.noise_reduction
     exposure: float = _DEFAULT_CONTROLS.exposure
     photo_colour: float = _DEFAULT_CONTROLS.photo_colour
+    #: what the file held that this version does not know (a newer version's settings),
+    #: written back as it was read
+    unknown: dict[str, Any] = field(default_factory=dict)
 
     @property
     def controls(self) -> Controls:
@@ -113,6 +116,12 @@ def settings_dir() -> Path:
 
 def settings_path() -> Path:
     return settings_dir() / SETTINGS_FILE
+
+
+#: the fields saved as they are (``unknown`` is written back as the file's own keys)
+_SAVED = frozenset(known.name for known in dataclasses.fields(Settings)) - {"unknown"}
+#: what a settings file that is not JSON is kept as, beside it
+DAMAGED_SUFFIX = ".bad"
 
 
 #: the range checks of the saved controls (each raises ValueError outside its range)
@@ -183,9 +192,9 @@ def _usable_fields(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     defaults = Settings()
-    usable = {}
+    usable: dict[str, Any] = {"unknown": {k: v for k, v in data.items() if k not in _SAVED}}
     for known in dataclasses.fields(Settings):
-        if known.name not in data:
+        if known.name not in data or known.name not in _SAVED:
             continue
         value = data[known.name]
         if _fits(known.name, getattr(defaults, known.name), value):
@@ -196,7 +205,9 @@ def _usable_fields(data: Any) -> dict[str, Any]:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """The saved settings; defaults for what is missing, unreadable or out of range."""
+    """The saved settings; defaults for what is missing, unreadable or out of range. A file
+    that is not JSON (a hand edit's stray comma) is kept beside it as ``settings.json.bad``:
+    the next save replaces it with the defaults."""
     path = path or settings_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -204,15 +215,25 @@ def load_settings(path: Path | None = None) -> Settings:
     except FileNotFoundError:
         return Settings()
     except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable settings %s: %s", path, exc)
+        kept = path.with_name(path.name + DAMAGED_SUFFIX)
+        logger.warning("ignoring unreadable settings %s (kept as %s): %s", path, kept.name, exc)
+        _copy(path, kept)
         return Settings()
+
+
+def _copy(source: Path, target: Path) -> None:
+    try:
+        atomic_write_bytes(target, source.read_bytes())
+    except OSError as exc:
+        logger.warning("could not keep %s as %s: %s", source, target, exc)
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     path = path or settings_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(dataclasses.asdict(settings), indent=2)
+        saved = dataclasses.asdict(settings)
+        text = json.dumps({**saved.pop("unknown"), **saved}, indent=2)
         atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
         logger.warning("could not save settings to %s: %s", path, exc)

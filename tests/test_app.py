@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSize, Qt, QTimer, QUrl
-from PySide6.QtGui import QColorSpace, QDropEvent
+from PySide6.QtGui import QColorSpace, QDropEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractSlider,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
 )
 
+from app import main as app_main
 from app.batch_dialog import BATCH_KIND, BatchDialog, batch_progress_reporter
 from app.compare_view import BACKGROUND, CompareMode, CompareView
 from app.controls import SETTLE_DEBOUNCE_MS, ControlsPanel
@@ -56,6 +57,7 @@ from glare_core.batch import BatchProgress
 from glare_core.config import COMPACT_NOISE_REDUCTION
 from glare_core.eight_bit import to_uint8
 from glare_core.engine import Enhancer, TilingConfig
+from glare_core.errors import DeviceError
 from glare_core.imageio import read_image
 from glare_core.progress import CancelToken, check
 from glare_core.resources import bundled_weights_path
@@ -64,6 +66,8 @@ from glare_core.train.augment import darker_capture
 
 SMALL = (64, 48)  # width, height
 RENDER_TIMEOUT_MS = 60_000
+#: how long the app may take to start, load the bundled model and quit
+START_AND_QUIT_MS = 120_000
 #: how long a test waits to see that something does not happen (a load, a render)
 SETTLE_MS = 500
 #: a photo big enough, with tiles small enough, that a full render takes many steps
@@ -632,14 +636,14 @@ def test_dropping_several_items_opens_the_first_photo_and_says_so(
     with wait_shown(qtbot, window, OPEN):
         _drop(window, [notes, photo, tmp_path])
     assert window.file_label.text() == "dark.png"
-    assert window.statusBar().currentMessage().startswith("2 other dropped items not opened")
+    assert window.statusBar().currentMessage().startswith("2 other items not opened")
     # the noisy-photo message replaced the note as soon as it was shown
     noisy = write_noisy_photo(pairs_dir, tmp_path / "noisy.png")
     with wait_shown(qtbot, window, OPEN):
         _drop(window, [noisy, photo])
     message = window.statusBar().currentMessage()
     assert message.startswith(NOISY_PHOTO_MESSAGE)
-    assert message.endswith("1 other dropped item not opened: one photo at a time (File > "
+    assert message.endswith("1 other item not opened: one photo at a time (File > "
                             "Batch… enhances a folder).")  # fmt: skip
     window.close()
 
@@ -1409,11 +1413,78 @@ def test_settings_persist_controls_and_folders(qtbot, enhancer: Enhancer, config
     assert settings_path().parent == config_dir
 
 
+def test_app_screenshot_is_taken_when_the_photo_fails_to_open(
+    qapp, config_dir: Path, tmp_path: Path
+) -> None:
+    """It waited for a full result that never came: the app ran for good."""
+    shot = tmp_path / "shot.png"
+    QTimer.singleShot(START_AND_QUIT_MS, qapp.quit)  # should it never quit by itself
+    assert app_main.main([str(tmp_path / "missing.jpg"), "--screenshot", str(shot)]) == 0
+    assert not QImage(str(shot)).isNull()
+
+
+def test_several_photos_from_the_command_line_open_the_first(
+    qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
+) -> None:
+    """The app did not start (argparse: unrecognized arguments); a file manager's "Open
+    with" passes each selected file."""
+    photos = [write_photo(pairs_dir, tmp_path / name) for name in ("a.png", "b.png", "c.png")]
+    args = app_main.parse_args([str(photo) for photo in photos])
+    with wait_shown(qtbot, window, OPEN):
+        window.open_initial(args.photos)
+    assert window.file_label.text() == "a.png"
+    assert window.statusBar().currentMessage().startswith("2 other items not opened")
+
+
+def test_a_saved_device_that_is_gone_points_to_settings_not_to_weights(
+    qtbot, enhancer: Enhancer, config_dir: Path
+) -> None:
+    """At start the box offered "Load weights…" for a device the machine lacks, and said
+    nothing of where to choose another."""
+
+    def loader(choice: ModelChoice) -> Enhancer:  # as glare_core.device says it
+        raise DeviceError(f"{choice.device} was asked for but is not available on this machine")
+
+    window = MainWindow(Settings(device="cuda"), enhancer_loader=loader)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.failed, timeout=RENDER_TIMEOUT_MS):
+        window.load_model()
+    assert window.last_error.endswith("Choose another device in File > Settings…")
+    assert [button.text() for button in window.error_box.buttons()] == ["Close"]
+    window.close()
+
+
+def test_a_window_size_qt_cannot_restore_opens_as_on_a_first_run(
+    qtbot, enhancer: Enhancer, config_dir: Path
+) -> None:
+    """Qt refuses a geometry saved on a screen of another size (or damaged) and leaves the
+    window at its smallest (594 x 470), which was then saved for the next start too."""
+    first = make_window(qtbot, enhancer)
+    expected = first.size()
+    first.close()
+    window = make_window(qtbot, enhancer, Settings(geometry="bm90IGEgZ2VvbWV0cnk="))
+    assert window.size() == expected
+    window.close()
+
+
 @pytest.mark.parametrize("text", ["[1, 2]", "{not json", "\xff\xfe"])
 def test_a_settings_file_that_is_no_object_gives_the_defaults(config_dir: Path, text) -> None:
+    """... and is kept beside it: the next save replaced a hand edit's stray comma, and every
+    setting with it, by the defaults, saying so only in a log."""
     config_dir.mkdir()
     settings_path().write_bytes(text.encode("latin-1"))
     assert load_settings() == Settings()
+    assert (config_dir / "settings.json.bad").read_bytes() == text.encode("latin-1")
+
+
+def test_a_newer_versions_settings_survive_a_run_of_this_one(config_dir: Path) -> None:
+    """Its settings were dropped at the next save."""
+    config_dir.mkdir()
+    settings_path().write_text(json.dumps({"version": 3, "future": {"a": 1}, "seed": 42}))
+    save_settings(load_settings())
+    saved = json.loads(settings_path().read_text())
+    assert (saved["future"], saved["seed"], saved["version"]) == ({"a": 1}, 42, 2)
+    assert "unknown" not in saved
 
 
 def test_damaged_settings_lose_only_what_is_wrong_and_the_app_starts(
