@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 from pathlib import Path
 
@@ -230,8 +231,24 @@ def test_a_crop_the_network_cannot_take_is_refused_before_training(pairs_dir, tm
         out_dir=str(tmp_path / "run"),
         data_root=str(pairs_dir),
     )
-    with pytest.raises(ConfigError, match="crop_size must be a multiple of 16 .* not 62"):
+    with pytest.raises(ConfigError, match="crop_size must be a multiple of 4 .* not 62"):
         stages.train_vqgan(config)  # its 20,000 steps would not end within the test
+
+
+def test_the_denoiser_trains_on_crops_of_any_size(pairs_dir, tmp_path) -> None:
+    """It alone takes any size: the check of the other stages' crops refused it one of 120."""
+    config = TrainConfig(
+        stage="denoiser",
+        init_weights=(str(bundled_weights_path()),),
+        steps=1,
+        batch_size=1,
+        crop_size=122,
+        validate_every=0,
+        progress_bar=False,
+        out_dir=str(tmp_path / "run"),
+        data_root=str(pairs_dir),
+    )
+    assert stages.train_denoiser(config).step == 1
 
 
 def test_earlier_weights_of_another_network_are_refused_in_one_line(pairs_dir, tmp_path) -> None:
@@ -251,6 +268,20 @@ def test_earlier_weights_of_another_network_are_refused_in_one_line(pairs_dir, t
     message = str(refused.value)
     assert message.startswith(f"{earlier_stages} does not fit the network this run builds")
     assert "\n" not in message
+
+
+def test_earlier_weights_this_network_has_no_place_for_are_named(caplog) -> None:
+    """They were dropped without a word (the bundled file's second residual block per
+    fusion-decoder level, into a run that builds one)."""
+    config = TrainConfig(
+        stage="fusion",
+        init_weights=(str(bundled_weights_path()),),
+        model_changes=ONE_BLOCK_PER_LEVEL,
+    )
+    with caplog.at_level(logging.WARNING, logger=stages.__name__):
+        stages._initial_model(config)
+    assert "tensors of init_weights are not in this network" in caplog.text
+    assert "noisy_path." not in caplog.text  # the fusion stage builds no noisy path
 
 
 @torch.no_grad()

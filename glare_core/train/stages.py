@@ -301,14 +301,15 @@ def _initial_model(config: TrainConfig) -> GlareNet:
     of earlier stages if given."""
     seed_everything(config.seed)
     model = GlareNet(model_config(config))
-    _check_crop_size(config, model)
     if config.init_weights:
         state, _ = read_state(config.init_weights)
         try:  # strict=False lets later stages' tensors be missing, not others' shapes differ
-            missing = set(model.load_state_dict(state, strict=False).missing_keys)
+            loaded = model.load_state_dict(state, strict=False)
         except RuntimeError as error:
             raise unfit_weights_error(", ".join(config.init_weights), error) from None
+        missing = set(loaded.missing_keys)
         log.info("started from %s", ", ".join(config.init_weights))
+        _note_left_out(loaded.unexpected_keys)
         copied = start_noisy_decoder_as_glares(model, missing)
         if copied:
             log.info("the noisy-photo path's fusion decoder is new: it starts as GLARE's")
@@ -317,32 +318,55 @@ def _initial_model(config: TrainConfig) -> GlareNet:
     return model
 
 
+def _note_left_out(unexpected: list[str]) -> None:
+    """Log the tensors of the earlier weights that this network has no place for (those of
+    the noisy-photo path aside: stages before it start from files that hold it)."""
+    left_out = [key for key in unexpected if not key.startswith(NOISY_PATH_PREFIX)]
+    if left_out:
+        log.warning(
+            "%d tensors of init_weights are not in this network and were left out (first: %s)",
+            len(left_out),
+            left_out[0],
+        )
+
+
+def network_stride(model: GlareNet) -> int:
+    """What the sides of an image the network (VQGAN and conditional encoder alike) takes
+    divide by: it halves them once per level below the top."""
+    cfg = model.config
+    levels = max(cfg.vqgan.autoencoder.num_levels, cfg.cond_encoder.autoencoder.num_levels)
+    return 2 ** (levels - 1)
+
+
 def _check_crop_size(config: TrainConfig, model: GlareNet) -> None:
-    """The network takes sides that are multiples of its ``input.pad_multiple`` (photos are
-    padded to one): a crop of another size failed at its first step, in a traceback."""
-    multiple = model.config.input.pad_multiple
-    if config.crop_size % multiple:
+    """A crop of another size than :func:`network_stride` divides failed at its first step,
+    in a traceback. (The denoiser alone takes any size.)"""
+    stride = network_stride(model)
+    if config.crop_size % stride:
         raise ConfigError(
-            f"training setting crop_size must be a multiple of {multiple} (the sides model "
+            f"training setting crop_size must be a multiple of {stride} (the sides model "
             f"{config.model} takes), not {config.crop_size}"
         )
 
 
-def _padded(predict: Predictor, multiple: int) -> Predictor:
+def _padded(predict: Predictor, model: GlareNet) -> Predictor:
     """``predict`` for an image of any size: run on the image padded (edge pixels repeated)
-    to sides that are multiples of ``multiple``, and cropped back. Validation images that
-    are not failed at the first validation, far into a run, and again on each resume."""
+    to sides :func:`network_stride` divides, and cropped back. Eval images of other sides
+    failed at the first validation, far into a run, and again on each resume. (Others, such
+    as the 600x400 pairs, run as they are: their scores stay comparable with earlier runs'.)"""
+    stride = network_stride(model)
 
     def run(image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
-        padded = F.pad(image, (0, -width % multiple, 0, -height % multiple), mode="replicate")
+        padded = F.pad(image, (0, -width % stride, 0, -height % stride), mode="replicate")
         return predict(padded)[..., :height, :width]
 
     return run
 
 
-#: where the noisy-photo path's fusion decoder lives in a GlareNet's state dict
-NOISY_DECODER_PREFIX = "noisy_path.fusion_decoder."
+#: where the noisy-photo path lives in a GlareNet's state dict, and its fusion decoder
+NOISY_PATH_PREFIX = "noisy_path."
+NOISY_DECODER_PREFIX = f"{NOISY_PATH_PREFIX}fusion_decoder."
 
 
 def start_noisy_decoder_as_glares(model: GlareNet, missing: set[str]) -> set[str]:
@@ -448,6 +472,7 @@ def _logged(train: Callable[[TrainConfig], TrainResult]) -> Callable[[TrainConfi
 @_logged
 def train_vqgan(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
+    _check_crop_size(config, model)
     pairs = load_pairs(config.data_root, TRAIN_SPLIT)
     batches = NormalLightCrops(pairs, config.crop_size, config.augment)
     if config.whiten_latent:
@@ -466,7 +491,7 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
 
     def validate() -> dict[str, float]:
         device = next(model.parameters()).device
-        predict = _padded(reconstruct, model.config.input.pad_multiple)
+        predict = _padded(reconstruct, model)
         return score_pairs(eval_pairs, predict, device) if eval_pairs else {}
 
     return _run(config, model, spec, batches, validate, {"codebook": spec.upkeep})
@@ -475,6 +500,7 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
 @_logged
 def train_flow(config: TrainConfig) -> TrainResult:
     model = _initial_model(config)
+    _check_crop_size(config, model)
     spec = flow_stage(model)
     eval_pairs = _eval_pairs(config)
 
@@ -488,7 +514,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
 
     def validate() -> dict[str, float]:
         device = next(model.parameters()).device
-        predict = _padded(generated_image, model.config.input.pad_multiple)
+        predict = _padded(generated_image, model)
         return score_pairs(eval_pairs, predict, device) if eval_pairs else {}
 
     batches = _paired_crops(config, model)
@@ -497,6 +523,7 @@ def train_flow(config: TrainConfig) -> TrainResult:
 
 def _train_fusion_decoder(config: TrainConfig, noisy_path: bool) -> TrainResult:
     model = _initial_model(config)
+    _check_crop_size(config, model)
     spec = fusion_stage(model, config.losses, noisy_path=noisy_path)
     eval_pairs = _eval_pairs(config)
 
