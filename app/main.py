@@ -1,4 +1,4 @@
-"""``glare-studio [PHOTO]``: start the desktop app."""
+"""``glare-studio [PHOTO ...]``: start the desktop app."""
 
 from __future__ import annotations
 
@@ -26,10 +26,13 @@ SCREENSHOT_DELAY_MS = 200
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=APP_NAME, description="Enhance dark photos with GLARE.")
     # several (a file manager's "Open with" passes each selected file): the first opens
-    parser.add_argument("photos", nargs="*", type=Path, help="photo to open")
+    parser.add_argument(
+        "photos", nargs="*", type=Path, help="photo to open (of several: the first)"
+    )
     # for docs and checks: save a screenshot of the window after the first full result, quit
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    # photos after an option too, as a file manager may pass them
+    return parser.parse_intermixed_args(argv)
 
 
 def install_excepthook(window: MainWindow) -> None:
@@ -45,8 +48,8 @@ def install_excepthook(window: MainWindow) -> None:
 
 
 def save_screenshot_after_full(window: MainWindow, path: Path) -> None:
-    """Grab the window once the first full result shows, or once the photo or the model
-    has failed (no result will come then: the window as it is, and quit)."""
+    """Grab the window once the first full result shows, or once the photo, the model or
+    the full result has failed (no result will come then: the window as it is, and quit)."""
 
     asked: list[bool] = []
 
@@ -57,7 +60,9 @@ def save_screenshot_after_full(window: MainWindow, path: Path) -> None:
             QTimer.singleShot(SCREENSHOT_DELAY_MS, lambda: _grab_and_quit(window, path))
 
     window.shown.connect(lambda kind: grab_soon() if kind == FULL else None)
-    window.failed.connect(lambda kind, message: grab_soon() if kind in (OPEN, MODEL) else None)
+    window.failed.connect(
+        lambda kind, message: grab_soon() if kind in (OPEN, MODEL, FULL) else None
+    )
 
 
 def _grab_and_quit(window: MainWindow, path: Path) -> None:

@@ -76,9 +76,9 @@ class Settings:
     noise_reduction: float = _DEFAULT_CONTROLS.noise_reduction
     exposure: float = _DEFAULT_CONTROLS.exposure
     photo_colour: float = _DEFAULT_CONTROLS.photo_colour
-    #: what the file held that this version does not know (a newer version's settings),
-    #: written back as it was read
-    unknown: dict[str, Any] = field(default_factory=dict)
+    #: why the file these settings came from must be left as it is (a newer version's, or
+    #: one that could not be read): then they are not saved; not itself saved
+    left_as_is: str = ""
 
     @property
     def controls(self) -> Controls:
@@ -118,8 +118,8 @@ def settings_path() -> Path:
     return settings_dir() / SETTINGS_FILE
 
 
-#: the fields saved as they are (``unknown`` is written back as the file's own keys)
-_SAVED = frozenset(known.name for known in dataclasses.fields(Settings)) - {"unknown"}
+#: the fields a settings file holds
+_SAVED = frozenset(known.name for known in dataclasses.fields(Settings)) - {"left_as_is"}
 #: what a settings file that is not JSON is kept as, beside it
 DAMAGED_SUFFIX = ".bad"
 
@@ -192,7 +192,11 @@ def _usable_fields(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     defaults = Settings()
-    usable: dict[str, Any] = {"unknown": {k: v for k, v in data.items() if k not in _SAVED}}
+    usable: dict[str, Any] = {}
+    version = data.get("version")
+    if isinstance(version, int) and version > SETTINGS_VERSION:
+        # its settings may mean other things, or be ones this version does not know
+        usable["left_as_is"] = f"written by a newer version of Glare Studio (settings {version})"
     for known in dataclasses.fields(Settings):
         if known.name not in data or known.name not in _SAVED:
             continue
@@ -205,35 +209,48 @@ def _usable_fields(data: Any) -> dict[str, Any]:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """The saved settings; defaults for what is missing, unreadable or out of range. A file
-    that is not JSON (a hand edit's stray comma) is kept beside it as ``settings.json.bad``:
-    the next save replaces it with the defaults."""
+    """The saved settings; defaults for what is missing, unreadable or out of range.
+
+    A file that is not JSON (a hand edit's stray comma) is kept beside it as
+    ``settings.json.bad``: the next save replaces it with these. A file that cannot be read,
+    or that a newer version wrote, is left as it is: these settings are not saved."""
     path = path or settings_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Settings(**_usable_fields(_upgraded(data)))
     except FileNotFoundError:
         return Settings()
-    except (OSError, ValueError) as exc:
-        kept = path.with_name(path.name + DAMAGED_SUFFIX)
-        logger.warning("ignoring unreadable settings %s (kept as %s): %s", path, kept.name, exc)
-        _copy(path, kept)
-        return Settings()
+    except OSError as exc:  # no permission, a folder
+        logger.warning("ignoring unreadable settings %s: %s", path, exc)
+        return Settings(left_as_is=f"unreadable ({exc.strerror or exc})")
+    except ValueError as exc:  # not UTF-8, not JSON, no JSON object
+        logger.warning("ignoring unreadable settings %s: %s", path, exc)
+        return _kept_aside(path)
 
 
-def _copy(source: Path, target: Path) -> None:
+def _kept_aside(path: Path) -> Settings:
+    """The defaults, for a file that is no settings: first copied aside, or left as it is
+    where it cannot be."""
+    kept = path.with_name(path.name + DAMAGED_SUFFIX)
     try:
-        atomic_write_bytes(target, source.read_bytes())
+        atomic_write_bytes(kept, path.read_bytes())
     except OSError as exc:
-        logger.warning("could not keep %s as %s: %s", source, target, exc)
+        logger.warning("could not keep %s as %s: %s", path, kept.name, exc)
+        return Settings(left_as_is=f"damaged, and could not be kept as {kept.name}")
+    logger.warning("kept the damaged settings as %s", kept)
+    return Settings()
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     path = path or settings_path()
+    if settings.left_as_is:
+        logger.warning("settings not saved: %s is %s", path, settings.left_as_is)
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         saved = dataclasses.asdict(settings)
-        text = json.dumps({**saved.pop("unknown"), **saved}, indent=2)
+        del saved["left_as_is"]
+        text = json.dumps(saved, indent=2)
         atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
         logger.warning("could not save settings to %s: %s", path, exc)

@@ -61,7 +61,7 @@ from glare_core.errors import DeviceError
 from glare_core.imageio import read_image
 from glare_core.progress import CancelToken, check
 from glare_core.resources import bundled_weights_path
-from glare_core.session import Controls, ModelChoice, load_enhancer
+from glare_core.session import Controls, ModelChoice, Session, load_enhancer
 from glare_core.train.augment import darker_capture
 
 SMALL = (64, 48)  # width, height
@@ -1423,13 +1423,30 @@ def test_app_screenshot_is_taken_when_the_photo_fails_to_open(
     assert not QImage(str(shot)).isNull()
 
 
+def test_app_screenshot_is_taken_when_the_full_result_fails(
+    qapp, config_dir: Path, pairs_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """... and when the full-size render failed (out of memory on a large photo)."""
+
+    def out_of_memory(*args: object, **kwargs: object) -> np.ndarray:
+        raise MemoryError
+
+    monkeypatch.setattr(Session, "full_result", out_of_memory)
+    shot = tmp_path / "shot.png"
+    photo = write_photo(pairs_dir, tmp_path / "a.png")
+    QTimer.singleShot(START_AND_QUIT_MS, qapp.quit)  # should it never quit by itself
+    assert app_main.main([str(photo), "--screenshot", str(shot)]) == 0
+    assert not QImage(str(shot)).isNull()
+
+
 def test_several_photos_from_the_command_line_open_the_first(
     qtbot, window: MainWindow, pairs_dir: Path, tmp_path: Path
 ) -> None:
     """The app did not start (argparse: unrecognized arguments); a file manager's "Open
     with" passes each selected file."""
     photos = [write_photo(pairs_dir, tmp_path / name) for name in ("a.png", "b.png", "c.png")]
-    args = app_main.parse_args([str(photo) for photo in photos])
+    # photos after an option too (argparse refused them: unrecognized arguments)
+    args = app_main.parse_args([str(photos[0]), "--screenshot", "s.png", *map(str, photos[1:])])
     with wait_shown(qtbot, window, OPEN):
         window.open_initial(args.photos)
     assert window.file_label.text() == "a.png"
@@ -1478,13 +1495,34 @@ def test_a_settings_file_that_is_no_object_gives_the_defaults(config_dir: Path, 
 
 
 def test_a_newer_versions_settings_survive_a_run_of_this_one(config_dir: Path) -> None:
-    """Its settings were dropped at the next save."""
+    """Its settings were dropped at the next save, or reset where their values are new, and
+    the file then claimed to be of this version."""
     config_dir.mkdir()
-    settings_path().write_text(json.dumps({"version": 3, "future": {"a": 1}, "seed": 42}))
-    save_settings(load_settings())
-    saved = json.loads(settings_path().read_text())
-    assert (saved["future"], saved["seed"], saved["version"]) == ({"a": 1}, 42, 2)
-    assert "unknown" not in saved
+    text = json.dumps({"version": 3, "future": {"a": 1}, "device": "xpu", "seed": 42})
+    settings_path().write_text(text)
+    settings = load_settings()
+    assert settings.seed == 42  # what this version understands is used
+    settings.seed = 7
+    save_settings(settings)
+    assert settings_path().read_text() == text
+
+
+def test_a_settings_file_that_cannot_be_read_is_not_replaced(config_dir: Path, monkeypatch):
+    """The next save replaced it with the defaults (root reads any file: the refusal is
+    made here as a file without read permission gives it)."""
+    config_dir.mkdir()
+    settings_path().write_text(json.dumps({"seed": 42, "recent_files": ["/a.png"]}))
+    before = settings_path().read_bytes()
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "read_text", refuse)
+        settings = load_settings()
+    assert settings.seed == Settings().seed
+    save_settings(settings)
+    assert settings_path().read_bytes() == before
 
 
 def test_damaged_settings_lose_only_what_is_wrong_and_the_app_starts(
