@@ -216,24 +216,26 @@ def load_settings(path: Path | None = None) -> Settings:
     or that a newer version wrote, is left as it is: these settings are not saved."""
     path = path or settings_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Settings(**_usable_fields(_upgraded(data)))
+        stored = path.read_bytes()
     except FileNotFoundError:
         return Settings()
     except OSError as exc:  # no permission, a folder
         logger.warning("ignoring unreadable settings %s: %s", path, exc)
         return Settings(left_as_is=f"unreadable ({exc.strerror or exc})")
+    try:
+        data = json.loads(stored.decode("utf-8"))
+        return Settings(**_usable_fields(_upgraded(data)))
     except ValueError as exc:  # not UTF-8, not JSON, no JSON object
         logger.warning("ignoring unreadable settings %s: %s", path, exc)
-        return _kept_aside(path)
+        return _kept_aside(path, stored)
 
 
-def _kept_aside(path: Path) -> Settings:
-    """The defaults, for a file that is no settings: first copied aside, or left as it is
-    where it cannot be."""
+def _kept_aside(path: Path, stored: bytes) -> Settings:
+    """The defaults, for a file that is no settings (``stored``): first copied aside, or
+    left as it is where it cannot be."""
     kept = path.with_name(path.name + DAMAGED_SUFFIX)
     try:
-        atomic_write_bytes(kept, path.read_bytes())
+        atomic_write_bytes(kept, stored)
     except OSError as exc:
         logger.warning("could not keep %s as %s: %s", path, kept.name, exc)
         return Settings(left_as_is=f"damaged, and could not be kept as {kept.name}")
@@ -248,9 +250,10 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        saved = dataclasses.asdict(settings)
-        del saved["left_as_is"]
-        text = json.dumps(saved, indent=2)
+        fields = dataclasses.asdict(settings)
+        text = json.dumps(
+            {name: value for name, value in fields.items() if name in _SAVED}, indent=2
+        )
         atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
         logger.warning("could not save settings to %s: %s", path, exc)

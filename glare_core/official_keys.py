@@ -24,20 +24,14 @@ from glare_core.config import (
 )
 from glare_core.errors import WeightsError
 
+#: the official net_G's name of a part and ours, and whether it only starts a key; read
+#: both ways: official files' keys to ours, and ours back for messages that name a file's
 GENERATOR_RENAMES = (
-    (r"^RRDB\.", "cond_encoder."),
-    (r"^flowUpsamplerNet\.layers\.", "flow.steps."),
-    (r"\.affine\.fAffine\.", ".coupling.affine_net."),
-    (r"\.affine\.fFeatures\.", ".coupling.feature_net."),
-    (r"^deformable_decoder\.", "fusion_decoder."),
-)
-#: how the official files' names read back from ours, for messages: the renames undone
-GENERATOR_NAMES = (
-    (r"^cond_encoder\.", "RRDB."),
-    (r"^flow\.steps\.", "flowUpsamplerNet.layers."),
-    (r"\.coupling\.affine_net\.", ".affine.fAffine."),
-    (r"\.coupling\.feature_net\.", ".affine.fFeatures."),
-    (r"^fusion_decoder\.", "deformable_decoder."),
+    ("RRDB.", "cond_encoder.", True),
+    ("flowUpsamplerNet.layers.", "flow.steps.", True),
+    (".affine.fAffine.", ".coupling.affine_net.", False),
+    (".affine.fFeatures.", ".coupling.feature_net.", False),
+    ("deformable_decoder.", "fusion_decoder.", True),
 )
 GENERATOR_UNUSED = re.compile(
     r"^(deformable_decoder\.(conv_out|scale|bias|enc)\.|flowUpsamplerNet\.f\.)"
@@ -62,10 +56,16 @@ def rename_official_generator(state: Mapping[str, torch.Tensor]) -> dict[str, to
     for key, value in state.items():
         if GENERATOR_UNUSED.match(key):
             continue
-        for pattern, replacement in GENERATOR_RENAMES:
-            key = re.sub(pattern, replacement, key)
-        renamed[key] = value
+        renamed[_renamed(key, to_ours=True)] = value
     return renamed
+
+
+def _renamed(key: str, *, to_ours: bool) -> str:
+    """A net_G key under our names (``to_ours``), or one of ours under the official ones."""
+    for official, ours, starts_key in GENERATOR_RENAMES:
+        old, new = (official, ours) if to_ours else (ours, official)
+        key = re.sub(("^" if starts_key else "") + re.escape(old), new, key)
+    return key
 
 
 def rename_official_vqgan(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -76,9 +76,7 @@ def official_name(key: str) -> str:
     """Our ``key`` as the official files name it, and which of the two holds it."""
     if key.startswith("vqgan."):
         return f"{key.removeprefix('vqgan.')} (vqgan.pkl)"
-    for pattern, replacement in GENERATOR_NAMES:
-        key = re.sub(pattern, replacement, key)
-    return f"{key} (net_G.pth)"
+    return f"{_renamed(key, to_ours=False)} (net_G.pth)"
 
 
 def _indices(state: Mapping[str, torch.Tensor], pattern: str) -> list[int]:

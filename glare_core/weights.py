@@ -281,12 +281,12 @@ def check_state(
         raise WeightsError(f"{source} do not fit {architecture}: " + "; ".join(problems))
 
 
-def _inferred_config(state: Mapping[str, torch.Tensor], paths: Sequence[Path]) -> GlareConfig:
+def _inferred_config(state: Mapping[str, torch.Tensor], names: str) -> GlareConfig:
     """The architecture the tensors' shapes give, or why they give none, naming the files."""
     try:
         return infer_official_config(state)
     except WeightsError as exc:
-        raise WeightsError(f"{', '.join(path.name for path in paths)}: {exc}") from None
+        raise WeightsError(f"{names}: {exc}") from None
 
 
 def build_model(
@@ -295,13 +295,13 @@ def build_model(
     """A :class:`GlareNet` in eval mode with the weights of ``paths`` loaded strictly."""
     paths = _as_paths(paths)
     state, embedded = read_state(paths)
+    names = ", ".join(path.name for path in paths)
     if isinstance(config, GlareConfig):
         cfg = config
     elif config is not None:
         cfg = load_config(config)
     else:
-        cfg = embedded or _inferred_config(state, paths)
-    names = ", ".join(path.name for path in paths)
+        cfg = embedded or _inferred_config(state, names)
     architecture = cfg.name if config is None or isinstance(config, GlareConfig) else config
     model = _built(
         cfg,

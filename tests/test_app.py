@@ -1514,11 +1514,11 @@ def test_a_settings_file_that_cannot_be_read_is_not_replaced(config_dir: Path, m
     settings_path().write_text(json.dumps({"seed": 42, "recent_files": ["/a.png"]}))
     before = settings_path().read_bytes()
 
-    def refuse(self: Path, *args: object, **kwargs: object) -> str:
+    def refuse(self: Path, *args: object, **kwargs: object) -> bytes:
         raise PermissionError(13, "Permission denied", str(self))
 
     with monkeypatch.context() as patched:
-        patched.setattr(Path, "read_text", refuse)
+        patched.setattr(Path, "read_bytes", refuse)
         settings = load_settings()
     assert settings.seed == Settings().seed
     save_settings(settings)

@@ -489,9 +489,10 @@ def train_vqgan(config: TrainConfig) -> TrainResult:
     def reconstruct(high: torch.Tensor) -> torch.Tensor:
         return model.vqgan(high).reconstruction
 
+    predict = _padded(reconstruct, model)
+
     def validate() -> dict[str, float]:
         device = next(model.parameters()).device
-        predict = _padded(reconstruct, model)
         return score_pairs(eval_pairs, predict, device) if eval_pairs else {}
 
     return _run(config, model, spec, batches, validate, {"codebook": spec.upkeep})
@@ -512,9 +513,10 @@ def train_flow(config: TrainConfig) -> TrainResult:
         decoded = model.decoder_input(codes, generated.latent)
         return model.vqgan.decoder(model.vqgan.post_quant_conv(decoded))[0]
 
+    predict = _padded(generated_image, model)
+
     def validate() -> dict[str, float]:
         device = next(model.parameters()).device
-        predict = _padded(generated_image, model)
         return score_pairs(eval_pairs, predict, device) if eval_pairs else {}
 
     batches = _paired_crops(config, model)
